@@ -1,0 +1,228 @@
+//! The one error type.
+//!
+//! Every engine reports every failure through [`Error`], on the [`Future`](crate::Future) of the
+//! work that failed. Python spreads these over many classes (`CancelledError`, `TimeoutError`,
+//! `BrokenExecutor`, `InvalidStateError`, `RuntimeError`, the task's own exception); concurra
+//! has one enum with an accessor per kind:
+//!
+//! | Python                                          | concurra                          | accessor            |
+//! |-------------------------------------------------|-----------------------------------|---------------------|
+//! | `concurrent.futures.CancelledError`             | [`Error::Cancelled`]              | [`Error::is_cancelled`] |
+//! | `TimeoutError` (from `result`, `as_completed`)  | [`Error::Timeout`]                | [`Error::is_timeout`]   |
+//! | an exception raised by the task                 | [`Error::Panicked`] or [`Error::Failed`] | [`Error::is_panic`], [`Error::is_failed`] |
+//! | `RuntimeError('cannot schedule new futures after shutdown')` | [`Error::Shutdown`]  | [`Error::is_shutdown`]  |
+//! | `BrokenThreadPool`, `BrokenProcessPool`         | [`Error::BrokenPool`]             | [`Error::is_broken_pool`] |
+//! | `InvalidStateError`, misuse `RuntimeError`s     | [`Error::InvalidState`]           | [`Error::is_invalid_state`] |
+//! | a future whose producer vanished (Python hangs) | [`Error::Abandoned`]              | [`Error::is_abandoned`] |
+//! | an OS call that failed (`OSError`)              | [`Error::Io`]                     | [`Error::is_io`]        |
+//!
+//! `Error` is `Clone` so that one outcome can be read by many waiters: the task's own error and
+//! the I/O error are held behind an `Arc`.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// A `Result` whose error is concurra's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The error a task's own `Err` is stored as, shared between every reader of the outcome.
+pub type TaskError = Arc<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything that can go wrong with a piece of asynchronous work.
+///
+/// The enum is `#[non_exhaustive]`: later engines add variants (a dead worker process, a value
+/// that cannot cross a process boundary). Match on the accessors ([`is_cancelled`](Self::is_cancelled),
+/// [`is_timeout`](Self::is_timeout), …) where you can.
+#[derive(Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The work was cancelled before it started (`Future::cancel`, or `shutdown` with
+    /// `cancel_futures`).
+    #[error("the future was cancelled")]
+    Cancelled,
+
+    /// The outcome was not ready before the deadline. The work goes on; the future stays usable.
+    #[error("timed out after {after:?} waiting for the outcome")]
+    Timeout {
+        /// How long the caller was prepared to wait.
+        after: std::time::Duration,
+    },
+
+    /// The task panicked. Python's equivalent is an exception escaping the task.
+    #[error("the task panicked at {}: {message}", location.as_deref().unwrap_or("an unknown location"))]
+    Panicked {
+        /// The panic message (`"<non-string panic payload>"` when the payload was not a string).
+        message: String,
+        /// `file:line:column` of the panic, when the panic hook could record it.
+        location: Option<String>,
+    },
+
+    /// The task returned its own error (an `Err` from a fallible task).
+    #[error("the task failed: {0}")]
+    Failed(TaskError),
+
+    /// The executor was shut down before this work was submitted.
+    #[error("cannot schedule new work after shutdown")]
+    Shutdown,
+
+    /// The pool can no longer run work; the cause says why.
+    #[error("the pool is broken: {cause}")]
+    BrokenPool {
+        /// Why the pool broke (for example the initializer's panic message).
+        cause: String,
+    },
+
+    /// An operation that the future's or the engine's state does not allow.
+    #[error("invalid state: {0}")]
+    InvalidState(String),
+
+    /// The producer of the future was dropped without completing it.
+    #[error("the producer was dropped without completing the future")]
+    Abandoned,
+
+    /// An operating-system call failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What concurra was doing.
+        context: String,
+        /// The OS error.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+}
+
+impl Error {
+    /// Wraps a task's own error as [`Error::Failed`].
+    pub fn failed<E>(error: E) -> Self
+    where
+        E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    {
+        Error::Failed(Arc::from(error.into()))
+    }
+
+    /// An [`Error::Io`] with what concurra was doing.
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source: Arc::new(source),
+        }
+    }
+
+    /// True for [`Error::Cancelled`].
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Error::Cancelled)
+    }
+
+    /// True for [`Error::Timeout`].
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout { .. })
+    }
+
+    /// True for [`Error::Panicked`].
+    pub fn is_panic(&self) -> bool {
+        matches!(self, Error::Panicked { .. })
+    }
+
+    /// True for [`Error::Failed`], the task's own error.
+    pub fn is_failed(&self) -> bool {
+        matches!(self, Error::Failed(_))
+    }
+
+    /// True for [`Error::Shutdown`].
+    pub fn is_shutdown(&self) -> bool {
+        matches!(self, Error::Shutdown)
+    }
+
+    /// True for [`Error::BrokenPool`].
+    pub fn is_broken_pool(&self) -> bool {
+        matches!(self, Error::BrokenPool { .. })
+    }
+
+    /// True for [`Error::InvalidState`].
+    pub fn is_invalid_state(&self) -> bool {
+        matches!(self, Error::InvalidState(_))
+    }
+
+    /// True for [`Error::Abandoned`].
+    pub fn is_abandoned(&self) -> bool {
+        matches!(self, Error::Abandoned)
+    }
+
+    /// True for [`Error::Io`].
+    pub fn is_io(&self) -> bool {
+        matches!(self, Error::Io { .. })
+    }
+
+    /// The panic message, for [`Error::Panicked`].
+    pub fn panic_message(&self) -> Option<&str> {
+        match self {
+            Error::Panicked { message, .. } => Some(message),
+            _ => None,
+        }
+    }
+
+    /// The task's own error, for [`Error::Failed`], downcast to its concrete type.
+    pub fn task_error<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        match self {
+            Error::Failed(e) => e.downcast_ref::<E>(),
+            _ => None,
+        }
+    }
+
+    /// Whether this error means the work *failed*, as `wait(FirstException)`, error callbacks and
+    /// `AsyncResult::successful` count it: everything except a cancellation.
+    pub fn is_failure(&self) -> bool {
+        !self.is_cancelled()
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Cancelled => f.write_str("Cancelled"),
+            Error::Timeout { after } => f.debug_struct("Timeout").field("after", after).finish(),
+            Error::Panicked { message, location } => f
+                .debug_struct("Panicked")
+                .field("message", message)
+                .field("location", location)
+                .finish(),
+            Error::Failed(e) => f.debug_tuple("Failed").field(&format_args!("{e}")).finish(),
+            Error::Shutdown => f.write_str("Shutdown"),
+            Error::BrokenPool { cause } => {
+                f.debug_struct("BrokenPool").field("cause", cause).finish()
+            }
+            Error::InvalidState(s) => f.debug_tuple("InvalidState").field(s).finish(),
+            Error::Abandoned => f.write_str("Abandoned"),
+            Error::Io { context, source } => f
+                .debug_struct("Io")
+                .field("context", context)
+                .field("source", source)
+                .finish(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_clear() {
+        let e = Error::Panicked {
+            message: "boom".into(),
+            location: Some("src/x.rs:1:2".into()),
+        };
+        assert_eq!(e.to_string(), "the task panicked at src/x.rs:1:2: boom");
+        assert!(e.is_panic() && e.is_failure() && !e.is_cancelled());
+        assert_eq!(Error::Cancelled.to_string(), "the future was cancelled");
+        assert!(!Error::Cancelled.is_failure());
+        let io = std::io::Error::other("nope");
+        let f = Error::failed(io);
+        assert!(f.is_failed());
+        assert_eq!(
+            f.task_error::<std::io::Error>().unwrap().to_string(),
+            "nope"
+        );
+        assert_eq!(f.to_string(), "the task failed: nope");
+    }
+}

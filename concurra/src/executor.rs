@@ -1,0 +1,257 @@
+//! The [`Executor`] trait (Python's `concurrent.futures.Executor`): `submit`, `map`, `shutdown`,
+//! shared by every pool engine.
+//!
+//! What an executor can run is expressed by [`Task<E>`]: the thread pool runs any `Send`
+//! closure; the process pool (next) runs plain functions on values that cross a process
+//! boundary. [`Apply`] binds a function to one argument and [`Fallible`] marks a closure whose
+//! `Err` is the task's failure. [`Executor::map`] is written once, here, over `submit`.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::future::{deadline, Future};
+
+/// A unit of work that executor `E` can run, producing `Self::Output`.
+///
+/// Implemented by each engine for what it accepts; [`Executor::submit`] dispatches through it.
+pub trait Task<E: ?Sized>: Sized {
+    /// What the work returns on success.
+    type Output;
+
+    /// Queues this work on `executor`. Prefer [`Executor::submit`].
+    fn submit_to(self, executor: &E) -> Future<Self::Output>;
+}
+
+/// `f` applied to one argument: the unit `map` submits, and the process pool's call form.
+#[derive(Clone, Copy)]
+pub struct Apply<F, A>(pub F, pub A);
+
+/// A closure returning `Result<T, E>` whose `Err` fails the future with [`Error::Failed`]
+/// (so it counts as a failure for `wait(FirstException)` and error callbacks).
+///
+/// ```
+/// use concurra::{Executor, Fallible, ThreadPoolExecutor};
+///
+/// let pool = ThreadPoolExecutor::new();
+/// let f = pool.submit(Fallible(|| "x".parse::<i32>()));
+/// assert!(f.result().unwrap_err().is_failed());
+/// ```
+#[derive(Clone, Copy)]
+pub struct Fallible<F>(pub F);
+
+impl<F, A: fmt::Debug> fmt::Debug for Apply<F, A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Apply")
+            .field(&"<fn>")
+            .field(&self.1)
+            .finish()
+    }
+}
+
+impl<F> fmt::Debug for Fallible<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Fallible(<fn>)")
+    }
+}
+
+/// Options for [`Executor::map_with`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MapOptions {
+    /// A total deadline counted from the `map` call (Python's `timeout`). `None`: no limit.
+    pub timeout: Option<Duration>,
+    /// How many calls may be submitted ahead of the consumer (Python 3.14's `buffersize`).
+    /// `None`: four per worker.
+    pub in_flight: Option<usize>,
+}
+
+/// Python's `concurrent.futures.Executor`.
+///
+/// `Drop` of an executor is `shutdown(wait = true)`, Python's `with` block.
+pub trait Executor: Sized {
+    /// Schedules `work` and returns its future at once (Python: `submit(fn)`).
+    ///
+    /// Never panics and never fails here: a refusal is the future's error —
+    /// [`Error::Shutdown`] after shutdown, [`Error::BrokenPool`] on a broken pool.
+    fn submit<W: Task<Self>>(&self, work: W) -> Future<W::Output> {
+        work.submit_to(self)
+    }
+
+    /// Stops accepting work (Python: `shutdown(wait, cancel_futures)`). Idempotent.
+    ///
+    /// `cancel_futures` cancels the queued work (its futures complete as cancelled at once);
+    /// running work finishes. `wait` blocks until the workers have exited.
+    fn shutdown(&self, wait: bool, cancel_futures: bool);
+
+    /// The most workers this executor runs at once.
+    fn max_workers(&self) -> usize;
+
+    /// `f` over `items`, results in input order (Python: `map(fn, iterable, timeout)`).
+    ///
+    /// Unlike Python, which submits every call when `map` is called, at most
+    /// four calls per worker are in flight ahead of the consumer (see [`map_with`](Self::map_with)).
+    /// The first calls are submitted now. A failed item yields its error at its position and
+    /// ends the iteration; dropping the iterator cancels the calls still queued.
+    ///
+    /// ```
+    /// use concurra::{Executor, ThreadPoolExecutor};
+    ///
+    /// let pool = ThreadPoolExecutor::new();
+    /// let squares: Vec<i32> = pool.map(|x: i32| x * x, 1..=4, None).map(Result::unwrap).collect();
+    /// assert_eq!(squares, [1, 4, 9, 16]);
+    /// ```
+    fn map<F, A, I>(
+        &self,
+        f: F,
+        items: I,
+        timeout: Option<Duration>,
+    ) -> Map<'_, Self, F, I::IntoIter>
+    where
+        F: Clone,
+        I: IntoIterator<Item = A>,
+        Apply<F, A>: Task<Self>,
+    {
+        self.map_with(
+            f,
+            items,
+            MapOptions {
+                timeout,
+                in_flight: None,
+            },
+        )
+    }
+
+    /// [`map`](Self::map) with every option.
+    fn map_with<F, A, I>(
+        &self,
+        f: F,
+        items: I,
+        options: MapOptions,
+    ) -> Map<'_, Self, F, I::IntoIter>
+    where
+        F: Clone,
+        I: IntoIterator<Item = A>,
+        Apply<F, A>: Task<Self>,
+    {
+        let mut map = Map {
+            executor: self,
+            f,
+            items: items.into_iter(),
+            in_flight: VecDeque::new(),
+            limit: options
+                .in_flight
+                .unwrap_or_else(|| self.max_workers().saturating_mul(4))
+                .max(1),
+            deadline: options.timeout.and_then(deadline),
+            timeout: options.timeout.unwrap_or(Duration::MAX),
+            ended: false,
+        };
+        map.refill();
+        map
+    }
+}
+
+/// What one call of a [`Map`] returns.
+type MapOutput<E, F, I> = <Apply<F, <I as Iterator>::Item> as Task<E>>::Output;
+
+/// The iterator [`Executor::map`] returns: `Result<T>` per item, in input order.
+pub struct Map<'a, E, F, I>
+where
+    I: Iterator,
+    Apply<F, I::Item>: Task<E>,
+{
+    executor: &'a E,
+    f: F,
+    items: I,
+    in_flight: VecDeque<Future<MapOutput<E, F, I>>>,
+    limit: usize,
+    deadline: Option<Instant>,
+    timeout: Duration,
+    ended: bool,
+}
+
+impl<E, F, I> Map<'_, E, F, I>
+where
+    F: Clone,
+    I: Iterator,
+    Apply<F, I::Item>: Task<E>,
+{
+    fn refill(&mut self) {
+        while !self.ended && self.in_flight.len() < self.limit {
+            match self.items.next() {
+                Some(item) => {
+                    let work = Apply(self.f.clone(), item);
+                    self.in_flight.push_back(work.submit_to(self.executor));
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// Ends the iteration, cancelling what is still queued.
+    fn end(&mut self) {
+        self.ended = true;
+        for f in self.in_flight.drain(..) {
+            f.cancel();
+        }
+    }
+}
+
+impl<E, F, I, T> Iterator for Map<'_, E, F, I>
+where
+    F: Clone,
+    I: Iterator,
+    Apply<F, I::Item>: Task<E, Output = T>,
+    T: Clone,
+{
+    type Item = Result<T>;
+
+    fn next(&mut self) -> Option<Result<T>> {
+        let future = self.in_flight.pop_front()?;
+        self.refill();
+        let outcome = match self.deadline {
+            None => future.result(),
+            Some(d) => future.result_timeout(d.saturating_duration_since(Instant::now())),
+        };
+        match outcome {
+            Ok(v) => Some(Ok(v)),
+            Err(e) => {
+                if e.is_timeout() {
+                    future.cancel();
+                    self.end();
+                    return Some(Err(Error::Timeout {
+                        after: self.timeout,
+                    }));
+                }
+                self.end();
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+impl<E, F, I> Drop for Map<'_, E, F, I>
+where
+    I: Iterator,
+    Apply<F, I::Item>: Task<E>,
+{
+    fn drop(&mut self) {
+        for f in self.in_flight.drain(..) {
+            f.cancel();
+        }
+    }
+}
+
+impl<E, F, I> fmt::Debug for Map<'_, E, F, I>
+where
+    I: Iterator,
+    Apply<F, I::Item>: Task<E>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Map")
+            .field("in_flight", &self.in_flight.len())
+            .field("ended", &self.ended)
+            .finish()
+    }
+}

@@ -1,0 +1,438 @@
+//! [`Future<T>`], the one handle on asynchronous work, and [`Promise<T>`], its producer.
+//!
+//! Every engine (thread pool, [`Thread`](crate::Thread), and the engines still to come) hands
+//! back this same `Future`, and completes it through a `Promise`. It follows Python's
+//! `concurrent.futures.Future`:
+//!
+//! | state      | `done()` | `running()` | `cancelled()` | `cancel()` returns        |
+//! |------------|----------|-------------|---------------|---------------------------|
+//! | pending    | false    | false       | false         | true (→ cancelled)        |
+//! | running    | false    | true        | false         | false                     |
+//! | cancelled  | true     | false       | true          | true (again; no callbacks)|
+//! | finished   | true     | false       | false         | false                     |
+//!
+//! # Differences from Python, on purpose
+//!
+//! * **A cancelled future is complete for everyone at once.** `result`, `.await`,
+//!   [`wait`](crate::wait), [`as_completed`](crate::as_completed) and callbacks all see it the
+//!   moment `cancel` returns; CPython's `wait()` does not see futures cancelled by
+//!   `shutdown(cancel_futures=True)` (gh-87893).
+//! * **Reading the outcome.** The outcome is written once and shared by every clone of the handle
+//!   and every thread: [`result`](Future::result) and `.await` give a clone of the value (so they
+//!   need `T: Clone`; wrap big or unclonable values in an `Arc`), [`result_ref`](Future::result_ref)
+//!   borrows it for any `T`. Errors are `Clone` too.
+//! * **A producer never vanishes silently.** Dropping a [`Promise`] without completing it fails the
+//!   future with [`Error::Abandoned`]: a future is never left pending forever.
+//! * **Waiting on yourself is an error, not a hang.** A task that calls `result()` on its own
+//!   future (from the thread that runs it) gets [`Error::InvalidState`] at once.
+//!
+//! # Protocol
+//!
+//! 1. The outcome cell is written exactly once, under the lock, by the transition to a done phase
+//!    ([`state`]); readers that find it filled need no lock.
+//! 2. Waiters register under the lock and re-check the phase before they park ([`waiter`]).
+//! 3. The completing transition takes waiters and callbacks out under the lock; they are woken
+//!    and run after it is released, in the completing thread (or, for `cancel`, the cancelling
+//!    thread). A callback may therefore call `result()`, `cancel()` or submit more work.
+
+mod promise;
+mod state;
+pub(crate) mod waiter;
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+pub use promise::Promise;
+
+use self::state::{Cancel, Completed, Phase, State};
+use self::waiter::{Key, Waiter};
+use crate::error::{Error, Result};
+use crate::unwind;
+
+/// Creates a pending future and the promise that completes it (Python: `Future()` plus
+/// `set_result`/`set_exception`, split into a read side and a write side).
+///
+/// ```
+/// let (promise, future) = concurra::future::pair::<u32>();
+/// std::thread::spawn(move || promise.set_result(42));
+/// assert_eq!(future.result().unwrap(), 42);
+/// ```
+pub fn pair<T>() -> (Promise<T>, Future<T>) {
+    let inner = Arc::new(Inner {
+        state: Mutex::new(State::new()),
+        outcome: OnceLock::new(),
+    });
+    (Promise::new(inner.clone()), Future::from_inner(inner))
+}
+
+/// The shared part of a future: its lock-protected state and its write-once outcome.
+pub(crate) struct Inner<T> {
+    state: Mutex<State<T>>,
+    outcome: OnceLock<Result<T>>,
+}
+
+impl<T> Inner<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    #[inline]
+    fn is_done(&self) -> bool {
+        self.outcome.get().is_some()
+    }
+
+    /// Wakes the waiters and runs the callbacks a completing transition took out. Call with no
+    /// lock held.
+    fn run_completed(self: &Arc<Self>, completed: Completed<T>) {
+        completed.waiters.wake_all();
+        if !completed.callbacks.is_empty() {
+            let handle = Future::from_inner(self.clone());
+            for callback in completed.callbacks {
+                run_callback(&handle, callback);
+            }
+        }
+    }
+
+    /// Pending → Cancelled; wakes and calls back. Shared by [`Future::cancel`] and engines that
+    /// cancel queued work.
+    fn cancel(self: &Arc<Self>) -> bool {
+        let transition = self.lock().cancel(&self.outcome);
+        match transition {
+            Cancel::Now(completed) => {
+                self.run_completed(completed);
+                true
+            }
+            Cancel::Already => true,
+            Cancel::Refused => false,
+        }
+    }
+}
+
+fn run_callback<T>(future: &Future<T>, callback: state::Callback<T>) {
+    unwind::report(&format_args!("a done-callback of {future:?}"), || {
+        callback(future)
+    });
+}
+
+/// What a blocking wait ended with.
+enum Waited {
+    Done,
+    TimedOut,
+    /// The caller is the thread running this future's work: waiting would never end.
+    OwnTask,
+}
+
+/// A handle on work that completes later: Python's `concurrent.futures.Future`.
+///
+/// Cloning gives another handle on the same work. See the [module docs](self) for the states
+/// and for how the outcome is shared.
+///
+/// ```
+/// use concurra::{Executor, ThreadPoolExecutor};
+///
+/// let pool = ThreadPoolExecutor::new();
+/// let future = pool.submit(|| 6 * 7);
+/// assert_eq!(future.result().unwrap(), 42);
+/// assert!(future.done());
+/// ```
+pub struct Future<T> {
+    inner: Arc<Inner<T>>,
+    /// This handle's registration while it is being `.await`ed.
+    poll_key: Option<Key>,
+}
+
+impl<T> Future<T> {
+    fn from_inner(inner: Arc<Inner<T>>) -> Self {
+        Future {
+            inner,
+            poll_key: None,
+        }
+    }
+
+    /// A future that is already complete with `outcome` (for example a submit refused with
+    /// [`Error::Shutdown`]).
+    pub fn completed(outcome: Result<T>) -> Self {
+        let (promise, future) = pair();
+        // A fresh promise always completes.
+        let _ = promise.complete(outcome);
+        future
+    }
+
+    /// True if the work was cancelled (Python: `cancelled()`).
+    pub fn cancelled(&self) -> bool {
+        self.inner.is_done() && self.inner.lock().phase == Phase::Cancelled
+    }
+
+    /// True while a worker runs the work (Python: `running()`).
+    pub fn running(&self) -> bool {
+        matches!(self.inner.lock().phase, Phase::Running(_))
+    }
+
+    /// True once the future is finished or cancelled (Python: `done()`). Never blocks.
+    #[inline]
+    pub fn done(&self) -> bool {
+        self.inner.is_done()
+    }
+
+    /// Cancels the work if it has not started (Python: `cancel()`).
+    ///
+    /// Returns true if the future is now cancelled (also when it already was), false if the work
+    /// is running or finished; running work is not interrupted. On success the waiters wake and
+    /// the callbacks run, in this thread, before `cancel` returns.
+    pub fn cancel(&self) -> bool {
+        self.inner.cancel()
+    }
+
+    /// Blocks until the future is done; then borrows the outcome.
+    ///
+    /// # Errors
+    /// The task's error ([`Error::Panicked`], [`Error::Failed`], …), [`Error::Cancelled`], or
+    /// [`Error::InvalidState`] when called from the very task that completes this future.
+    pub fn result_ref(&self) -> Result<&T> {
+        self.outcome_until(None, Duration::MAX)?
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Blocks until the outcome is ready and returns it (Python: `result()`).
+    ///
+    /// # Errors
+    /// As [`result_ref`](Self::result_ref).
+    pub fn result(&self) -> Result<T>
+    where
+        T: Clone,
+    {
+        self.result_ref().cloned()
+    }
+
+    /// Waits at most `timeout` for the outcome (Python: `result(timeout)`).
+    ///
+    /// `Duration::ZERO` checks now; `Duration::MAX` (or any timeout too big for the clock) waits
+    /// forever. On timeout the work goes on and the future stays usable.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`], and everything [`result_ref`](Self::result_ref) returns.
+    pub fn result_timeout(&self, timeout: Duration) -> Result<T>
+    where
+        T: Clone,
+    {
+        self.outcome_until(deadline(timeout), timeout)?.clone()
+    }
+
+    /// Blocks until done and returns the error, if any (Python: `exception()`).
+    ///
+    /// `Ok(None)` means the work returned a value; `Ok(Some(e))` that it failed with `e`.
+    ///
+    /// # Errors
+    /// [`Error::Cancelled`] if cancelled, [`Error::InvalidState`] on a self-wait.
+    pub fn exception(&self) -> Result<Option<Error>> {
+        self.exception_timeout(Duration::MAX)
+    }
+
+    /// As [`exception`](Self::exception), waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`], [`Error::Cancelled`], [`Error::InvalidState`].
+    pub fn exception_timeout(&self, timeout: Duration) -> Result<Option<Error>> {
+        match self.outcome_until(deadline(timeout), timeout)? {
+            Ok(_) => Ok(None),
+            Err(Error::Cancelled) => Err(Error::Cancelled),
+            Err(e) => Ok(Some(e.clone())),
+        }
+    }
+
+    /// Blocks until the future is done, whatever its outcome.
+    pub fn wait(&self) {
+        let _ = self.wait_until(None);
+    }
+
+    /// Blocks at most `timeout` until the future is done; returns whether it is.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        matches!(self.wait_until(deadline(timeout)), Waited::Done)
+    }
+
+    /// The outcome, if the future is done. Never blocks.
+    pub fn try_result(&self) -> Option<&Result<T>> {
+        self.inner.outcome.get()
+    }
+
+    /// Adds a callback run once with this future when it is done (Python: `add_done_callback`).
+    ///
+    /// Callbacks run in registration order, in the thread that completes (or cancels) the
+    /// future, after every lock is released; on a future that is already done, the callback runs
+    /// at once in the caller. A panicking callback is caught and reported on stderr; the other
+    /// callbacks still run and the worker lives.
+    pub fn add_done_callback<F>(&self, callback: F)
+    where
+        F: FnOnce(&Future<T>) + Send + 'static,
+    {
+        {
+            let mut st = self.inner.lock();
+            if !st.phase.is_done() {
+                st.callbacks.push(Box::new(callback));
+                return;
+            }
+        }
+        run_callback(self, Box::new(callback));
+    }
+
+    /// True if both handles refer to the same work.
+    pub fn ptr_eq(&self, other: &Future<T>) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// The outcome, once done, or the error that ended the wait.
+    fn outcome_until(&self, deadline: Option<Instant>, timeout: Duration) -> Result<&Result<T>> {
+        match self.wait_until(deadline) {
+            Waited::Done => Ok(self
+                .inner
+                .outcome
+                .get()
+                .expect("a done future has an outcome")),
+            Waited::TimedOut => Err(Error::Timeout { after: timeout }),
+            Waited::OwnTask => Err(Error::InvalidState(
+                "a task waited for its own future, which can never complete while it waits".into(),
+            )),
+        }
+    }
+
+    /// The one blocking path: a fast check, a short spin, then register → re-check → park.
+    #[inline]
+    fn wait_until(&self, deadline: Option<Instant>) -> Waited {
+        if self.inner.is_done() {
+            return Waited::Done;
+        }
+        self.wait_until_cold(deadline)
+    }
+
+    #[cold]
+    fn wait_until_cold(&self, deadline: Option<Instant>) -> Waited {
+        let me = std::thread::current();
+        if let Phase::Running(runner) = self.inner.lock().phase {
+            if runner == me.id() {
+                return Waited::OwnTask;
+            }
+        }
+        if deadline.map_or(true, |d| d > Instant::now())
+            && waiter::spin_until(deadline, || self.inner.is_done())
+        {
+            return Waited::Done;
+        }
+        // Step 1: register; step 2: re-check under the same lock.
+        let key = {
+            let mut st = self.inner.lock();
+            if st.phase.is_done() {
+                return Waited::Done;
+            }
+            st.waiters.register(Waiter::Thread(me))
+        };
+        // Step 3: park until done, re-checking after every wake-up.
+        loop {
+            if self.inner.is_done() {
+                return Waited::Done;
+            }
+            if !waiter::park_until(deadline) {
+                let mut st = self.inner.lock();
+                if st.phase.is_done() {
+                    return Waited::Done;
+                }
+                st.waiters.remove(key);
+                return Waited::TimedOut;
+            }
+        }
+    }
+
+    /// Identity of the shared work, for collapsing duplicate handles.
+    pub(crate) fn id(&self) -> usize {
+        Arc::as_ptr(&self.inner) as *const () as usize
+    }
+
+    /// Registers a waiter unless the future is already done (then returns `None`).
+    pub(crate) fn register(&self, waiter: Waiter) -> Option<Key> {
+        let mut st = self.inner.lock();
+        if st.phase.is_done() {
+            None
+        } else {
+            Some(st.waiters.register(waiter))
+        }
+    }
+
+    /// Withdraws a registration made with [`register`](Self::register).
+    pub(crate) fn unregister(&self, key: Key) {
+        self.inner.lock().waiters.remove(key);
+    }
+
+    /// True if the future is done with an error other than cancellation.
+    pub(crate) fn failed(&self) -> bool {
+        matches!(self.inner.outcome.get(), Some(Err(e)) if e.is_failure())
+    }
+}
+
+/// Converts a timeout into a deadline; `None` (wait forever) when it is too large for the clock.
+pub(crate) fn deadline(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
+impl<T> Clone for Future<T> {
+    fn clone(&self) -> Self {
+        Future::from_inner(self.inner.clone())
+    }
+}
+
+impl<T> Drop for Future<T> {
+    fn drop(&mut self) {
+        if let Some(key) = self.poll_key.take() {
+            if !self.inner.is_done() {
+                self.unregister(key);
+            }
+        }
+    }
+}
+
+/// `.await` a future from any executor: tokio, `futures::executor::block_on`, concurra's loop.
+impl<T: Clone> std::future::Future for Future<T> {
+    type Output = Result<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        let this = &mut *self;
+        if let Some(outcome) = this.inner.outcome.get() {
+            this.poll_key = None;
+            return Poll::Ready(outcome.clone());
+        }
+        let mut st = this.inner.lock();
+        if st.phase.is_done() {
+            drop(st);
+            this.poll_key = None;
+            return Poll::Ready(this.inner.outcome.get().expect("done").clone());
+        }
+        let updated = match this.poll_key {
+            Some(key) => st.waiters.update_waker(key, cx.waker()),
+            None => false,
+        };
+        if !updated {
+            this.poll_key = Some(st.waiters.register(Waiter::Task(cx.waker().clone())));
+        }
+        Poll::Pending
+    }
+}
+
+impl<T> fmt::Debug for Future<T> {
+    /// As Python's repr: `Future<i32>(state=finished, returned)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let phase = self.inner.lock().phase;
+        write!(
+            f,
+            "Future<{}>(state={}",
+            std::any::type_name::<T>(),
+            phase.name()
+        )?;
+        match self.inner.outcome.get() {
+            Some(Ok(_)) => write!(f, ", returned)"),
+            Some(Err(Error::Cancelled)) | None => write!(f, ")"),
+            Some(Err(e)) => write!(f, ", raised {e:?})"),
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! [`Promise<T>`]: the write side of a [`Future`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::state::ToRunning;
+use super::{Future, Inner};
+use crate::error::{Error, Result};
+
+/// The producer side of a [`Future`]: Python's `set_running_or_notify_cancel`, `set_result` and
+/// `set_exception`.
+///
+/// Completing consumes the promise, so a future cannot be set twice. Dropping a promise that
+/// was not completed fails its future with [`Error::Abandoned`].
+///
+/// ```
+/// let (promise, future) = concurra::future::pair::<&str>();
+/// assert!(promise.set_running_or_notify_cancel());
+/// promise.set_result("done").unwrap();
+/// assert_eq!(future.result().unwrap(), "done");
+///
+/// let (promise, future) = concurra::future::pair::<u8>();
+/// drop(promise);
+/// assert!(future.result().unwrap_err().is_abandoned());
+/// ```
+pub struct Promise<T> {
+    /// `None` once completed.
+    inner: Option<Arc<Inner<T>>>,
+}
+
+impl<T> Promise<T> {
+    pub(super) fn new(inner: Arc<Inner<T>>) -> Self {
+        Promise { inner: Some(inner) }
+    }
+
+    fn inner(&self) -> &Arc<Inner<T>> {
+        self.inner
+            .as_ref()
+            .expect("a promise is live until it completes")
+    }
+
+    /// Marks the future running, unless it was cancelled (Python's
+    /// `set_running_or_notify_cancel`).
+    ///
+    /// Returns true if the work should run, false if the future was cancelled and the work must
+    /// be dropped. Calling it on a future that is already running or finished is a producer bug:
+    /// it returns false and is reported on stderr, as CPython logs it.
+    pub fn set_running_or_notify_cancel(&self) -> bool {
+        let inner = self.inner();
+        let transition = inner.lock().start(std::thread::current().id());
+        match transition {
+            ToRunning::Run => true,
+            ToRunning::Cancelled => false,
+            ToRunning::Invalid(phase) => {
+                eprintln!(
+                    "concurra: set_running_or_notify_cancel on a future in state {}",
+                    phase.name()
+                );
+                false
+            }
+        }
+    }
+
+    /// True if the future was cancelled; the producer may skip the work.
+    pub fn is_cancelled(&self) -> bool {
+        self.inner().is_done()
+    }
+
+    /// Completes the future with `outcome`, waking its waiters and then running its callbacks
+    /// in this thread.
+    ///
+    /// # Errors
+    /// [`Error::InvalidState`] if the future was already cancelled; the outcome is dropped.
+    pub fn complete(mut self, outcome: Result<T>) -> Result<()> {
+        let inner = self
+            .inner
+            .take()
+            .expect("a promise is live until it completes");
+        let transition = inner.lock().finish(&inner.outcome, outcome);
+        match transition {
+            Ok(completed) => {
+                inner.run_completed(completed);
+                Ok(())
+            }
+            Err((phase, _outcome)) => Err(Error::InvalidState(format!(
+                "cannot complete a future in state {}",
+                phase.name()
+            ))),
+        }
+    }
+
+    /// Completes the future with a value (Python: `set_result`).
+    ///
+    /// # Errors
+    /// As [`complete`](Self::complete).
+    pub fn set_result(self, value: T) -> Result<()> {
+        self.complete(Ok(value))
+    }
+
+    /// Completes the future with an error (Python: `set_exception`).
+    ///
+    /// # Errors
+    /// As [`complete`](Self::complete).
+    pub fn set_error(self, error: Error) -> Result<()> {
+        self.complete(Err(error))
+    }
+
+    /// Cancels the future if it is still pending (used by engines that drop queued work);
+    /// returns whether it is cancelled now. A future that was running is failed with
+    /// [`Error::Abandoned`] by the drop of `self`.
+    pub(crate) fn cancel(self) -> bool {
+        self.inner().cancel()
+    }
+
+    /// A handle on the future this promise completes.
+    pub fn future(&self) -> Future<T> {
+        Future::from_inner(self.inner().clone())
+    }
+}
+
+impl<T> Drop for Promise<T> {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.take() {
+            if !inner.is_done() {
+                // Abandoned: fail the future rather than leave it pending forever. A concurrent
+                // cancel may win the race; then the future is cancelled, which is as complete.
+                if let Ok(completed) = inner.lock().finish(&inner.outcome, Err(Error::Abandoned)) {
+                    inner.run_completed(completed);
+                }
+            }
+        }
+    }
+}
+
+impl<T> fmt::Debug for Promise<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner {
+            Some(inner) => write!(f, "Promise({:?})", Future::from_inner(inner.clone())),
+            None => f.write_str("Promise(completed)"),
+        }
+    }
+}

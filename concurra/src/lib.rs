@@ -1,0 +1,72 @@
+//! concurra: Python's asynchronous-programming toolbox for Rust.
+//!
+//! An asynchronous call returns at once with a handle on the work, a [`Future`]. The same
+//! handle and the same ways to wait — [`result`](Future::result) with or without a timeout,
+//! [`cancel`](Future::cancel), [done callbacks](Future::add_done_callback), [`wait`],
+//! [`as_completed`] and `.await` — serve every engine.
+//!
+//! # From Python to concurra
+//!
+//! | Python                                           | concurra                                  | module          |
+//! |--------------------------------------------------|-------------------------------------------|-----------------|
+//! | `concurrent.futures.Future`                      | [`Future<T>`]                             | [`future`]      |
+//! | `Future()` + `set_result` / `set_exception`      | [`future::pair`] → ([`Promise<T>`], [`Future<T>`]) | [`future`] |
+//! | `fut.result(timeout)`, `fut.exception()`         | [`Future::result_timeout`], [`Future::exception`] | [`future`] |
+//! | `fut.add_done_callback(fn)`                      | [`Future::add_done_callback`]             | [`future`]      |
+//! | `await fut` (asyncio `wrap_future`)              | `fut.await` from any executor             | [`future`]      |
+//! | `concurrent.futures.wait(fs, timeout, return_when)` | [`wait`] / [`wait_async`], [`ReturnWhen`] | [`wait`](mod@wait) |
+//! | `concurrent.futures.as_completed(fs, timeout)`   | [`as_completed`] (an `Iterator` and a `Stream`) | [`wait`](mod@wait) |
+//! | `concurrent.futures.Executor`                    | [`Executor`] trait: `submit`, `map`, `shutdown` | [`executor`] |
+//! | `ThreadPoolExecutor(max_workers, thread_name_prefix, initializer)` | [`ThreadPoolExecutor::builder`] | [`thread_pool`] |
+//! | `with ThreadPoolExecutor() as ex:`               | `let ex = ThreadPoolExecutor::new();` (`Drop` = `shutdown(wait=True)`) | [`thread_pool`] |
+//! | `threading.Thread(target, name, daemon)`         | [`Thread::builder`] → [`thread::Builder::start`] | [`thread`](mod@thread) |
+//! | exceptions (`CancelledError`, `TimeoutError`, `BrokenExecutor`, …) | one [`Error`] enum with `is_*` accessors | [`error`] |
+//!
+//! # Python idioms in Rust
+//!
+//! * **Exceptions are `Result`s.** A task that panics fails its future with
+//!   [`Error::Panicked`] (message and location); a task that returns `Err` — submitted as
+//!   [`Fallible`] — fails it with [`Error::Failed`]. Either counts as a failure for
+//!   `wait(FirstException)`. A panic never kills a worker.
+//! * **`with` blocks are `Drop`.** Dropping an executor shuts it down and waits, as leaving
+//!   Python's `with` block does.
+//! * **`Send` bounds** stand where Python would pickle or share: work sent to another thread
+//!   must be `Send + 'static`.
+//! * **Values are shared.** A future's outcome is read by every handle: `result()` clones it
+//!   (`T: Clone`), `result_ref()` borrows it.
+//!
+//! # Example: the seed's thread-pool twin
+//!
+//! ```
+//! use concurra::{Executor, ThreadPoolExecutor};
+//!
+//! let pool = ThreadPoolExecutor::new();
+//! let future = pool.submit(|| {
+//!     println!("Hello from the task");
+//!     "Task is all done"
+//! });
+//! println!("Main is doing other things...");
+//! println!("{}", future.result().unwrap());
+//! ```
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![warn(missing_debug_implementations)]
+
+pub mod error;
+pub mod executor;
+pub mod future;
+pub mod thread;
+pub mod thread_pool;
+pub mod wait;
+
+mod sys;
+mod unwind;
+mod work;
+
+pub use error::{Error, Result};
+pub use executor::{Apply, Executor, Fallible, Map, MapOptions, Task};
+pub use future::{Future, Promise};
+pub use thread::Thread;
+pub use thread_pool::ThreadPoolExecutor;
+pub use wait::{as_completed, wait, wait_async, AsCompleted, DoneAndNotDone, ReturnWhen};

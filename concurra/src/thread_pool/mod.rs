@@ -1,0 +1,412 @@
+//! [`ThreadPoolExecutor`]: Python's `concurrent.futures.ThreadPoolExecutor`.
+//!
+//! # Design
+//!
+//! One queue (a crossbeam channel of [`Job`]s), up to `max_workers` threads started on demand,
+//! one [`Future`] per job. A submit queues the job, then takes an *idle token* if a worker left
+//! one (each worker leaves one per finished job, as CPython's `_idle_semaphore`); only when no
+//! token is left and fewer than `max_workers` threads exist does it start a thread. Sequential
+//! submits therefore reuse one thread, and a saturated pool has exactly `max_workers`.
+//!
+//! # Shutdown
+//!
+//! 1. Take the lifecycle write lock: no submit is between its check and its send.
+//! 2. Mark the pool shut down; later submits get [`Error::Shutdown`] on their future.
+//! 3. With `cancel_futures`, drain the queue and cancel every queued future (waiters see it at
+//!    once).
+//! 4. Send one stop message per worker, behind the queued jobs, and release the lock.
+//! 5. With `wait`, join every worker except the calling thread (a task may shut its own pool
+//!    down).
+//!
+//! # Broken pool
+//!
+//! A panicking initializer breaks the pool: the queued futures and every later submit fail with
+//! [`Error::BrokenPool`] carrying the panic, as CPython's `BrokenThreadPool`.
+
+mod worker;
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::error::{Error, Result};
+use crate::executor::{Apply, Executor, Fallible, Task};
+use crate::future::Future;
+use crate::work::{self, Job};
+
+/// What travels on the queue.
+enum Message {
+    Run(Job),
+    /// Ends the worker that receives it; sent at shutdown behind every queued job.
+    Stop,
+}
+
+/// A pool of threads running submitted closures (Python: `ThreadPoolExecutor`).
+///
+/// ```
+/// use concurra::{Executor, ThreadPoolExecutor};
+///
+/// let pool = ThreadPoolExecutor::builder().max_workers(2).build().unwrap();
+/// let f = pool.submit(|| "Hello from the task");
+/// assert_eq!(f.result().unwrap(), "Hello from the task");
+/// // Dropping the pool is `shutdown(wait = true)`, Python's `with` block.
+/// ```
+pub struct ThreadPoolExecutor {
+    shared: Arc<Shared>,
+}
+
+/// State shared by the executor handle and its workers.
+struct Shared {
+    sender: Sender<Message>,
+    receiver: Receiver<Message>,
+    /// Write-locked only by shutdown and by breaking; submits hold it for reading.
+    lifecycle: RwLock<Lifecycle>,
+    /// Set (with `lifecycle.broken`) when an initializer failed; read on every job.
+    broken: AtomicBool,
+    /// Idle tokens: one left per finished job, taken by a submit that needs no new thread.
+    // ORDERING: a counter whose exactness does not matter (as CPython's semaphore); Relaxed.
+    idle: AtomicUsize,
+    workers: Mutex<Workers>,
+    max_workers: usize,
+    name_prefix: String,
+    initializer: Option<Initializer>,
+}
+
+type Initializer = Arc<dyn Fn() + Send + Sync>;
+
+#[derive(Default)]
+struct Lifecycle {
+    shutdown: bool,
+    broken: Option<String>,
+}
+
+#[derive(Default)]
+struct Workers {
+    handles: Vec<JoinHandle<()>>,
+    started: usize,
+}
+
+/// Configures a [`ThreadPoolExecutor`].
+#[must_use]
+pub struct Builder {
+    max_workers: Option<usize>,
+    thread_name_prefix: Option<String>,
+    initializer: Option<Initializer>,
+}
+
+impl Builder {
+    /// The most threads the pool starts. Default: `min(32, cpus + 4)`, as Python.
+    pub fn max_workers(mut self, n: usize) -> Self {
+        self.max_workers = Some(n);
+        self
+    }
+
+    /// Threads are named `{prefix}_{i}`. Default: `ThreadPoolExecutor-{n}`.
+    pub fn thread_name_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.thread_name_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Runs in each new worker before it takes work. A panic breaks the pool: queued and later
+    /// futures fail with [`Error::BrokenPool`].
+    pub fn initializer(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.initializer = Some(Arc::new(f));
+        self
+    }
+
+    /// Builds the pool; no thread starts until work arrives.
+    ///
+    /// # Errors
+    /// [`Error::InvalidState`] if `max_workers` is 0.
+    pub fn build(self) -> Result<ThreadPoolExecutor> {
+        static POOLS: AtomicUsize = AtomicUsize::new(0);
+        let max_workers = match self.max_workers {
+            Some(0) => {
+                return Err(Error::InvalidState(
+                    "max_workers must be greater than 0".into(),
+                ))
+            }
+            Some(n) => n,
+            None => default_max_workers(),
+        };
+        let name_prefix = self.thread_name_prefix.unwrap_or_else(|| {
+            format!(
+                "ThreadPoolExecutor-{}",
+                POOLS.fetch_add(1, Ordering::Relaxed)
+            )
+        });
+        let (sender, receiver) = crossbeam_channel::unbounded();
+        Ok(ThreadPoolExecutor {
+            shared: Arc::new(Shared {
+                sender,
+                receiver,
+                lifecycle: RwLock::new(Lifecycle::default()),
+                broken: AtomicBool::new(false),
+                idle: AtomicUsize::new(0),
+                workers: Mutex::new(Workers::default()),
+                max_workers,
+                name_prefix,
+                initializer: self.initializer,
+            }),
+        })
+    }
+}
+
+/// Python's default: `min(32, os.cpu_count() + 4)`.
+fn default_max_workers() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cpus + 4).min(32)
+}
+
+impl ThreadPoolExecutor {
+    /// A pool with the default settings.
+    pub fn new() -> Self {
+        Self::builder().build().expect("the defaults are valid")
+    }
+
+    /// Configures a pool.
+    pub fn builder() -> Builder {
+        Builder {
+            max_workers: None,
+            thread_name_prefix: None,
+            initializer: None,
+        }
+    }
+
+    /// How many worker threads have been started.
+    pub fn threads(&self) -> usize {
+        self.shared.workers().started
+    }
+
+    /// Queues `f`; the one submit path every [`Task`] impl goes through.
+    fn submit_job<F, T>(&self, f: F) -> Future<T>
+    where
+        F: FnOnce() -> Result<T> + Send + 'static,
+        T: Send + Sync + 'static,
+    {
+        let shared = &*self.shared;
+        let lifecycle = shared
+            .lifecycle
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        if lifecycle.shutdown {
+            return Future::completed(Err(Error::Shutdown));
+        }
+        if let Some(cause) = &lifecycle.broken {
+            return Future::completed(Err(Error::BrokenPool {
+                cause: cause.clone(),
+            }));
+        }
+        let (job, future) = work::job(f);
+        // The receiver lives in `shared`, so the channel is never disconnected here.
+        let _ = shared.sender.send(Message::Run(job));
+        let started = shared.start_worker_if_needed(&self.shared);
+        drop(lifecycle);
+        if let Err(cause) = started {
+            shared.break_pool(cause);
+        }
+        future
+    }
+}
+
+impl Shared {
+    fn workers(&self) -> std::sync::MutexGuard<'_, Workers> {
+        self.workers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes an idle token, or starts a thread if none is left and the pool is not full.
+    /// Called with the lifecycle read lock held, so shutdown cannot interleave. Fails only when
+    /// the pool has no thread and none can be started: the caller then breaks the pool.
+    fn start_worker_if_needed(&self, this: &Arc<Shared>) -> std::result::Result<(), String> {
+        let took_token = self
+            .idle
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok();
+        if took_token {
+            return Ok(());
+        }
+        let mut workers = self.workers();
+        if workers.started >= self.max_workers {
+            return Ok(());
+        }
+        let index = workers.started;
+        let spawned = std::thread::Builder::new()
+            .name(format!("{}_{}", self.name_prefix, index))
+            .spawn({
+                let shared = this.clone();
+                move || worker::run(&shared)
+            });
+        match spawned {
+            Ok(handle) => {
+                workers.started += 1;
+                workers.handles.push(handle);
+                Ok(())
+            }
+            Err(e) if workers.started == 0 => Err(format!("cannot start a worker thread: {e}")),
+            // The running workers will take the job.
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Marks the pool broken and fails every queued future with the cause.
+    fn break_pool(&self, cause: String) {
+        {
+            let mut lifecycle = self
+                .lifecycle
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            lifecycle.broken.get_or_insert(cause);
+            self.broken.store(true, Ordering::Release);
+        }
+        self.drain(|job| job.fail(self.broken_error()));
+    }
+
+    fn broken_error(&self) -> Error {
+        let lifecycle = self
+            .lifecycle
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        Error::BrokenPool {
+            cause: lifecycle.broken.clone().unwrap_or_default(),
+        }
+    }
+
+    /// Takes every queued job out and hands it to `f`.
+    fn drain(&self, mut f: impl FnMut(Job)) {
+        let mut stops = 0;
+        while let Ok(message) = self.receiver.try_recv() {
+            match message {
+                Message::Run(job) => f(job),
+                Message::Stop => stops += 1,
+            }
+        }
+        for _ in 0..stops {
+            let _ = self.sender.send(Message::Stop);
+        }
+    }
+
+    fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        {
+            let mut lifecycle = self
+                .lifecycle
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            let first = !lifecycle.shutdown;
+            lifecycle.shutdown = true;
+            if cancel_futures {
+                self.drain(|job| job.cancel());
+            }
+            if first {
+                for _ in 0..self.workers().started {
+                    let _ = self.sender.send(Message::Stop);
+                }
+            }
+        }
+        if wait {
+            let me = std::thread::current().id();
+            let handles = std::mem::take(&mut self.workers().handles);
+            for handle in handles {
+                if handle.thread().id() != me {
+                    // A worker never panics: tasks run under catch_unwind.
+                    let _ = handle.join();
+                }
+            }
+        }
+    }
+}
+
+impl Default for ThreadPoolExecutor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Executor for ThreadPoolExecutor {
+    fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        self.shared.shutdown(wait, cancel_futures);
+    }
+
+    fn max_workers(&self) -> usize {
+        self.shared.max_workers
+    }
+}
+
+impl Drop for ThreadPoolExecutor {
+    /// `shutdown(wait = true)`: queued work still runs, then the workers are joined.
+    fn drop(&mut self) {
+        self.shared.shutdown(true, false);
+    }
+}
+
+impl<F, T> Task<ThreadPoolExecutor> for F
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + Sync + 'static,
+{
+    type Output = T;
+
+    #[inline]
+    fn submit_to(self, executor: &ThreadPoolExecutor) -> Future<T> {
+        executor.submit_job(move || Ok(self()))
+    }
+}
+
+impl<F, A, T> Task<ThreadPoolExecutor> for Apply<F, A>
+where
+    F: FnOnce(A) -> T + Send + 'static,
+    A: Send + 'static,
+    T: Send + Sync + 'static,
+{
+    type Output = T;
+
+    #[inline]
+    fn submit_to(self, executor: &ThreadPoolExecutor) -> Future<T> {
+        let Apply(f, arg) = self;
+        executor.submit_job(move || Ok(f(arg)))
+    }
+}
+
+impl<F, T, E> Task<ThreadPoolExecutor> for Fallible<F>
+where
+    F: FnOnce() -> std::result::Result<T, E> + Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    T: Send + Sync + 'static,
+{
+    type Output = T;
+
+    fn submit_to(self, executor: &ThreadPoolExecutor) -> Future<T> {
+        let Fallible(f) = self;
+        executor.submit_job(move || f().map_err(Error::failed))
+    }
+}
+
+impl fmt::Debug for ThreadPoolExecutor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shared = &self.shared;
+        let lifecycle = shared
+            .lifecycle
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        f.debug_struct("ThreadPoolExecutor")
+            .field("name", &shared.name_prefix)
+            .field("max_workers", &shared.max_workers)
+            .field("threads", &shared.workers().started)
+            .field("queued", &shared.receiver.len())
+            .field("shutdown", &lifecycle.shutdown)
+            .field("broken", &lifecycle.broken)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("max_workers", &self.max_workers)
+            .field("thread_name_prefix", &self.thread_name_prefix)
+            .field("initializer", &self.initializer.is_some())
+            .finish()
+    }
+}

@@ -1,0 +1,31 @@
+//! The worker loop: run the initializer, then take jobs until a stop message.
+
+use std::sync::atomic::Ordering;
+
+use super::{Message, Shared};
+use crate::unwind;
+
+/// Body of one worker thread.
+pub(super) fn run(shared: &Shared) {
+    if let Some(init) = &shared.initializer {
+        if let Err(e) = unwind::catch(|| init()) {
+            eprintln!("concurra: a thread initializer failed: {e}");
+            shared.break_pool(format!(
+                "a thread initializer failed, the thread pool is not usable anymore ({e})"
+            ));
+            return;
+        }
+    }
+    let mut leave_idle_token = || {
+        shared.idle.fetch_add(1, Ordering::Relaxed);
+    };
+    while let Ok(Message::Run(job)) = shared.receiver.recv() {
+        // ORDERING: Acquire pairs with the Release in `break_pool`; the cause is read under
+        // the lifecycle lock anyway.
+        if shared.broken.load(Ordering::Acquire) {
+            job.fail(shared.broken_error());
+            continue;
+        }
+        job.run(&mut leave_idle_token);
+    }
+}

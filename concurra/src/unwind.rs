@@ -1,0 +1,120 @@
+//! The one door through which a panic becomes an [`Error::Panicked`].
+//!
+//! `catch_unwind` hands back the payload but not where the panic happened. So the first time
+//! concurra catches a panic it installs a panic hook that chains to the one already set: while a
+//! thread is inside [`catch`], the hook records the location (and does not print: the panic is
+//! reported on the task's future, as Python stores a task's exception on its future); outside,
+//! it calls the previous hook unchanged. A program that replaces the hook later only loses the
+//! location, never the error.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Once;
+
+use crate::error::Error;
+
+thread_local! {
+    /// Depth of nested [`catch`] calls on this thread; the hook stays quiet while it is non-zero.
+    static DEPTH: Cell<usize> = const { Cell::new(0) };
+    /// Location of the last panic caught on this thread, set by the hook.
+    static LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+static HOOK: Once = Once::new();
+
+fn install_hook() {
+    HOOK.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            let caught = DEPTH.try_with(|d| d.get() > 0).unwrap_or(false);
+            if caught {
+                let location = info.location().map(|l| l.to_string());
+                let _ = LOCATION.try_with(|slot| *slot.borrow_mut() = location);
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Restores the depth counter even when the closure unwinds.
+struct DepthGuard;
+
+impl DepthGuard {
+    fn enter() -> Self {
+        DEPTH.with(|d| d.set(d.get() + 1));
+        DepthGuard
+    }
+}
+
+impl Drop for DepthGuard {
+    fn drop(&mut self) {
+        DEPTH.with(|d| d.set(d.get() - 1));
+    }
+}
+
+/// Runs `f`, turning a panic into [`Error::Panicked`] with its message and location.
+#[inline]
+pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, Error> {
+    install_hook();
+    let guard = DepthGuard::enter();
+    let outcome = panic::catch_unwind(AssertUnwindSafe(f));
+    drop(guard);
+    outcome.map_err(|payload| {
+        let location = LOCATION.with(|slot| slot.borrow_mut().take());
+        Error::Panicked {
+            message: payload_message(payload.as_ref()),
+            location,
+        }
+    })
+}
+
+/// Runs a callback that must not take its caller down: a panic is printed to stderr with
+/// `what` and swallowed, as Python logs "exception calling callback for ...".
+pub(crate) fn report(what: &dyn std::fmt::Display, f: impl FnOnce()) {
+    if let Err(e) = catch(f) {
+        eprintln!("concurra: {what} panicked: {e}");
+    }
+}
+
+/// The text of a panic payload: the `&str` or `String` it carries, or a placeholder.
+pub(crate) fn payload_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "<non-string panic payload>".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_becomes_error_with_location() {
+        let err = catch(|| panic!("boom {}", 7)).unwrap_err();
+        match err {
+            Error::Panicked { message, location } => {
+                assert_eq!(message, "boom 7");
+                assert!(location.unwrap().contains("unwind.rs"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn non_string_payload() {
+        let err = catch(|| std::panic::panic_any(42_u32)).unwrap_err();
+        assert_eq!(err.panic_message(), Some("<non-string panic payload>"));
+    }
+
+    #[test]
+    fn nested_catch_keeps_depth() {
+        let r = catch(|| catch(|| panic!("inner")).is_err());
+        assert!(r.unwrap());
+        assert_eq!(DEPTH.with(|d| d.get()), 0);
+    }
+}

@@ -1,0 +1,70 @@
+//! A [`Job`]: a closure and the [`Promise`] it completes; the one place where running work
+//! turns into an outcome.
+//!
+//! `run` asks the promise whether the work may start (it may have been cancelled while
+//! queued), runs the closure through [`unwind::catch`] so that a panic becomes that future's
+//! [`Error::Panicked`], and completes the promise. An engine that must drop queued work calls
+//! `cancel` or `fail` instead; a job that is simply dropped fails its future with
+//! [`Error::Abandoned`] (the promise's drop), so no queued work is ever lost silently.
+
+use crate::error::{Error, Result};
+use crate::future::{self, Future, Promise};
+use crate::unwind;
+
+/// Queued work, type-erased.
+pub(crate) type Job = Box<dyn Work>;
+
+/// What an engine can do with queued work.
+pub(crate) trait Work: Send {
+    /// Runs the work, unless its future was cancelled, and completes the future.
+    /// `before_publish` runs after the work and before its outcome becomes visible, so a
+    /// worker can declare itself idle before the submitter sees the result.
+    fn run(self: Box<Self>, before_publish: &mut dyn FnMut());
+    /// Cancels the future if it is still pending (`shutdown(cancel_futures = true)`).
+    fn cancel(self: Box<Self>);
+    /// Fails the future with `error` without running the work (a broken pool).
+    fn fail(self: Box<Self>, error: Error);
+}
+
+struct Task<F, T> {
+    f: F,
+    promise: Promise<T>,
+}
+
+impl<F, T> Work for Task<F, T>
+where
+    F: FnOnce() -> Result<T> + Send,
+    T: Send + Sync,
+{
+    #[inline]
+    fn run(self: Box<Self>, before_publish: &mut dyn FnMut()) {
+        let Task { f, promise } = *self;
+        if !promise.set_running_or_notify_cancel() {
+            before_publish();
+            return;
+        }
+        let outcome = unwind::catch(f).and_then(|r| r);
+        before_publish();
+        // Only a cancelled future refuses; a running one cannot be cancelled.
+        let _ = promise.complete(outcome);
+    }
+
+    fn cancel(self: Box<Self>) {
+        self.promise.cancel();
+    }
+
+    fn fail(self: Box<Self>, error: Error) {
+        let _ = self.promise.set_error(error);
+    }
+}
+
+/// Packages a closure as a job and the future it will complete.
+#[inline]
+pub(crate) fn job<F, T>(f: F) -> (Job, Future<T>)
+where
+    F: FnOnce() -> Result<T> + Send + 'static,
+    T: Send + Sync + 'static,
+{
+    let (promise, future) = future::pair();
+    (Box::new(Task { f, promise }), future)
+}
