@@ -1,1 +1,141 @@
-fn main() {}
+//! `cargo run --release -p bench -- <workload|all> [--rounds N] [--pin]`
+//!
+//! Runs each selected workload against every peer, `rounds` times (the peers interleaved
+//! round by round, so drift hits them alike), and prints per peer the median time per
+//! operation and its ratio against concurra. See `bench/README.md`.
+
+mod python;
+mod report;
+mod workloads;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use report::Row;
+use workloads::Workload;
+
+const USAGE: &str = "\
+usage: bench <workload> [--rounds N] [--pin]
+
+workloads:
+  submit-wait    100k trivial tasks submitted, then all waited (per task)
+  wake-latency   ping-pong between two threads, 20k round trips (per round trip)
+  map            a small CPU function over 1M items (per item)
+  all            every workload above
+
+options:
+  --rounds N     rounds per peer (default 5); the median is reported
+  --pin          print the pinning note and check that the process is pinned to one CPU;
+                 it does not pin by itself: run `taskset -c 0 cargo run --release -p bench -- ...`";
+
+const PIN_NOTE: &str = "\
+note: waking a thread asleep on the other CPU costs ~30-35 us on this machine, against
+~1.5 us on the same CPU, so hand-off workloads are bimodal when unpinned. For the pinned
+figures run the whole process on one CPU: taskset -c 0 cargo run --release -p bench -- <workload>";
+
+struct Args {
+    workloads: Vec<&'static Workload>,
+    rounds: usize,
+    pin: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut selected = None;
+    let mut rounds = 5;
+    let mut pin = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-h" | "--help" => return Err(String::new()),
+            "--pin" => pin = true,
+            "--rounds" => {
+                let value = args.next().ok_or("--rounds needs a number")?;
+                rounds = match value.parse() {
+                    Ok(n) if n > 0 => n,
+                    _ => return Err(format!("--rounds: not a positive number: {value}")),
+                };
+            }
+            name if !name.starts_with('-') && selected.is_none() => selected = Some(arg),
+            other => return Err(format!("unexpected argument: {other}")),
+        }
+    }
+    let selected = selected.ok_or("no workload given")?;
+    let workloads = if selected == "all" {
+        workloads::ALL.iter().collect()
+    } else {
+        let workload = workloads::ALL
+            .iter()
+            .find(|w| w.name == selected)
+            .ok_or_else(|| format!("unknown workload: {selected}"))?;
+        vec![workload]
+    };
+    Ok(Args {
+        workloads,
+        rounds,
+        pin,
+    })
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            if message.is_empty() {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("bench: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+
+    let cpus = report::allowed_cpus();
+    if args.pin {
+        println!("{PIN_NOTE}\n");
+        if cpus.count != 1 {
+            eprintln!(
+                "bench: warning: --pin given but this process may run on CPUs {}; \
+                 these are unpinned figures (run under `taskset -c 0`)\n",
+                cpus.list
+            );
+        }
+    }
+
+    for workload in &args.workloads {
+        let rows = run_rounds(workload, args.rounds);
+        report::print_table(workload, &rows, args.rounds, &cpus);
+    }
+    ExitCode::SUCCESS
+}
+
+/// Every peer of `workload`, `rounds` times, interleaved round by round.
+fn run_rounds(workload: &Workload, rounds: usize) -> Vec<Row> {
+    let peers = (workload.peers)();
+    let mut rows: Vec<Row> = peers
+        .iter()
+        .map(|peer| Row {
+            name: peer.name,
+            ops: peer.ops,
+            samples: Ok(Vec::with_capacity(rounds)),
+        })
+        .collect();
+    let progress = std::io::stderr().is_terminal();
+    for round in 1..=rounds {
+        if progress {
+            eprint!("\r{}: round {round}/{rounds}", workload.name);
+        }
+        for (peer, row) in peers.iter().zip(&mut rows) {
+            // A peer that failed once (python3 missing, say) is not run again.
+            if let Ok(samples) = &mut row.samples {
+                match peer.run() {
+                    Ok(ns_per_op) => samples.push(ns_per_op),
+                    Err(e) => row.samples = Err(e),
+                }
+            }
+        }
+    }
+    if progress {
+        eprint!("\r\x1b[K");
+    }
+    rows
+}

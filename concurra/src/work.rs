@@ -17,9 +17,10 @@ pub(crate) type Job = Box<dyn Work>;
 /// What an engine can do with queued work.
 pub(crate) trait Work: Send {
     /// Runs the work, unless its future was cancelled, and completes the future.
-    /// `before_publish` runs after the work and before its outcome becomes visible, so a
-    /// worker can declare itself idle before the submitter sees the result.
-    fn run(self: Box<Self>, before_publish: &mut dyn FnMut());
+    /// `idle` runs once the worker is done with this job: before the outcome is published
+    /// when no done-callback waits (so a submitter that sees the result finds the worker
+    /// idle), after the callbacks otherwise (see `Promise::complete_then`).
+    fn run(self: Box<Self>, idle: &mut dyn FnMut());
     /// Cancels the future if it is still pending (`shutdown(cancel_futures = true)`).
     fn cancel(self: Box<Self>);
     /// Fails the future with `error` without running the work (a broken pool).
@@ -37,16 +38,15 @@ where
     T: Send + Sync,
 {
     #[inline]
-    fn run(self: Box<Self>, before_publish: &mut dyn FnMut()) {
+    fn run(self: Box<Self>, idle: &mut dyn FnMut()) {
         let Task { f, promise } = *self;
         if !promise.set_running_or_notify_cancel() {
-            before_publish();
+            idle();
             return;
         }
         let outcome = unwind::catch(f).and_then(|r| r);
-        before_publish();
         // Only a cancelled future refuses; a running one cannot be cancelled.
-        let _ = promise.complete(outcome);
+        let _ = promise.complete_then(outcome, idle);
     }
 
     fn cancel(self: Box<Self>) {

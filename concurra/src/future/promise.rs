@@ -71,13 +71,33 @@ impl<T> Promise<T> {
     ///
     /// # Errors
     /// [`Error::InvalidState`] if the future was already cancelled; the outcome is dropped.
-    pub fn complete(mut self, outcome: Result<T>) -> Result<()> {
+    pub fn complete(self, outcome: Result<T>) -> Result<()> {
+        self.complete_then(outcome, &mut || {})
+    }
+
+    /// As [`complete`](Self::complete), calling `idle` once the completing thread has nothing
+    /// left to do for this future: before the outcome is published when no callback is
+    /// registered (so a waiter that wakes finds the worker already idle), after the callbacks
+    /// otherwise (a callback may block, and may submit work that needs another worker).
+    /// `idle` runs under the future's lock in the first case: it must not run user code.
+    pub(crate) fn complete_then(
+        mut self,
+        outcome: Result<T>,
+        idle: &mut dyn FnMut(),
+    ) -> Result<()> {
         let inner = self
             .inner
             .take()
             .expect("a promise is live until it completes");
-        let transition = inner.lock().finish(&inner.outcome, outcome);
-        match transition {
+        let (transition, idle_now) = {
+            let mut st = inner.lock();
+            let idle_now = st.callbacks.is_empty();
+            if idle_now {
+                idle();
+            }
+            (st.finish(&inner.outcome, outcome), idle_now)
+        };
+        let result = match transition {
             Ok(completed) => {
                 inner.run_completed(completed);
                 Ok(())
@@ -86,7 +106,11 @@ impl<T> Promise<T> {
                 "cannot complete a future in state {}",
                 phase.name()
             ))),
+        };
+        if !idle_now {
+            idle();
         }
+        result
     }
 
     /// Completes the future with a value (Python: `set_result`).

@@ -1,0 +1,83 @@
+//! The workloads, each written once as a list of [`Peer`]s that do the same job.
+//!
+//! Every peer builds its own engine with 2 workers (the machine has 2 cores), warms it up,
+//! then times the job and returns nanoseconds per operation. Building and dropping the engine
+//! are not timed.
+
+pub mod map;
+pub mod submit_wait;
+pub mod wake_latency;
+
+use std::time::{Duration, Instant};
+
+use crate::python;
+
+/// Worker threads for every engine.
+pub const WORKERS: usize = 2;
+
+/// A job measured against every peer.
+pub struct Workload {
+    /// The command-line name.
+    pub name: &'static str,
+    /// What is measured, one line.
+    pub about: &'static str,
+    /// What one operation is: "task", "round trip", "item".
+    pub unit: &'static str,
+    pub peers: fn() -> Vec<Peer>,
+}
+
+pub const ALL: [Workload; 3] = [submit_wait::WORKLOAD, wake_latency::WORKLOAD, map::WORKLOAD];
+
+/// One engine doing a workload's job.
+pub struct Peer {
+    pub name: &'static str,
+    /// Operations per run (fewer for Python, whose per-op time is much higher).
+    pub ops: usize,
+    run: Run,
+}
+
+enum Run {
+    /// Does `ops` operations in this process; returns ns per op.
+    Rust(fn(usize) -> f64),
+    /// Runs `bench/python/<script>` with `ops` as its argument; it prints ns per op.
+    Python(&'static str),
+}
+
+impl Peer {
+    pub fn rust(name: &'static str, ops: usize, run: fn(usize) -> f64) -> Peer {
+        Peer {
+            name,
+            ops,
+            run: Run::Rust(run),
+        }
+    }
+
+    pub fn python(name: &'static str, ops: usize, script: &'static str) -> Peer {
+        Peer {
+            name,
+            ops,
+            run: Run::Python(script),
+        }
+    }
+
+    /// One round: nanoseconds per operation.
+    pub fn run(&self) -> Result<f64, String> {
+        match self.run {
+            Run::Rust(run) => Ok(run(self.ops)),
+            Run::Python(script) => python::run(script, self.ops),
+        }
+    }
+}
+
+/// Calls `job(n / 100)` once to warm up (threads started, caches and allocator primed), then
+/// times `job(n)`: nanoseconds per op.
+pub fn time_per_op(n: usize, mut job: impl FnMut(usize)) -> f64 {
+    job((n / 100).max(1));
+    let start = Instant::now();
+    job(n);
+    ns_per_op(start.elapsed(), n)
+}
+
+pub fn ns_per_op(elapsed: Duration, n: usize) -> f64 {
+    elapsed.as_nanos() as f64 / n as f64
+}
