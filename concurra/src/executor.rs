@@ -56,13 +56,17 @@ impl<F> fmt::Debug for Fallible<F> {
     }
 }
 
+/// Calls [`Executor::map`] keeps in flight per worker: enough that workers rarely run dry
+/// (and sleep) between two `next` calls, few enough to bound memory.
+pub const DEFAULT_IN_FLIGHT_PER_WORKER: usize = 32;
+
 /// Options for [`Executor::map_with`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MapOptions {
     /// A total deadline counted from the `map` call (Python's `timeout`). `None`: no limit.
     pub timeout: Option<Duration>,
     /// How many calls may be submitted ahead of the consumer (Python 3.14's `buffersize`).
-    /// `None`: four per worker.
+    /// `None`: [`DEFAULT_IN_FLIGHT_PER_WORKER`] per worker. `Some(0)` counts as 1.
     pub in_flight: Option<usize>,
 }
 
@@ -90,7 +94,9 @@ pub trait Executor: Sized {
     /// `f` over `items`, results in input order (Python: `map(fn, iterable, timeout)`).
     ///
     /// Unlike Python, which submits every call when `map` is called, at most
-    /// four calls per worker are in flight ahead of the consumer (see [`map_with`](Self::map_with)).
+    /// [`DEFAULT_IN_FLIGHT_PER_WORKER`] calls per worker are in flight ahead of the consumer
+    /// (see [`map_with`](Self::map_with)). If the executor shuts down mid-way, the first item
+    /// not yet submitted yields [`Error::Shutdown`] and the iteration ends.
     /// The first calls are submitted now. A failed item yields its error at its position and
     /// ends the iteration; dropping the iterator cancels the calls still queued.
     ///
@@ -141,7 +147,10 @@ pub trait Executor: Sized {
             in_flight: VecDeque::new(),
             limit: options
                 .in_flight
-                .unwrap_or_else(|| self.max_workers().saturating_mul(4))
+                .unwrap_or_else(|| {
+                    self.max_workers()
+                        .saturating_mul(DEFAULT_IN_FLIGHT_PER_WORKER)
+                })
                 .max(1),
             deadline: options.timeout.and_then(deadline),
             timeout: options.timeout.unwrap_or(Duration::MAX),

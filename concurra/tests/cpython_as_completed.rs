@@ -140,7 +140,7 @@ fn duplicate_futures() {
     let pool = pool();
     let (release, gate) = pair::<()>();
     let future1 = pool.submit(wait_on(&gate));
-    let mut completed = as_completed(std::iter::repeat(&future1).take(3), None);
+    let mut completed = as_completed(std::iter::repeat_n(&future1, 3), None);
     release.set_result(()).unwrap();
     let first = completed.next().unwrap().unwrap();
     assert!(first.ptr_eq(&future1));

@@ -12,7 +12,7 @@
 //! - `map(fn, a, b)` over several iterables → `map` over one iterator of tuples (`zip`).
 //!   `chunksize` has no counterpart (the thread pool ignores it in Python).
 //! - `Executor::map` differs on purpose (README, "Where concurra differs"): it submits lazily,
-//!   with at most `in_flight` calls (default four per worker) ahead of the consumer, instead of
+//!   with at most `in_flight` calls (default `DEFAULT_IN_FLIGHT_PER_WORKER` per worker) ahead of the consumer, instead of
 //!   everything at the call. `test_map_submits_without_iteration` therefore holds for inputs up
 //!   to that bound; `map_submits_at_most_in_flight` and `map_in_flight_on_infinite_iterable`
 //!   assert the bound.
@@ -92,8 +92,9 @@ fn map_submits_without_iteration() {
     drop(results);
 }
 
-/// concurra differs from Python on purpose: `map` submits at most `in_flight` calls (four per
-/// worker by default) before it is iterated; the rest are submitted as results are read.
+/// concurra differs from Python on purpose: `map` submits at most `in_flight` calls
+/// (`DEFAULT_IN_FLIGHT_PER_WORKER` per worker by default) before it is iterated; the rest are
+/// submitted as results are read.
 #[test]
 fn map_submits_at_most_in_flight() {
     let pool = workers(1);
@@ -105,17 +106,19 @@ fn map_submits_at_most_in_flight() {
             n
         }
     };
-    let mut results = pool.map(record, 0..10, None);
+    let ahead = concurra::executor::DEFAULT_IN_FLIGHT_PER_WORKER as i32;
+    let mut results = pool.map(record, 0..ahead + 6, None);
     pool.shutdown(true, false);
-    assert_eq!(*finished.lock().unwrap(), [0, 1, 2, 3]);
+    let first: Vec<i32> = (0..ahead).collect();
+    assert_eq!(*finished.lock().unwrap(), first);
 
     // The calls submitted lazily after the shutdown are refused at their position.
-    for n in 0..4 {
+    for n in 0..ahead {
         assert_eq!(results.next().unwrap().unwrap(), n);
     }
     assert!(results.next().unwrap().unwrap_err().is_shutdown());
     assert!(results.next().is_none());
-    assert_eq!(*finished.lock().unwrap(), [0, 1, 2, 3]);
+    assert_eq!(*finished.lock().unwrap(), first);
 }
 
 /// 3.14's `test_map_buffersize_when_buffer_is_full`: only `in_flight` items are taken from the

@@ -310,24 +310,19 @@ impl<T> Future<T> {
 
     #[cold]
     fn wait_until_cold(&self, deadline: Option<Instant>) -> Waited {
-        let me = std::thread::current();
-        if let Phase::Running(runner) = self.inner.lock().phase {
-            if runner == me.id() {
-                return Waited::OwnTask;
-            }
-        }
-        if deadline.map_or(true, |d| d > Instant::now())
-            && waiter::spin_until(deadline, || self.inner.is_done())
-        {
+        let still_time = deadline.is_none_or(|d| d > Instant::now());
+        if still_time && waiter::spin_until(deadline, || self.inner.is_done()) {
             return Waited::Done;
         }
+        let me = std::thread::current();
         // Step 1: register; step 2: re-check under the same lock.
         let key = {
             let mut st = self.inner.lock();
-            if st.phase.is_done() {
-                return Waited::Done;
+            match st.phase {
+                phase if phase.is_done() => return Waited::Done,
+                Phase::Running(runner) if runner == me.id() => return Waited::OwnTask,
+                _ => st.waiters.register(Waiter::Thread(me)),
             }
-            st.waiters.register(Waiter::Thread(me))
         };
         // Step 3: park until done, re-checking after every wake-up.
         loop {

@@ -111,11 +111,16 @@ impl WakeList {
 /// Spins, then yields, while `done` is false, as crossbeam's `Backoff` does: a wake across
 /// CPUs costs ~30 µs on our machines, a short spin is far cheaper when the outcome is close.
 /// Returns whether `done` became true.
+///
+/// On a single CPU (a machine with one, or a process pinned with `taskset`) busy-spinning only
+/// steals time from the thread that would complete the work, so only the yields remain: they
+/// hand the CPU to that thread.
 #[inline]
 pub(crate) fn spin_until(deadline: Option<Instant>, done: impl Fn() -> bool) -> bool {
     const SPIN_STEPS: u32 = 6;
     const YIELD_STEPS: u32 = 10;
-    for step in 0..=YIELD_STEPS {
+    let first = if single_cpu() { SPIN_STEPS + 1 } else { 0 };
+    for step in first..=YIELD_STEPS {
         if step <= SPIN_STEPS {
             for _ in 0..(1u32 << step) {
                 std::hint::spin_loop();
@@ -131,6 +136,13 @@ pub(crate) fn spin_until(deadline: Option<Instant>, done: impl Fn() -> bool) -> 
         }
     }
     false
+}
+
+/// Whether this process may run on one CPU only (read once: the affinity of a running
+/// process rarely changes, and a wrong guess costs speed, never correctness).
+fn single_cpu() -> bool {
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| thread::available_parallelism().map_or(1, |n| n.get())) == 1
 }
 
 /// Parks the current thread until unparked or until `deadline`. Returns false once the deadline

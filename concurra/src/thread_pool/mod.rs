@@ -69,6 +69,8 @@ struct Shared {
     /// Idle tokens: one left per finished job, taken by a submit that needs no new thread.
     // ORDERING: a counter whose exactness does not matter (as CPython's semaphore); Relaxed.
     idle: AtomicUsize,
+    /// A lock-free copy of `workers.started`, so a full pool's submit skips the lock.
+    started: AtomicUsize,
     workers: Mutex<Workers>,
     max_workers: usize,
     name_prefix: String,
@@ -146,6 +148,7 @@ impl Builder {
                 lifecycle: RwLock::new(Lifecycle::default()),
                 broken: AtomicBool::new(false),
                 idle: AtomicUsize::new(0),
+                started: AtomicUsize::new(0),
                 workers: Mutex::new(Workers::default()),
                 max_workers,
                 name_prefix,
@@ -225,7 +228,9 @@ impl Shared {
             .idle
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
             .is_ok();
-        if took_token {
+        // ORDERING: `started` only grows, under the workers lock; a stale read at worst takes
+        // the lock below, which re-checks.
+        if took_token || self.started.load(Ordering::Relaxed) >= self.max_workers {
             return Ok(());
         }
         let mut workers = self.workers();
@@ -242,6 +247,7 @@ impl Shared {
         match spawned {
             Ok(handle) => {
                 workers.started += 1;
+                self.started.store(workers.started, Ordering::Relaxed);
                 workers.handles.push(handle);
                 Ok(())
             }
