@@ -31,7 +31,15 @@
 //! * **`with` blocks are `Drop`.** Dropping an executor shuts it down and waits, as leaving
 //!   Python's `with` block does.
 //! * **`Send` bounds** stand where Python would pickle or share: work sent to another thread
-//!   must be `Send + 'static`.
+//!   must be `Send + 'static`, and its result `Send + Sync` (every handle may read it). This
+//!   does not compile, because an `Rc` cannot leave its thread:
+//!
+//! ```compile_fail
+//! use concurra::{Executor, ThreadPoolExecutor};
+//!
+//! let pool = ThreadPoolExecutor::new();
+//! let f = pool.submit(|| std::rc::Rc::new(1));
+//! ```
 //! * **Values are shared.** A future's outcome is read by every handle: `result()` clones it
 //!   (`T: Clone`), `result_ref()` borrows it.
 //!
