@@ -22,7 +22,7 @@ use std::thread::{JoinHandle, ThreadId};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::future::Future;
+use crate::future::{self, Future};
 use crate::sys;
 use crate::work;
 
@@ -84,12 +84,18 @@ impl Builder {
             .name
             .unwrap_or_else(|| format!("Thread-{}", THREADS.fetch_add(1, Ordering::Relaxed)));
         let (job, future) = work::job(target);
+        let (exit_promise, exited) = future::pair::<()>();
         let (started_tx, started_rx) = mpsc::sync_channel(1);
         let handle = std::thread::Builder::new()
             .name(name.clone())
             .spawn(move || {
+                // Running before `start` returns: a Python thread cannot be cancelled.
+                let started = job.start();
                 let _ = started_tx.send(sys::current_native_id());
-                job.run(&mut || {});
+                if started {
+                    job.run_started(&mut || {});
+                }
+                let _ = exit_promise.set_result(());
             })
             .map_err(|e| Error::io(format!("cannot start thread {name:?}"), e))?;
         // The sender is dropped unsent only if the thread died before its first line, which
@@ -102,6 +108,7 @@ impl Builder {
             name,
             daemon: self.daemon,
             future,
+            exited,
         })
     }
 }
@@ -124,6 +131,8 @@ pub struct Thread<T> {
     /// `None` once joined.
     handle: Mutex<Option<JoinHandle<()>>>,
     future: Future<T>,
+    /// Done once the target and its done-callbacks have run and the thread is exiting.
+    exited: Future<()>,
 }
 
 impl Thread<()> {
@@ -156,10 +165,10 @@ impl<T> Thread<T> {
         if std::thread::current().id() == self.ident {
             return Err(Error::InvalidState("cannot join current thread".into()));
         }
-        if !self.future.wait_timeout(timeout) {
+        if !self.exited.wait_timeout(timeout) {
             return Ok(false);
         }
-        // The target is done; the thread ends right after publishing its outcome.
+        // The thread is past its last line: reaping it does not block.
         let handle = self
             .handle
             .lock()
@@ -173,11 +182,7 @@ impl<T> Thread<T> {
 
     /// True from start until the thread has finished.
     pub fn is_alive(&self) -> bool {
-        self.handle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .is_some_and(|h| !h.is_finished())
+        !self.exited.done()
     }
 
     /// The thread's name.

@@ -57,7 +57,13 @@ impl Drop for DepthGuard {
 /// Runs `f`, turning a panic into [`Error::Panicked`] with its message and location.
 #[inline]
 pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, Error> {
-    install_hook();
+    // Setting a hook while unwinding would abort; the first catch during an unwind only loses
+    // the location.
+    if !std::thread::panicking() {
+        install_hook();
+    }
+    // A location left by an earlier panic (one a task caught itself) must not be reported.
+    LOCATION.with(|slot| slot.borrow_mut().take());
     let guard = DepthGuard::enter();
     let outcome = panic::catch_unwind(AssertUnwindSafe(f));
     drop(guard);

@@ -144,9 +144,8 @@ where
     let ready = (0..watch.futures.len())
         .filter(|&i| watch.done[i])
         .collect();
+    // Futures that complete while registering arrive through the set, after those queued above.
     watch.register_all();
-    // Futures that completed while registering arrive through the set; drop those already
-    // queued above.
     AsCompleted {
         watch,
         ready,

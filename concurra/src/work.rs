@@ -20,7 +20,17 @@ pub(crate) trait Work: Send {
     /// `idle` runs once the worker is done with this job: before the outcome is published
     /// when no done-callback waits (so a submitter that sees the result finds the worker
     /// idle), after the callbacks otherwise (see `Promise::complete_then`).
-    fn run(self: Box<Self>, idle: &mut dyn FnMut());
+    fn run(self: Box<Self>, idle: &mut dyn FnMut()) {
+        if self.start() {
+            self.run_started(idle);
+        } else {
+            idle();
+        }
+    }
+    /// Marks the future running on this thread; false if it was cancelled (drop the job).
+    fn start(&self) -> bool;
+    /// Runs work already marked running by [`start`](Work::start) and completes the future.
+    fn run_started(self: Box<Self>, idle: &mut dyn FnMut());
     /// Cancels the future if it is still pending (`shutdown(cancel_futures = true)`).
     fn cancel(self: Box<Self>);
     /// Fails the future with `error` without running the work (a broken pool).
@@ -38,12 +48,13 @@ where
     T: Send + Sync,
 {
     #[inline]
-    fn run(self: Box<Self>, idle: &mut dyn FnMut()) {
+    fn start(&self) -> bool {
+        self.promise.start_here()
+    }
+
+    #[inline]
+    fn run_started(self: Box<Self>, idle: &mut dyn FnMut()) {
         let Task { f, promise } = *self;
-        if !promise.set_running_or_notify_cancel() {
-            idle();
-            return;
-        }
         let outcome = unwind::catch(f).and_then(|r| r);
         // Only a cancelled future refuses; a running one cannot be cancelled.
         let _ = promise.complete_then(outcome, idle);

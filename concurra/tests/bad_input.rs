@@ -209,3 +209,75 @@ fn thread_panic_is_on_its_future() {
     t.join().unwrap();
     assert_eq!(t.result().unwrap_err().panic_message(), Some("thread boom"));
 }
+
+#[test]
+fn cancel_callbacks_may_use_the_pool_during_shutdown() {
+    let pool = Arc::new(pool(1));
+    let (p, g) = gate();
+    let (started_tx, started_rx) = mpsc::channel();
+    let running = pool.submit(move || {
+        started_tx.send(()).unwrap();
+        g.wait();
+    });
+    started_rx.recv().unwrap();
+    let queued = pool.submit(|| 1);
+    let (tx, rx) = mpsc::channel();
+    let p2 = pool.clone();
+    queued.add_done_callback(move |f| {
+        // Runs inside shutdown: submitting and printing the pool must not deadlock.
+        let refused = p2.submit(|| 2);
+        tx.send((
+            f.cancelled(),
+            refused.result().unwrap_err().is_shutdown(),
+            format!("{p2:?}"),
+        ))
+        .unwrap();
+    });
+    pool.shutdown(false, true);
+    let (cancelled, refused, debug) = rx.recv().unwrap();
+    assert!(cancelled && refused);
+    assert!(debug.contains("shutdown: true"));
+    p.set_result(()).unwrap();
+    running.result().unwrap();
+}
+
+#[test]
+fn shutdown_from_a_task_then_from_main_still_waits() {
+    let pool = Arc::new(pool(1));
+    let p = pool.clone();
+    let (p_gate, g) = gate();
+    let first = pool.submit(move || {
+        g.wait();
+        p.shutdown(true, false); // from its own worker: must not join itself
+    });
+    let done = Arc::new(AtomicUsize::new(0));
+    let d = done.clone();
+    let second = pool.submit(move || d.fetch_add(1, Ordering::SeqCst));
+    p_gate.set_result(()).unwrap();
+    first.result().unwrap();
+    pool.shutdown(true, false);
+    assert!(
+        second.done(),
+        "shutdown(wait) returned before the queued work ran"
+    );
+    assert_eq!(done.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_promise_started_by_hand_can_be_waited_on_by_its_starter() {
+    let (promise, f) = future::pair::<u8>();
+    assert!(promise.set_running_or_notify_cancel());
+    let producer = std::thread::spawn(move || promise.set_result(3).unwrap());
+    assert_eq!(f.result().unwrap(), 3);
+    producer.join().unwrap();
+}
+
+#[test]
+fn thread_is_running_once_started_and_cannot_be_cancelled() {
+    let (p, g) = gate();
+    let t = Thread::builder().start(move || g.wait()).unwrap();
+    assert!(!t.future().cancel());
+    p.set_result(()).unwrap();
+    t.join().unwrap();
+    t.result().unwrap();
+}

@@ -25,6 +25,9 @@
 //!   future with [`Error::Abandoned`]: a future is never left pending forever.
 //! * **Waiting on yourself is an error, not a hang.** A task that calls `result()` on its own
 //!   future (from the thread that runs it) gets [`Error::InvalidState`] at once.
+//!   The blocking reads (`result`, `exception`, `wait`) detect it; [`wait`](crate::wait),
+//!   [`as_completed`](crate::as_completed) and `.await` on one's own future do not, and
+//!   block until their timeout (or forever): don't.
 //!
 //! # Protocol
 //!
@@ -320,7 +323,7 @@ impl<T> Future<T> {
             let mut st = self.inner.lock();
             match st.phase {
                 phase if phase.is_done() => return Waited::Done,
-                Phase::Running(runner) if runner == me.id() => return Waited::OwnTask,
+                Phase::Running(Some(runner)) if runner == me.id() => return Waited::OwnTask,
                 _ => st.waiters.register(Waiter::Thread(me)),
             }
         };

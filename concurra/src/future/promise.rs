@@ -46,8 +46,19 @@ impl<T> Promise<T> {
     /// be dropped. Calling it on a future that is already running or finished is a producer bug:
     /// it returns false and is reported on stderr, as CPython logs it.
     pub fn set_running_or_notify_cancel(&self) -> bool {
+        self.start(None)
+    }
+
+    /// As [`set_running_or_notify_cancel`](Self::set_running_or_notify_cancel), naming the
+    /// calling thread as the runner: a wait on this future from that thread is then an error,
+    /// not a deadlock. For engines, whose runner is the thread that completes the future.
+    pub(crate) fn start_here(&self) -> bool {
+        self.start(Some(std::thread::current().id()))
+    }
+
+    fn start(&self, runner: Option<std::thread::ThreadId>) -> bool {
         let inner = self.inner();
-        let transition = inner.lock().start(std::thread::current().id());
+        let transition = inner.lock().start(runner);
         match transition {
             ToRunning::Run => true,
             ToRunning::Cancelled => false,

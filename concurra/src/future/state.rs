@@ -30,8 +30,9 @@ pub(crate) type Callback<T> = Box<dyn FnOnce(&Future<T>) + Send + 'static>;
 pub(crate) enum Phase {
     /// Created, not started. The only phase `cancel` can leave. The outcome cell is empty.
     Pending,
-    /// A worker (the thread named here) runs the work. `cancel` is refused. The cell is empty.
-    Running(ThreadId),
+    /// The work runs, on the thread named here when an engine started it (a future started
+    /// by hand through the public `Promise` names none). `cancel` is refused. The cell is empty.
+    Running(Option<ThreadId>),
     /// Cancelled while pending. Final: the cell holds `Err(Error::Cancelled)`.
     Cancelled,
     /// Completed by the producer. Final: the cell holds the outcome.
@@ -102,7 +103,7 @@ impl<T> State<T> {
     }
 
     /// Python's `set_running_or_notify_cancel`: Pending → Running.
-    pub(crate) fn start(&mut self, runner: ThreadId) -> ToRunning {
+    pub(crate) fn start(&mut self, runner: Option<ThreadId>) -> ToRunning {
         match self.phase {
             Phase::Pending => {
                 self.phase = Phase::Running(runner);

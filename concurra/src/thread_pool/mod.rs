@@ -28,13 +28,13 @@ mod worker;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::thread::JoinHandle;
+use std::thread::{JoinHandle, ThreadId};
 
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::error::{Error, Result};
 use crate::executor::{Apply, Executor, Fallible, Task};
-use crate::future::Future;
+use crate::future::{self, Future};
 use crate::work::{self, Job};
 
 /// What travels on the queue.
@@ -64,7 +64,8 @@ struct Shared {
     receiver: Receiver<Message>,
     /// Write-locked only by shutdown and by breaking; submits hold it for reading.
     lifecycle: RwLock<Lifecycle>,
-    /// Set (with `lifecycle.broken`) when an initializer failed; read on every job.
+    /// Set (with `lifecycle.broken`) when an initializer failed: a lock-free copy of
+    /// `lifecycle.broken.is_some()`, read on every job.
     broken: AtomicBool,
     /// Idle tokens: one left per finished job, taken by a submit that needs no new thread.
     // ORDERING: a counter whose exactness does not matter (as CPython's semaphore); Relaxed.
@@ -88,6 +89,9 @@ struct Lifecycle {
 #[derive(Default)]
 struct Workers {
     handles: Vec<JoinHandle<()>>,
+    /// Completed by each worker as it exits: `shutdown(wait)` waits on these, so concurrent
+    /// and repeated shutdowns all wait, through the one waiting path.
+    exits: Vec<(ThreadId, Future<()>)>,
     started: usize,
 }
 
@@ -238,14 +242,19 @@ impl Shared {
             return Ok(());
         }
         let index = workers.started;
+        let (exit_promise, exit) = future::pair::<()>();
         let spawned = std::thread::Builder::new()
             .name(format!("{}_{}", self.name_prefix, index))
             .spawn({
                 let shared = this.clone();
-                move || worker::run(&shared)
+                move || {
+                    worker::run(&shared);
+                    let _ = exit_promise.set_result(());
+                }
             });
         match spawned {
             Ok(handle) => {
+                workers.exits.push((handle.thread().id(), exit));
                 workers.started += 1;
                 self.started.store(workers.started, Ordering::Relaxed);
                 workers.handles.push(handle);
@@ -295,6 +304,7 @@ impl Shared {
     }
 
     fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        let mut cancelled = Vec::new();
         {
             let mut lifecycle = self
                 .lifecycle
@@ -303,7 +313,7 @@ impl Shared {
             let first = !lifecycle.shutdown;
             lifecycle.shutdown = true;
             if cancel_futures {
-                self.drain(|job| job.cancel());
+                self.drain(|job| cancelled.push(job));
             }
             if first {
                 for _ in 0..self.workers().started {
@@ -311,12 +321,27 @@ impl Shared {
                 }
             }
         }
+        // Cancelling runs done-callbacks: never under the lifecycle lock (a callback may
+        // submit, shut down, or print the pool).
+        for job in cancelled {
+            job.cancel();
+        }
         if wait {
             let me = std::thread::current().id();
+            let exits: Vec<Future<()>> = self
+                .workers()
+                .exits
+                .iter()
+                .filter(|(id, _)| *id != me)
+                .map(|(_, exit)| exit.clone())
+                .collect();
+            for exit in exits {
+                exit.wait();
+            }
+            // Reap the exited threads; a worker shutting its own pool down detaches itself.
             let handles = std::mem::take(&mut self.workers().handles);
             for handle in handles {
                 if handle.thread().id() != me {
-                    // A worker never panics: tasks run under catch_unwind.
                     let _ = handle.join();
                 }
             }

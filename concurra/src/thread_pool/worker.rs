@@ -26,6 +26,10 @@ pub(super) fn run(shared: &Shared) {
             job.fail(shared.broken_error());
             continue;
         }
-        job.run(&mut leave_idle_token);
+        // Tasks and callbacks run under their own catch; this guard keeps the worker alive if
+        // something outside them panics (a user `Waker`, a result's `Drop`).
+        unwind::report(&"a worker, outside any task,", || {
+            job.run(&mut leave_idle_token)
+        });
     }
 }
