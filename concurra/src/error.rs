@@ -13,6 +13,7 @@
 //! | `RuntimeError('cannot schedule new futures after shutdown')` | [`Error::Shutdown`]  | [`Error::is_shutdown`]  |
 //! | `BrokenThreadPool`, `BrokenProcessPool`         | [`Error::BrokenPool`]             | [`Error::is_broken_pool`] |
 //! | `InvalidStateError`, misuse `RuntimeError`s     | [`Error::InvalidState`]           | [`Error::is_invalid_state`] |
+//! | a `Pool.terminate()`d result (Python hangs)      | [`Error::Terminated`]             | [`Error::is_terminated`] |
 //! | a future whose producer vanished (Python hangs) | [`Error::Abandoned`]              | [`Error::is_abandoned`] |
 //! | an OS call that failed (`OSError`)              | [`Error::Io`]                     | [`Error::is_io`]        |
 //!
@@ -71,6 +72,11 @@ pub enum Error {
         /// Why the pool broke (for example the initializer's panic message).
         cause: String,
     },
+
+    /// The pool was terminated before this work finished (`Pool::terminate`; Python leaves
+    /// such results pending forever).
+    #[error("the pool was terminated before the work finished")]
+    Terminated,
 
     /// An operation that the future's or the engine's state does not allow.
     #[error("invalid state: {0}")]
@@ -138,6 +144,11 @@ impl Error {
         matches!(self, Error::BrokenPool { .. })
     }
 
+    /// True for [`Error::Terminated`].
+    pub fn is_terminated(&self) -> bool {
+        matches!(self, Error::Terminated)
+    }
+
     /// True for [`Error::InvalidState`].
     pub fn is_invalid_state(&self) -> bool {
         matches!(self, Error::InvalidState(_))
@@ -192,6 +203,7 @@ impl fmt::Debug for Error {
                 f.debug_struct("BrokenPool").field("cause", cause).finish()
             }
             Error::InvalidState(s) => f.debug_tuple("InvalidState").field(s).finish(),
+            Error::Terminated => f.write_str("Terminated"),
             Error::Abandoned => f.write_str("Abandoned"),
             Error::Io { context, source } => f
                 .debug_struct("Io")

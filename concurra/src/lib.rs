@@ -20,6 +20,8 @@
 //! | `ThreadPoolExecutor(max_workers, thread_name_prefix, initializer)` | [`ThreadPoolExecutor::builder`] | [`thread_pool`] |
 //! | `with ThreadPoolExecutor() as ex:`               | `let ex = ThreadPoolExecutor::new();` (`Drop` = `shutdown(wait=True)`) | [`thread_pool`] |
 //! | `threading.Thread(target, name, daemon)`         | [`Thread::builder`] → [`thread::Builder::start`] | [`thread`](mod@thread) |
+//! | `multiprocessing.pool.ThreadPool(processes)`      | [`ThreadPool::new`]: `apply(_async)`, `map(_async)`, `starmap(_async)`, `imap`, `imap_unordered`, `close`/`terminate`/`join` | [`pool`] |
+//! | `AsyncResult` (`get`, `wait`, `ready`, `successful`) | [`AsyncResult`]                        | [`pool`]        |
 //! | exceptions (`CancelledError`, `TimeoutError`, `BrokenExecutor`, …) | one [`Error`] enum with `is_*` accessors | [`error`] |
 //!
 //! # Python idioms in Rust
@@ -64,6 +66,7 @@
 pub mod error;
 pub mod executor;
 pub mod future;
+pub mod pool;
 pub mod thread;
 pub mod thread_pool;
 pub mod wait;
@@ -75,6 +78,7 @@ mod work;
 pub use error::{Error, Result};
 pub use executor::{Apply, Executor, Fallible, Map, MapOptions, Task};
 pub use future::{Future, Promise};
+pub use pool::{AsyncResult, ThreadPool};
 pub use thread::Thread;
 pub use thread_pool::ThreadPoolExecutor;
 pub use wait::{as_completed, wait, wait_async, AsCompleted, DoneAndNotDone, ReturnWhen};

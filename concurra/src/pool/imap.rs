@@ -1,0 +1,227 @@
+//! [`IMap`] and [`IMapUnordered`]: lazy results of a Pool's `imap` and `imap_unordered`.
+//!
+//! Both read the input as they go, keeping at most four chunks per worker in flight (Python's
+//! task thread reads the whole input ahead of the consumer). A failed item yields its error at
+//! its position and the iteration goes on, as Python's `imap` does.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::ThreadPool;
+use crate::error::Result;
+use crate::future::Future;
+
+/// Chunks in flight per worker.
+const CHUNKS_PER_WORKER: usize = 4;
+
+/// The input side both iterators share: the next chunks to submit.
+struct Feed<'a, F, I> {
+    pool: &'a ThreadPool,
+    f: Arc<F>,
+    items: I,
+    chunksize: usize,
+    limit: usize,
+}
+
+impl<'a, F, I> Feed<'a, F, I> {
+    fn new(pool: &'a ThreadPool, f: Arc<F>, items: I, chunksize: usize) -> Self {
+        Feed {
+            limit: pool.processes() * CHUNKS_PER_WORKER,
+            pool,
+            f,
+            items,
+            chunksize,
+        }
+    }
+
+    /// Submits the next chunk, if the input has one.
+    fn next_chunk<A, T>(&mut self) -> Option<Future<Vec<Result<T>>>>
+    where
+        I: Iterator<Item = A>,
+        F: Fn(A) -> T + Send + Sync + 'static,
+        A: Send + 'static,
+        T: Send + Sync + 'static,
+    {
+        let chunk: Vec<A> = self.items.by_ref().take(self.chunksize).collect();
+        if chunk.is_empty() {
+            None
+        } else {
+            Some(self.pool.submit_chunk(&self.f, chunk))
+        }
+    }
+}
+
+/// Ordered lazy results (Python: `Pool.imap`).
+pub struct IMap<'a, F, I, T> {
+    feed: Feed<'a, F, I>,
+    in_flight: VecDeque<Future<Vec<Result<T>>>>,
+    ready: VecDeque<Result<T>>,
+}
+
+impl<'a, F, I, A, T> IMap<'a, F, I, T>
+where
+    I: Iterator<Item = A>,
+    F: Fn(A) -> T + Send + Sync + 'static,
+    A: Send + 'static,
+    T: Clone + Send + Sync + 'static,
+{
+    pub(super) fn new(pool: &'a ThreadPool, f: Arc<F>, items: I, chunksize: usize) -> Self {
+        let mut it = IMap {
+            feed: Feed::new(pool, f, items, chunksize),
+            in_flight: VecDeque::new(),
+            ready: VecDeque::new(),
+        };
+        it.refill();
+        it
+    }
+
+    fn refill(&mut self) {
+        while self.in_flight.len() < self.feed.limit {
+            match self.feed.next_chunk() {
+                Some(chunk) => self.in_flight.push_back(chunk),
+                None => break,
+            }
+        }
+    }
+
+    /// The next result, waiting at most `timeout` (Python: `next(timeout)`). On
+    /// [`Error::Timeout`](crate::Error::Timeout) nothing is consumed: call again.
+    pub fn next_timeout(&mut self, timeout: Duration) -> Option<Result<T>> {
+        self.next_until(Some(timeout))
+    }
+
+    fn next_until(&mut self, timeout: Option<Duration>) -> Option<Result<T>> {
+        loop {
+            if let Some(r) = self.ready.pop_front() {
+                return Some(r);
+            }
+            self.refill();
+            let front = self.in_flight.front()?;
+            let outcome = match timeout {
+                None => front.result(),
+                Some(d) => front.result_timeout(d),
+            };
+            match outcome {
+                Err(e) if e.is_timeout() => return Some(Err(e)),
+                Ok(items) => {
+                    self.in_flight.pop_front();
+                    self.ready.extend(items);
+                }
+                // The whole chunk failed (cancelled, terminated, refused): one error for it.
+                Err(e) => {
+                    self.in_flight.pop_front();
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+impl<F, I, A, T> Iterator for IMap<'_, F, I, T>
+where
+    I: Iterator<Item = A>,
+    F: Fn(A) -> T + Send + Sync + 'static,
+    A: Send + 'static,
+    T: Clone + Send + Sync + 'static,
+{
+    type Item = Result<T>;
+
+    fn next(&mut self) -> Option<Result<T>> {
+        self.next_until(None)
+    }
+}
+
+/// Lazy results in completion order (Python: `Pool.imap_unordered`).
+pub struct IMapUnordered<'a, F, I, T> {
+    feed: Feed<'a, F, I>,
+    outstanding: usize,
+    sender: Sender<Result<Vec<Result<T>>>>,
+    receiver: Receiver<Result<Vec<Result<T>>>>,
+    ready: VecDeque<Result<T>>,
+}
+
+impl<'a, F, I, A, T> IMapUnordered<'a, F, I, T>
+where
+    I: Iterator<Item = A>,
+    F: Fn(A) -> T + Send + Sync + 'static,
+    A: Send + 'static,
+    T: Clone + Send + Sync + 'static,
+{
+    pub(super) fn new(pool: &'a ThreadPool, f: Arc<F>, items: I, chunksize: usize) -> Self {
+        let (sender, receiver) = crossbeam_channel::unbounded();
+        let mut it = IMapUnordered {
+            feed: Feed::new(pool, f, items, chunksize),
+            outstanding: 0,
+            sender,
+            receiver,
+            ready: VecDeque::new(),
+        };
+        it.refill();
+        it
+    }
+
+    fn refill(&mut self) {
+        while self.outstanding < self.feed.limit {
+            let Some(chunk) = self.feed.next_chunk() else {
+                break;
+            };
+            self.outstanding += 1;
+            let sender = self.sender.clone();
+            chunk.add_done_callback(move |c| {
+                // The iterator may be gone; then nobody wants the result.
+                let _ = sender.send(c.try_result().expect("done").clone());
+            });
+        }
+    }
+}
+
+impl<F, I, A, T> Iterator for IMapUnordered<'_, F, I, T>
+where
+    I: Iterator<Item = A>,
+    F: Fn(A) -> T + Send + Sync + 'static,
+    A: Send + 'static,
+    T: Clone + Send + Sync + 'static,
+{
+    type Item = Result<T>;
+
+    fn next(&mut self) -> Option<Result<T>> {
+        loop {
+            if let Some(r) = self.ready.pop_front() {
+                return Some(r);
+            }
+            self.refill();
+            if self.outstanding == 0 {
+                return None;
+            }
+            // We hold a sender, so this only ends when a chunk arrives.
+            let chunk = self.receiver.recv().expect("the iterator holds a sender");
+            self.outstanding -= 1;
+            match chunk {
+                Ok(items) => self.ready.extend(items),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+impl<F, I, T> fmt::Debug for IMap<'_, F, I, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IMap")
+            .field("chunks_in_flight", &self.in_flight.len())
+            .field("ready", &self.ready.len())
+            .finish()
+    }
+}
+
+impl<F, I, T> fmt::Debug for IMapUnordered<'_, F, I, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IMapUnordered")
+            .field("chunks_in_flight", &self.outstanding)
+            .field("ready", &self.ready.len())
+            .finish()
+    }
+}
