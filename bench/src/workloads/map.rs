@@ -28,7 +28,7 @@ fn peers() -> Vec<Peer> {
 }
 
 /// A few rounds of multiply-xorshift; `bench/python/map.py` computes the same.
-fn f(mut x: u64) -> u64 {
+pub fn f(mut x: u64) -> u64 {
     for _ in 0..4 {
         x = x.wrapping_mul(2_654_435_761) ^ (x >> 7);
     }
@@ -36,7 +36,7 @@ fn f(mut x: u64) -> u64 {
 }
 
 /// Checked after timing: every item mapped, in order.
-fn check(out: &[u64], n: usize) {
+pub fn check(out: &[u64], n: usize) {
     assert_eq!(out.len(), n);
     assert!(out.iter().zip(0..).all(|(&y, x)| y == f(x)));
 }
@@ -57,7 +57,7 @@ fn concurra(n: usize) -> f64 {
     ns
 }
 
-fn rayon(n: usize) -> f64 {
+pub fn rayon(n: usize) -> f64 {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(WORKERS)
         .build()

@@ -5,6 +5,7 @@
 //! are not timed.
 
 pub mod map;
+pub mod pool_map;
 pub mod submit_wait;
 pub mod wake_latency;
 
@@ -26,7 +27,12 @@ pub struct Workload {
     pub peers: fn() -> Vec<Peer>,
 }
 
-pub const ALL: [Workload; 3] = [submit_wait::WORKLOAD, wake_latency::WORKLOAD, map::WORKLOAD];
+pub const ALL: [Workload; 4] = [
+    submit_wait::WORKLOAD,
+    wake_latency::WORKLOAD,
+    map::WORKLOAD,
+    pool_map::WORKLOAD,
+];
 
 /// One engine doing a workload's job.
 pub struct Peer {

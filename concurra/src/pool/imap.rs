@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::ThreadPool;
-use crate::error::Result;
+use super::{Chunk, ThreadPool};
+use crate::error::{Error, Result};
 use crate::future::Future;
 
 /// Chunks in flight per worker.
@@ -39,7 +39,7 @@ impl<'a, F, I> Feed<'a, F, I> {
     }
 
     /// Submits the next chunk, if the input has one.
-    fn next_chunk<A, T>(&mut self) -> Option<Future<Vec<Result<T>>>>
+    fn next_chunk<A, T>(&mut self) -> Option<Future<Chunk<T>>>
     where
         I: Iterator<Item = A>,
         F: Fn(A) -> T + Send + Sync + 'static,
@@ -58,7 +58,7 @@ impl<'a, F, I> Feed<'a, F, I> {
 /// Ordered lazy results (Python: `Pool.imap`).
 pub struct IMap<'a, F, I, T> {
     feed: Feed<'a, F, I>,
-    in_flight: VecDeque<Future<Vec<Result<T>>>>,
+    in_flight: VecDeque<Future<Chunk<T>>>,
     ready: VecDeque<Result<T>>,
 }
 
@@ -101,15 +101,22 @@ where
             }
             self.refill();
             let front = self.in_flight.front()?;
-            let outcome = match timeout {
-                None => front.result(),
-                Some(d) => front.result_timeout(d),
+            let waited = match timeout {
+                None => {
+                    front.wait();
+                    true
+                }
+                Some(d) => front.wait_timeout(d),
             };
-            match outcome {
-                Err(e) if e.is_timeout() => return Some(Err(e)),
-                Ok(items) => {
+            if !waited {
+                return Some(Err(Error::Timeout {
+                    after: timeout.unwrap_or(Duration::MAX),
+                }));
+            }
+            match front.result_ref() {
+                Ok(chunk) => {
+                    self.ready.extend(chunk.outcomes());
                     self.in_flight.pop_front();
-                    self.ready.extend(items);
                 }
                 // The whole chunk failed (cancelled, terminated, refused): one error for it.
                 Err(e) => {
@@ -139,8 +146,8 @@ where
 pub struct IMapUnordered<'a, F, I, T> {
     feed: Feed<'a, F, I>,
     outstanding: usize,
-    sender: Sender<Result<Vec<Result<T>>>>,
-    receiver: Receiver<Result<Vec<Result<T>>>>,
+    sender: Sender<Future<Chunk<T>>>,
+    receiver: Receiver<Future<Chunk<T>>>,
     ready: VecDeque<Result<T>>,
 }
 
@@ -173,7 +180,7 @@ where
             let sender = self.sender.clone();
             chunk.add_done_callback(move |c| {
                 // The iterator may be gone; then nobody wants the result.
-                let _ = sender.send(c.try_result().expect("done").clone());
+                let _ = sender.send(c.clone());
             });
         }
     }
@@ -200,8 +207,8 @@ where
             // We hold a sender, so this only ends when a chunk arrives.
             let chunk = self.receiver.recv().expect("the iterator holds a sender");
             self.outstanding -= 1;
-            match chunk {
-                Ok(items) => self.ready.extend(items),
+            match chunk.result_ref() {
+                Ok(chunk) => self.ready.extend(chunk.outcomes()),
                 Err(e) => return Some(Err(e)),
             }
         }

@@ -383,12 +383,22 @@ impl ThreadPool {
         A: Send + 'static,
         T: Clone + Send + Sync + 'static,
     {
-        let items: Vec<A> = items.into_iter().collect();
+        // Python turns the input into a list to learn its length; an exact size hint spares
+        // that copy.
+        let items = items.into_iter();
+        let (items, len) = match items.size_hint() {
+            (lo, Some(hi)) if lo == hi => (Either::Exact(items), lo),
+            _ => {
+                let all: Vec<A> = items.collect();
+                let len = all.len();
+                (Either::Collected(all.into_iter()), len)
+            }
+        };
         let chunks = match self
             .check_running()
-            .and_then(|()| self.chunksize(items.len(), chunksize))
+            .and_then(|()| self.chunksize(len, chunksize))
         {
-            Ok(size) => chunk(items, size),
+            Ok(size) => chunk(items, len, size),
             Err(e) => return AsyncResult::new(Future::completed(Err(e))),
         };
         let f = Arc::new(f);
@@ -495,20 +505,15 @@ impl ThreadPool {
         ))
     }
 
-    /// Submits one chunk: every item runs under its own catch, so one failure fails one item.
-    fn submit_chunk<F, A, T>(&self, f: &Arc<F>, items: Vec<A>) -> Future<Vec<Result<T>>>
+    /// Submits one chunk; one failing item fails only its own position.
+    fn submit_chunk<F, A, T>(&self, f: &Arc<F>, items: Vec<A>) -> Future<Chunk<T>>
     where
         F: Fn(A) -> T + Send + Sync + 'static,
         A: Send + 'static,
         T: Send + Sync + 'static,
     {
         let f = f.clone();
-        self.executor.submit(move || {
-            items
-                .into_iter()
-                .map(|a| unwind::catch(|| f(a)))
-                .collect::<Vec<Result<T>>>()
-        })
+        self.executor.submit(move || Chunk::run(&*f, items))
     }
 
     fn relay_outcome<T>(&self, inner: Future<T>, callbacks: Callbacks<T>) -> AsyncResult<T>
@@ -547,14 +552,71 @@ fn relay_done<T: Send + Sync + 'static>(
     }
 }
 
+/// The outcome of one chunk: the values of the items that succeeded, in order, and the
+/// errors of those that failed, by position in the chunk.
+#[derive(Clone)]
+pub(crate) struct Chunk<T> {
+    values: Vec<T>,
+    errors: Vec<(usize, Error)>,
+}
+
+impl<T> Chunk<T> {
+    /// Runs `f` over `items` under one catch; after a panic, goes on with the next item under
+    /// a new one (a catch per item would cost more than a small `f`).
+    fn run<A>(f: &(impl Fn(A) -> T + ?Sized), items: Vec<A>) -> Chunk<T> {
+        let mut chunk = Chunk {
+            values: Vec::with_capacity(items.len()),
+            errors: Vec::new(),
+        };
+        let mut items = items.into_iter();
+        let mut position = 0;
+        loop {
+            let run = unwind::catch(|| {
+                for item in items.by_ref() {
+                    position += 1;
+                    chunk.values.push(f(item));
+                }
+            });
+            match run {
+                Ok(()) => return chunk,
+                Err(e) => chunk.errors.push((position - 1, e)),
+            }
+        }
+    }
+
+    fn first_error(&self) -> Option<&Error> {
+        self.errors.first().map(|(_, e)| e)
+    }
+
+    /// Every item's outcome, in order.
+    fn outcomes(&self) -> impl Iterator<Item = Result<T>> + '_
+    where
+        T: Clone,
+    {
+        let len = self.values.len() + self.errors.len();
+        let mut values = self.values.iter();
+        let mut errors = self.errors.iter().peekable();
+        (0..len).map(move |i| match errors.peek() {
+            Some((at, e)) if *at == i => {
+                errors.next();
+                Err(e.clone())
+            }
+            _ => Ok(values
+                .next()
+                .expect("one value per successful item")
+                .clone()),
+        })
+    }
+}
+
 /// One future for many chunks: the list in order, or the first error to arrive once every
 /// chunk is done (Python's `map` does not fail fast).
-fn gather<T>(parts: Vec<Future<Vec<Result<T>>>>) -> Future<Vec<T>>
+fn gather<T>(parts: Vec<Future<Chunk<T>>>) -> Future<Vec<T>>
 where
     T: Clone + Send + Sync + 'static,
 {
     struct Gather<T> {
-        parts: Vec<Option<Vec<Result<T>>>>,
+        parts: Vec<Future<Chunk<T>>>,
         remaining: usize,
         first_error: Option<Error>,
         promise: Option<Promise<Vec<T>>>,
@@ -565,26 +627,20 @@ where
         return future;
     }
     let state = Arc::new(Mutex::new(Gather {
-        parts: vec![None; parts.len()],
+        parts: parts.clone(),
         remaining: parts.len(),
         first_error: None,
         promise: Some(promise),
     }));
-    for (index, part) in parts.into_iter().enumerate() {
+    for part in parts {
         let state = state.clone();
         part.add_done_callback(move |part| {
             let mut g = state.lock().unwrap_or_else(PoisonError::into_inner);
-            let items = part.try_result().expect("done").clone();
-            match items {
-                Ok(items) => {
-                    if g.first_error.is_none() {
-                        g.first_error = items.iter().find_map(|r| r.as_ref().err().cloned());
-                    }
-                    g.parts[index] = Some(items);
-                }
-                Err(e) => {
-                    g.first_error.get_or_insert(e);
-                }
+            if g.first_error.is_none() {
+                g.first_error = match part.try_result().expect("done") {
+                    Ok(chunk) => chunk.first_error().cloned(),
+                    Err(e) => Some(e.clone()),
+                };
             }
             g.remaining -= 1;
             if g.remaining > 0 {
@@ -593,13 +649,17 @@ where
             let promise = g.promise.take().expect("completed once");
             let outcome = match g.first_error.take() {
                 Some(e) => Err(e),
-                None => Ok(g
-                    .parts
-                    .iter_mut()
-                    .flat_map(|p| p.take().unwrap_or_default())
-                    .map(|r| r.expect("no error was seen"))
-                    .collect()),
+                None => {
+                    let mut out = Vec::new();
+                    for part in &g.parts {
+                        if let Some(Ok(chunk)) = part.try_result() {
+                            out.extend_from_slice(&chunk.values);
+                        }
+                    }
+                    Ok(out)
+                }
             };
+            g.parts.clear();
             drop(g);
             let _ = promise.complete(outcome);
         });
@@ -607,13 +667,33 @@ where
     future
 }
 
-fn chunk<A>(items: Vec<A>, size: usize) -> Vec<Vec<A>> {
-    let mut chunks = Vec::with_capacity(items.len().div_ceil(size));
-    let mut items = items.into_iter().peekable();
-    while items.peek().is_some() {
-        chunks.push(items.by_ref().take(size).collect());
+/// An input read directly (its size was exact) or through a collected `Vec`.
+enum Either<I, V> {
+    Exact(I),
+    Collected(V),
+}
+
+impl<A, I: Iterator<Item = A>, V: Iterator<Item = A>> Iterator for Either<I, V> {
+    type Item = A;
+
+    fn next(&mut self) -> Option<A> {
+        match self {
+            Either::Exact(i) => i.next(),
+            Either::Collected(v) => v.next(),
+        }
     }
-    chunks
+}
+
+/// Cuts `len` items into chunks of `size`.
+fn chunk<A>(mut items: impl Iterator<Item = A>, len: usize, size: usize) -> Vec<Vec<A>> {
+    let mut chunks = Vec::with_capacity(len.div_ceil(size));
+    loop {
+        let chunk: Vec<A> = items.by_ref().take(size).collect();
+        if chunk.is_empty() {
+            return chunks;
+        }
+        chunks.push(chunk);
+    }
 }
 
 impl<E: Executor> Pool<E> {
