@@ -20,6 +20,7 @@
 //! | `ThreadPoolExecutor(max_workers, thread_name_prefix, initializer)` | [`ThreadPoolExecutor::builder`] | [`thread_pool`] |
 //! | `with ThreadPoolExecutor() as ex:`               | `let ex = ThreadPoolExecutor::new();` (`Drop` = `shutdown(wait=True)`) | [`thread_pool`] |
 //! | `threading.Thread(target, name, daemon)`         | [`Thread::builder`] → [`thread::Builder::start`] | [`thread`](mod@thread) |
+//! | `asyncio.run`, `create_task`, `sleep`, `gather`, `wait_for`, `loop.call_soon`/`call_later`/`call_soon_threadsafe` | [`aio::run`], [`aio::create_task`] → [`aio::Task`], [`aio::sleep`], [`aio::gather`], [`aio::wait_for`], [`aio::call_soon`] … | [`aio`] |
 //! | `multiprocessing.pool.ThreadPool(processes)`      | [`ThreadPool::new`]: `apply(_async)`, `map(_async)`, `starmap(_async)`, `imap`, `imap_unordered`, `close`/`terminate`/`join` | [`pool`] |
 //! | `AsyncResult` (`get`, `wait`, `ready`, `successful`) | [`AsyncResult`]                        | [`pool`]        |
 //! | exceptions (`CancelledError`, `TimeoutError`, `BrokenExecutor`, …) | one [`Error`] enum with `is_*` accessors | [`error`] |
@@ -63,6 +64,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations)]
 
+pub mod aio;
 pub mod error;
 pub mod executor;
 pub mod future;

@@ -1,0 +1,200 @@
+//! The event loop: Python's `asyncio` on one thread, on the same [`Future`](crate::Future).
+//!
+//! [`run`] starts a loop on the calling thread and drives an `async` main to completion.
+//! Inside it, [`create_task`] runs more coroutines (any `'static` future, `Send` or not: tasks
+//! live on the loop's thread), [`sleep`] and [`yield_now`] suspend, [`call_soon`],
+//! [`call_later`] and [`call_at`] schedule callbacks, and [`get_running_loop`] hands out the
+//! [`Loop`], whose [`LoopHandle`] lets other threads [`call_soon_threadsafe`](LoopHandle::call_soon_threadsafe).
+//! A [`Task`] is awaited with `.await` or converted into the crate-wide
+//! [`Future`](crate::Future), so a loop task can be waited on from any thread, and any
+//! concurra `Future` (a thread-pool job, say) can be awaited on the loop: its completion wakes
+//! the loop through the reactor.
+//!
+//! | Python                                         | concurra                                   |
+//! |------------------------------------------------|--------------------------------------------|
+//! | `asyncio.run(main())`                          | [`run`]`(main())`, [`Builder::run`]        |
+//! | `asyncio.create_task(coro)`                    | [`create_task`] / [`spawn_local`] → [`Task`] |
+//! | `task.cancel()`, `task.done()`, `await task`   | [`Task::cancel`], [`Task::done`], `task.await` |
+//! | `asyncio.sleep(d)`, `asyncio.sleep(0)`         | [`sleep`], [`yield_now`]                   |
+//! | `asyncio.gather(*aws)`                         | [`gather`]                                 |
+//! | `asyncio.wait_for(aw, timeout)`                | [`wait_for`]                               |
+//! | `asyncio.get_running_loop()`                   | [`get_running_loop`] → [`Loop`]            |
+//! | `loop.call_soon/call_later/call_at` → `Handle` | [`call_soon`], [`call_later`], [`call_at`] → [`Handle`] |
+//! | `loop.call_soon_threadsafe(cb)`                | [`LoopHandle::call_soon_threadsafe`]       |
+//! | `loop.time()`                                  | [`time`]                                   |
+//! | `asyncio.CancelledError`                       | [`Error::Cancelled`](crate::Error::Cancelled) on the task's outcome (see below) |
+//!
+//! # Protocol
+//!
+//! 1. **The loop.** `run(main)` makes a loop on this thread (one at a time per thread) and
+//!    queues main's first poll. Then it iterates, as CPython's `_run_once`:
+//!    1. *Events.* If the ready queue is empty, block in the reactor until the earliest live
+//!       timer's deadline (without limit if there is none) or until another thread notifies
+//!       it; if it is not empty, do not block (and make no syscall). Then move what other
+//!       threads injected — wakes of tasks and `call_soon_threadsafe` callbacks, in the order
+//!       they were pushed — to the back of the ready queue.
+//!    2. *Timers.* Move every timer whose deadline is `<=` the clock's now, in `(deadline,
+//!       creation)` order, to the back of the ready queue: a due timer runs after the
+//!       callbacks that were already ready (`call_later(0, a); call_soon(b)` runs `b`, `a`).
+//!    3. *Run.* Run exactly the items that are in the ready queue now, first in first out:
+//!       step a task, or call a callback unless its handle was cancelled. What they schedule
+//!       runs in the next iteration; so `sleep(ZERO)` yields exactly one iteration.
+//!    4. *End.* The moment main completes, the loop shuts down (step 4) and `run` returns
+//!       main's value. If main panics, the loop shuts down and the panic continues out of
+//!       `run`.
+//! 2. **Tasks.** [`create_task`] queues the task's first step behind what is ready: nothing
+//!    runs until the creator yields, and tasks start in creation order. A woken task is queued
+//!    once however often it is woken. Each step runs through the one panic door: a panicking
+//!    task fails its future with [`Error::Panicked`](crate::Error::Panicked) and the loop goes
+//!    on. States and step details: [`Task`] and the `task` module docs.
+//! 3. **Cancellation.** Python throws `CancelledError` into the coroutine at its current
+//!    `await`; the coroutine may catch it, clean up (even `await` more), and re-raise. Rust
+//!    cannot throw into a future. Cancelling is dropping, at the next step:
+//!    1. [`Task::cancel`] records the request and wakes the task; it returns true while the
+//!       task is not done, every time, and false once it is.
+//!    2. At the task's next step the loop drops the coroutine instead of polling it: the
+//!       `.await` it is suspended at is where it stops (`CancelledError` raised "there"),
+//!       and its destructors are its `finally` blocks — they run synchronously and cannot
+//!       await. A task cancelled before its first step is dropped without ever running.
+//!    3. The task's future is then cancelled: awaiting the task gives
+//!       [`Error::Cancelled`](crate::Error::Cancelled) (asyncio's `CancelledError` at
+//!       `await task`). A coroutine cannot swallow a cancellation, so a cancelled task always
+//!       ends cancelled (Python lets it catch and return a value instead).
+//!    4. The drop happens in a *cancelling* section. A task handle being awaited (a
+//!       [`Join`]) that is dropped in such a section cancels its task, as asyncio cancels the
+//!       future a cancelled task awaits; [`wait_for`]'s timeout and the loop's shutdown use the
+//!       same section. Any other drop of a handle leaves the task running.
+//! 4. **Shutdown.** When main completes (or panics): the loop closes, every task still alive
+//!    is cancelled as in step 3 (in creation order; asyncio.run cancels them too), the inject
+//!    queue is closed (later `call_soon_threadsafe` calls get
+//!    [`Error::InvalidState`](crate::Error::InvalidState)), and ready callbacks and timers are
+//!    dropped without running. Tasks created on a closed loop are cancelled at once; callbacks
+//!    scheduled on it get a cancelled handle.
+//! 5. **Threads.** The loop and its tasks are not `Send`. Wakers are: a waker woken on the
+//!    loop's thread queues its task directly; from another thread it pushes the task's id to
+//!    the inject queue and, if that queue was empty, notifies the reactor (a `mio::Waker`),
+//!    which interrupts step 1.1. [`LoopHandle::call_soon_threadsafe`] takes the same path.
+//!
+//! # Time
+//!
+//! The loop reads its time from a [`Clock`]: the [`SystemClock`] by default, or a
+//! [`PausedClock`] (through [`Builder::clock`]) that jumps to the next deadline whenever the
+//! loop is idle, so tests check timer order without waiting. [`time`] is the loop's monotonic
+//! time as a [`Duration`](std::time::Duration) since the clock's origin, and [`call_at`] takes
+//! a time on that scale.
+//!
+//! # Done callbacks
+//!
+//! A task's future runs its done-callbacks synchronously when the task ends, on the loop's
+//! thread (the crate's `Future` rule); asyncio schedules them with `call_soon` instead. To
+//! get asyncio's timing, have the callback call [`LoopHandle::call_soon_threadsafe`].
+
+mod combinators;
+mod reactor;
+mod runtime;
+mod task;
+mod time;
+
+use std::future::Future as StdFuture;
+use std::time::Duration;
+
+pub use self::combinators::{gather, wait_for, Gather, IntoTask};
+pub use self::runtime::{Builder, Handle, Loop, LoopHandle};
+pub use self::task::{Join, Task};
+pub use self::time::{sleep, yield_now, Clock, PausedClock, Sleep, SystemClock};
+use crate::error::Result;
+
+/// Runs `main` on a new event loop on this thread and returns its output (Python:
+/// `asyncio.run(main())`).
+///
+/// The loop ends as soon as `main` completes; tasks still running are cancelled (their
+/// coroutines dropped). `main` itself need not be `'static` or `Send`.
+///
+/// ```
+/// use concurra::aio;
+///
+/// let answer = aio::run(async {
+///     let task = aio::create_task(async { 6 * 7 });
+///     task.await.unwrap()
+/// });
+/// assert_eq!(answer, 42);
+/// ```
+///
+/// # Panics
+/// If called from inside a running loop (Python: `RuntimeError: asyncio.run() cannot be called
+/// from a running event loop`), if the OS refuses a poller, or if `main` panics (the panic goes
+/// on after the loop shut down).
+pub fn run<F: StdFuture>(main: F) -> F::Output {
+    Builder::new().run(main)
+}
+
+/// Wraps `coro` in a task on the running loop and schedules its first step (Python:
+/// `asyncio.create_task`).
+///
+/// The task starts when the caller next yields, after the tasks created before it. Any
+/// `'static` future works, `Send` or not.
+///
+/// # Panics
+/// Outside a running loop (Python: `RuntimeError: no running event loop`).
+pub fn create_task<F>(coro: F) -> Task<F::Output>
+where
+    F: StdFuture + 'static,
+{
+    runtime::expect_current("aio::create_task").spawn(coro)
+}
+
+/// The same as [`create_task`]; the name says that the future need not be `Send` (tokio's
+/// `spawn_local`).
+///
+/// # Panics
+/// Outside a running loop.
+pub fn spawn_local<F>(coro: F) -> Task<F::Output>
+where
+    F: StdFuture + 'static,
+{
+    create_task(coro)
+}
+
+/// The running loop (Python: `asyncio.get_running_loop()`).
+///
+/// # Errors
+/// [`Error::InvalidState`](crate::Error::InvalidState) outside a running loop.
+pub fn get_running_loop() -> Result<Loop> {
+    Loop::current()
+}
+
+/// The running loop's time (Python: `loop.time()`).
+///
+/// # Panics
+/// Outside a running loop.
+pub fn time() -> Duration {
+    runtime::expect_current("aio::time").now()
+}
+
+/// [`Loop::call_soon`] on the running loop.
+///
+/// # Panics
+/// Outside a running loop.
+pub fn call_soon(f: impl FnOnce() + 'static) -> Handle {
+    running("aio::call_soon").call_soon(f)
+}
+
+/// [`Loop::call_later`] on the running loop.
+///
+/// # Panics
+/// Outside a running loop.
+pub fn call_later(delay: Duration, f: impl FnOnce() + 'static) -> Handle {
+    running("aio::call_later").call_later(delay, f)
+}
+
+/// [`Loop::call_at`] on the running loop.
+///
+/// # Panics
+/// Outside a running loop.
+pub fn call_at(when: Duration, f: impl FnOnce() + 'static) -> Handle {
+    running("aio::call_at").call_at(when, f)
+}
+
+fn running(what: &str) -> Loop {
+    Loop::current().unwrap_or_else(|_| panic!("{what} needs a running event loop"))
+}

@@ -1,0 +1,684 @@
+//! The loop itself: [`Core`] (state only the loop thread touches), [`Shared`] (the part other
+//! threads reach), the iteration that drives them, and the public handles on it ([`Loop`],
+//! [`LoopHandle`], [`Handle`], [`Builder`]). The protocol is in the [module docs](super).
+//!
+//! # Borrows
+//!
+//! `Core` keeps its queues in `RefCell`s. No borrow is ever held while user code runs, while a
+//! waker is woken, or while anything that may own user values (a task, a callback, a timer) is
+//! dropped: items are moved out of a queue in one statement and used or dropped in the next.
+//! A wake on the loop thread therefore always finds the queues free.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::future::Future as StdFuture;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use super::reactor::{Notifier, Reactor};
+use super::task::{self, Task, TaskRun};
+use super::time::{Clock, SystemClock, TimerAction, Timers};
+use crate::error::{Error, Result};
+use crate::unwind;
+
+/// The id of the main coroutine's waker; tasks count from 1.
+const MAIN_ID: u64 = 0;
+
+thread_local! {
+    /// The loop running on this thread, if any. Set by `run` for its whole duration.
+    static CURRENT: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
+}
+
+/// The loop running on this thread.
+pub(crate) fn current() -> Option<Rc<Core>> {
+    CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
+}
+
+/// The loop running on this thread; panics (Python: `RuntimeError: no running event loop`)
+/// outside one.
+pub(crate) fn expect_current(what: &str) -> Rc<Core> {
+    current()
+        .unwrap_or_else(|| panic!("{what} needs a running event loop (call it inside aio::run)"))
+}
+
+/// True while the running loop drops a cancelled coroutine (see the module docs, step 3.4).
+pub(crate) fn cancelling() -> bool {
+    CURRENT
+        .try_with(|c| {
+            c.borrow()
+                .as_ref()
+                .is_some_and(|core| core.cancelling.get() > 0)
+        })
+        .unwrap_or(false)
+}
+
+/// Counts a cancelled timer on the running loop, if any.
+pub(crate) fn note_timer_cancelled() {
+    if let Some(core) = current() {
+        let gone = core.timers.borrow_mut().note_cancelled();
+        drop(gone);
+    }
+}
+
+/// Something the loop runs in an iteration.
+enum Runnable {
+    /// Poll the main coroutine.
+    Main,
+    /// Step a task.
+    Task(Rc<dyn TaskRun>),
+    /// Call a callback unless its handle was cancelled.
+    Callback(Handle, Box<dyn FnOnce()>),
+}
+
+/// What other threads hand the loop.
+enum Injected {
+    /// A task (or main) was woken from another thread.
+    Wake(u64),
+    /// `call_soon_threadsafe`.
+    Callback(Handle, Box<dyn FnOnce() + Send>),
+}
+
+/// The inject queue, under `Shared::inject`.
+struct Inject {
+    queue: Vec<Injected>,
+    /// Set once at shutdown: later pushes are refused.
+    closed: bool,
+}
+
+/// The part of a loop other threads reach: the inject queue and the reactor's notifier.
+pub(crate) struct Shared {
+    inject: Mutex<Inject>,
+    /// Set after a push into an empty inject queue; lets a busy loop skip the lock.
+    pending: AtomicBool,
+    notifier: Notifier,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inject> {
+        self.inject.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `item` for the loop and wakes it; hands the item back if the loop is closed.
+    fn inject(&self, item: Injected) -> std::result::Result<(), Injected> {
+        let first = {
+            let mut q = self.lock();
+            if q.closed {
+                return Err(item);
+            }
+            q.queue.push(item);
+            q.queue.len() == 1
+        };
+        // Only the push into an empty queue wakes: later pushes find the loop already woken
+        // (it drains the whole queue after the wake-up).
+        if first {
+            // ORDERING: SeqCst with the loop's swap in `drain_inject`; the mutex orders the
+            // queue itself.
+            self.pending.store(true, Ordering::SeqCst);
+            self.notifier.notify();
+        }
+        Ok(())
+    }
+}
+
+/// Wakes a task (or main) of one loop, from any thread.
+///
+/// On the loop's own thread the task is scheduled directly; from anywhere else its id goes
+/// through the inject queue and the reactor's notifier.
+pub(crate) struct TaskWaker {
+    id: u64,
+    shared: Arc<Shared>,
+}
+
+impl TaskWaker {
+    pub(crate) fn waker(id: u64, shared: Arc<Shared>) -> Waker {
+        Waker::from(Arc::new(TaskWaker { id, shared }))
+    }
+}
+
+impl Wake for TaskWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let local = CURRENT
+            .try_with(|c| match &*c.borrow() {
+                Some(core) if Arc::ptr_eq(&core.shared, &self.shared) => {
+                    core.schedule(self.id);
+                    true
+                }
+                _ => false,
+            })
+            .unwrap_or(false);
+        if !local {
+            // A closed loop refuses: the task is gone, nothing to wake.
+            let _ = self.shared.inject(Injected::Wake(self.id));
+        }
+    }
+}
+
+/// Whether the loop still accepts work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// `run` is iterating.
+    Running,
+    /// Main completed; the leftovers were (or are being) cancelled. New tasks are cancelled at
+    /// once and new callbacks get a cancelled handle.
+    Closed,
+}
+
+/// The loop thread's state. Reached through [`current`] or a [`Loop`].
+pub(crate) struct Core {
+    shared: Arc<Shared>,
+    clock: Rc<dyn Clock>,
+    reactor: RefCell<Reactor>,
+    ready: RefCell<VecDeque<Runnable>>,
+    /// Live tasks by id (ids grow, so this is creation order).
+    tasks: RefCell<BTreeMap<u64, Rc<dyn TaskRun>>>,
+    timers: RefCell<Timers>,
+    next_task_id: Cell<u64>,
+    main_scheduled: Cell<bool>,
+    /// Depth of "dropping a cancelled coroutine" sections.
+    cancelling: Cell<usize>,
+    phase: Cell<Phase>,
+}
+
+impl Core {
+    fn new(clock: Rc<dyn Clock>) -> Result<Self> {
+        let (reactor, notifier) =
+            Reactor::new().map_err(|e| Error::io("creating the event loop's reactor", e))?;
+        Ok(Core {
+            shared: Arc::new(Shared {
+                inject: Mutex::new(Inject {
+                    queue: Vec::new(),
+                    closed: false,
+                }),
+                pending: AtomicBool::new(false),
+                notifier,
+            }),
+            clock,
+            reactor: RefCell::new(reactor),
+            ready: RefCell::new(VecDeque::new()),
+            tasks: RefCell::new(BTreeMap::new()),
+            timers: RefCell::new(Timers::default()),
+            next_task_id: Cell::new(MAIN_ID + 1),
+            main_scheduled: Cell::new(false),
+            cancelling: Cell::new(0),
+            phase: Cell::new(Phase::Running),
+        })
+    }
+
+    pub(crate) fn now(&self) -> Duration {
+        self.clock.now()
+    }
+
+    fn is_closed(&self) -> bool {
+        self.phase.get() == Phase::Closed
+    }
+
+    /// Schedules the task (or main) with this id, unless it is already queued or gone.
+    fn schedule(&self, id: u64) {
+        if id == MAIN_ID {
+            if !self.main_scheduled.replace(true) {
+                self.ready.borrow_mut().push_back(Runnable::Main);
+            }
+            return;
+        }
+        let task = self.tasks.borrow().get(&id).cloned();
+        if let Some(task) = task {
+            self.schedule_task(task);
+        }
+    }
+
+    fn schedule_task(&self, task: Rc<dyn TaskRun>) {
+        if !task.header().scheduled.replace(true) {
+            self.ready.borrow_mut().push_back(Runnable::Task(task));
+        }
+    }
+
+    /// Creates a task and queues its first step (Python: `loop.create_task`).
+    pub(crate) fn spawn<F>(&self, coro: F) -> Task<F::Output>
+    where
+        F: StdFuture + 'static,
+    {
+        let id = self.next_task_id.get();
+        self.next_task_id.set(id + 1);
+        let (cell, task) = task::new(id, TaskWaker::waker(id, self.shared.clone()), coro);
+        if self.is_closed() {
+            // Never runs, as a task cancelled before its first step.
+            self.drop_cancelled(&cell);
+        } else {
+            self.tasks.borrow_mut().insert(id, cell.clone());
+            self.schedule_task(cell);
+        }
+        task
+    }
+
+    /// Removes a finished task from the live set.
+    pub(crate) fn forget_task(&self, id: u64) {
+        let gone = self.tasks.borrow_mut().remove(&id);
+        drop(gone);
+    }
+
+    /// Drops a task's coroutine as a cancellation (Join handles it was awaiting cancel theirs).
+    pub(crate) fn drop_cancelled(&self, task: &Rc<dyn TaskRun>) {
+        let _cancelling = self.enter_cancelling();
+        task.cancel_now();
+    }
+
+    /// Marks a section in which dropped coroutines count as cancelled.
+    pub(crate) fn enter_cancelling(&self) -> CancellingGuard<'_> {
+        self.cancelling.set(self.cancelling.get() + 1);
+        CancellingGuard(self)
+    }
+
+    pub(crate) fn call_soon(&self, f: Box<dyn FnOnce()>) -> Handle {
+        let handle = Handle::new(None);
+        if self.is_closed() {
+            handle.cancel();
+        } else {
+            self.ready
+                .borrow_mut()
+                .push_back(Runnable::Callback(handle.clone(), f));
+        }
+        handle
+    }
+
+    pub(crate) fn call_at(&self, when: Duration, f: Box<dyn FnOnce()>) -> Handle {
+        let handle = Handle::new(Some(when));
+        if self.is_closed() {
+            handle.cancel();
+        } else {
+            self.add_timer(when, TimerAction::Callback(handle.clone(), f));
+        }
+        handle
+    }
+
+    pub(crate) fn add_timer(&self, when: Duration, action: TimerAction) {
+        self.timers.borrow_mut().push(when, action);
+    }
+
+    /// Step 1 of an iteration: wait for events (or not), then drain the inject queue.
+    fn wait_for_events(&self) {
+        if !self.ready.borrow().is_empty() {
+            // Busy: no syscall; take what other threads queued, if anything.
+            if self.shared.pending.load(Ordering::SeqCst) {
+                self.drain_inject();
+            }
+            return;
+        }
+        let deadline = loop {
+            let top = self.timers.borrow_mut().pop_cancelled_top();
+            if top.is_none() {
+                break self.timers.borrow().next_deadline();
+            }
+        };
+        let now = self.clock.now();
+        let (timeout, advance) = match deadline {
+            None => (None, None),
+            Some(d) if d <= now => (Some(Duration::ZERO), None),
+            Some(d) if self.clock.auto_advance() => (Some(Duration::ZERO), Some(d)),
+            Some(d) => (Some(d - now), None),
+        };
+        let turn = self.reactor.borrow_mut().turn(timeout);
+        if let Err(e) = turn {
+            // A poller that fails once fails for good (CPython's selector raises out of
+            // run_forever): there is no loop left to run.
+            panic!("the event loop's reactor failed: {e}");
+        }
+        self.drain_inject();
+        if let Some(d) = advance {
+            if self.ready.borrow().is_empty() {
+                self.clock.advance_to(d);
+            }
+        }
+    }
+
+    fn drain_inject(&self) {
+        // ORDERING: clear the flag before taking the queue: a push after the take sets it
+        // again (see `Shared::inject`).
+        self.shared.pending.store(false, Ordering::SeqCst);
+        let items = std::mem::take(&mut self.shared.lock().queue);
+        for item in items {
+            match item {
+                Injected::Wake(id) => self.schedule(id),
+                Injected::Callback(handle, f) => self
+                    .ready
+                    .borrow_mut()
+                    .push_back(Runnable::Callback(handle, f)),
+            }
+        }
+    }
+
+    /// Step 2: due timers join the ready queue behind what is there.
+    fn run_due_timers(&self) {
+        let now = self.clock.now();
+        loop {
+            let entry = self.timers.borrow_mut().pop_due(now);
+            let Some(entry) = entry else { break };
+            if entry.is_cancelled() {
+                continue;
+            }
+            match entry.action {
+                TimerAction::Callback(handle, f) => self
+                    .ready
+                    .borrow_mut()
+                    .push_back(Runnable::Callback(handle, f)),
+                TimerAction::Wake(slot) => slot.fire(),
+            }
+        }
+    }
+
+    /// Step 4: cancel what is left, close the inject queue, drop every queue.
+    fn shutdown(&self) {
+        self.phase.set(Phase::Closed);
+        loop {
+            let next = self.tasks.borrow_mut().pop_first();
+            let Some((_, task)) = next else { break };
+            self.drop_cancelled(&task);
+        }
+        let injected = {
+            let mut q = self.shared.lock();
+            q.closed = true;
+            std::mem::take(&mut q.queue)
+        };
+        drop(injected);
+        let ready = std::mem::take(&mut *self.ready.borrow_mut());
+        drop(ready);
+        let timers = self.timers.borrow_mut().take_all();
+        drop(timers);
+    }
+}
+
+/// Ends a [`Core::enter_cancelling`] section.
+pub(crate) struct CancellingGuard<'a>(&'a Core);
+
+impl Drop for CancellingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.cancelling.set(self.0.cancelling.get() - 1);
+    }
+}
+
+impl fmt::Debug for Core {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Core")
+            .field("ready", &self.ready.try_borrow().map(|r| r.len()).ok())
+            .field("tasks", &self.tasks.try_borrow().map(|t| t.len()).ok())
+            .field("timers", &self.timers.try_borrow().map(|t| t.len()).ok())
+            .field("phase", &self.phase.get())
+            .finish()
+    }
+}
+
+/// Sets [`CURRENT`] for the duration of `run`; on the way out (return or panic) shuts the loop
+/// down and clears it.
+struct Enter(Rc<Core>);
+
+impl Enter {
+    fn new(core: Rc<Core>) -> Self {
+        CURRENT.with(|c| {
+            let mut slot = c.borrow_mut();
+            assert!(
+                slot.is_none(),
+                "aio::run() cannot be called from a running event loop"
+            );
+            *slot = Some(core.clone());
+        });
+        Enter(core)
+    }
+}
+
+impl Drop for Enter {
+    fn drop(&mut self) {
+        self.0.shutdown();
+        let core = CURRENT.with(|c| c.borrow_mut().take());
+        drop(core);
+    }
+}
+
+/// Runs `main` on a new loop on this thread until it completes; see [`run`](super::run).
+fn block_on<F: StdFuture>(clock: Rc<dyn Clock>, main: F) -> F::Output {
+    assert!(
+        current().is_none(),
+        "aio::run() cannot be called from a running event loop"
+    );
+    let core =
+        Rc::new(Core::new(clock).unwrap_or_else(|e| panic!("cannot start the event loop: {e}")));
+    let _enter = Enter::new(core.clone());
+    let mut main = pin!(main);
+    let main_waker = TaskWaker::waker(MAIN_ID, core.shared.clone());
+    let mut main_cx = Context::from_waker(&main_waker);
+    core.schedule(MAIN_ID);
+    loop {
+        core.wait_for_events();
+        core.run_due_timers();
+        // Step 3: run what is ready now; what these schedule runs next iteration.
+        let ntodo = core.ready.borrow().len();
+        for _ in 0..ntodo {
+            let item = core.ready.borrow_mut().pop_front();
+            match item {
+                None => break,
+                Some(Runnable::Main) => {
+                    core.main_scheduled.set(false);
+                    // Main is not caught: its panic propagates out of `run`, after `Enter`
+                    // shut the loop down.
+                    if let Poll::Ready(out) = main.as_mut().poll(&mut main_cx) {
+                        return out;
+                    }
+                }
+                Some(Runnable::Task(task)) => task.run(&core),
+                Some(Runnable::Callback(handle, f)) => {
+                    if !handle.cancelled() {
+                        unwind::report(&"a callback scheduled on the event loop", f);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Configures and runs a loop: today, its [`Clock`].
+///
+/// ```
+/// use concurra::aio::{self, PausedClock};
+///
+/// let out = aio::Builder::new().clock(PausedClock::new()).run(async { 7 });
+/// assert_eq!(out, 7);
+/// ```
+#[derive(Default)]
+pub struct Builder {
+    clock: Option<Rc<dyn Clock>>,
+}
+
+impl Builder {
+    /// A builder with the [`SystemClock`].
+    pub fn new() -> Self {
+        Builder::default()
+    }
+
+    /// Uses `clock` for the loop's time and timers.
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Some(Rc::new(clock));
+        self
+    }
+
+    /// Runs `main` on a new loop on this thread (see [`run`](super::run)).
+    ///
+    /// # Panics
+    /// As [`run`](super::run).
+    pub fn run<F: StdFuture>(self, main: F) -> F::Output {
+        let clock = self.clock.unwrap_or_else(|| Rc::new(SystemClock::new()));
+        block_on(clock, main)
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("custom_clock", &self.clock.is_some())
+            .finish()
+    }
+}
+
+/// A handle on a scheduled callback (Python: `asyncio.Handle` and `TimerHandle`).
+///
+/// `Send + Sync`: a callback scheduled on the loop may be cancelled from any thread. Cancelling
+/// marks the handle; the callback is dropped, not called, when its turn comes (CPython drops it
+/// at once).
+#[derive(Clone)]
+pub struct Handle {
+    state: Arc<HandleState>,
+}
+
+struct HandleState {
+    cancelled: AtomicBool,
+    when: Option<Duration>,
+}
+
+impl Handle {
+    fn new(when: Option<Duration>) -> Self {
+        Handle {
+            state: Arc::new(HandleState {
+                cancelled: AtomicBool::new(false),
+                when,
+            }),
+        }
+    }
+
+    /// Cancels the callback if it has not run yet (Python: `handle.cancel()`); harmless after
+    /// it ran or when called twice.
+    pub fn cancel(&self) {
+        let was = self.state.cancelled.swap(true, Ordering::AcqRel);
+        if !was && self.state.when.is_some() {
+            note_timer_cancelled();
+        }
+    }
+
+    /// True once [`cancel`](Self::cancel) was called (Python: `handle.cancelled()`).
+    pub fn cancelled(&self) -> bool {
+        self.state.cancelled.load(Ordering::Acquire)
+    }
+
+    /// For a timer, its deadline on the loop's clock (Python: `TimerHandle.when()`).
+    pub fn when(&self) -> Option<Duration> {
+        self.state.when
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("cancelled", &self.cancelled())
+            .field("when", &self.state.when)
+            .finish()
+    }
+}
+
+/// The running loop, from inside it (Python: the object `asyncio.get_running_loop()`
+/// returns). Not `Send`: use [`Loop::handle`] for other threads.
+#[derive(Clone)]
+pub struct Loop {
+    core: Rc<Core>,
+}
+
+impl Loop {
+    pub(crate) fn current() -> Result<Loop> {
+        current()
+            .map(|core| Loop { core })
+            .ok_or_else(|| Error::InvalidState("no running event loop".into()))
+    }
+
+    /// The loop's monotonic time (Python: `loop.time()`), as a duration since its clock's
+    /// origin.
+    pub fn time(&self) -> Duration {
+        self.core.now()
+    }
+
+    /// Schedules `f` for the next iteration, after everything already scheduled (Python:
+    /// `loop.call_soon`). A panicking callback is reported on stderr; the loop goes on.
+    pub fn call_soon(&self, f: impl FnOnce() + 'static) -> Handle {
+        self.core.call_soon(Box::new(f))
+    }
+
+    /// Schedules `f` once `delay` has passed on the loop's clock (Python: `loop.call_later`).
+    pub fn call_later(&self, delay: Duration, f: impl FnOnce() + 'static) -> Handle {
+        let when = self.core.now().saturating_add(delay);
+        self.core.call_at(when, Box::new(f))
+    }
+
+    /// Schedules `f` at loop time `when` (Python: `loop.call_at`); a past `when` runs in the
+    /// next iteration, after the callbacks already ready.
+    pub fn call_at(&self, when: Duration, f: impl FnOnce() + 'static) -> Handle {
+        self.core.call_at(when, Box::new(f))
+    }
+
+    /// Creates a task on this loop (see [`create_task`](super::create_task)).
+    pub fn create_task<F>(&self, coro: F) -> Task<F::Output>
+    where
+        F: StdFuture + 'static,
+    {
+        self.core.spawn(coro)
+    }
+
+    /// A `Send + Sync` handle for other threads.
+    pub fn handle(&self) -> LoopHandle {
+        LoopHandle {
+            shared: self.core.shared.clone(),
+        }
+    }
+
+    /// True once the loop has ended (Python: `loop.is_closed()`).
+    pub fn is_closed(&self) -> bool {
+        self.core.is_closed()
+    }
+}
+
+impl fmt::Debug for Loop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Loop").field(&self.core).finish()
+    }
+}
+
+/// A handle on a loop usable from any thread: `call_soon_threadsafe`.
+#[derive(Clone)]
+pub struct LoopHandle {
+    shared: Arc<Shared>,
+}
+
+impl LoopHandle {
+    /// Schedules `f` on the loop from any thread and wakes the loop (Python:
+    /// `loop.call_soon_threadsafe`). Callbacks from one thread run in the order they were
+    /// scheduled.
+    ///
+    /// # Errors
+    /// [`Error::InvalidState`] if the loop has ended (Python: `RuntimeError('Event loop is
+    /// closed')`); `f` is dropped.
+    pub fn call_soon_threadsafe(&self, f: impl FnOnce() + Send + 'static) -> Result<Handle> {
+        let handle = Handle::new(None);
+        match self
+            .shared
+            .inject(Injected::Callback(handle.clone(), Box::new(f)))
+        {
+            Ok(()) => Ok(handle),
+            Err(_) => Err(Error::InvalidState("the event loop is closed".into())),
+        }
+    }
+
+    /// True once the loop has ended.
+    pub fn is_closed(&self) -> bool {
+        self.shared.lock().closed
+    }
+}
+
+impl fmt::Debug for LoopHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoopHandle")
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
