@@ -5,19 +5,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use concurra::future::{self, Promise};
+use concurra::future;
 use concurra::{as_completed, wait, Executor, Future, ReturnWhen, Thread, ThreadPoolExecutor};
 
-fn pool(n: usize) -> ThreadPoolExecutor {
-    ThreadPoolExecutor::builder()
-        .max_workers(n)
-        .build()
-        .unwrap()
-}
-
-fn gate() -> (Promise<()>, Future<()>) {
-    future::pair()
-}
+mod common;
+use common::{gate, workers as pool};
 
 #[test]
 fn zero_and_huge_timeouts() {

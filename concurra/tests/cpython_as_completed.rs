@@ -22,65 +22,12 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use concurra::future::{pair, Future, Promise};
-use concurra::{as_completed, Apply, Error, Executor, ThreadPoolExecutor};
+use concurra::{as_completed, Apply, Error, Executor};
 
-/// Long enough to see that a blocked task stays blocked; used only to assert that nothing
-/// happened yet.
-const SHORT: Duration = Duration::from_millis(20);
-
-fn pool() -> ThreadPoolExecutor {
-    ThreadPoolExecutor::builder()
-        .max_workers(5)
-        .build()
-        .unwrap()
-}
-
-fn mul((x, y): (i32, i32)) -> i32 {
-    x * y
-}
-
-fn wait_on(gate: &Future<()>) -> impl FnOnce() -> i32 + Send + 'static {
-    let gate = gate.clone();
-    move || {
-        gate.wait();
-        0
-    }
-}
-
-fn cancelled_and_notified() -> Future<i32> {
-    let (promise, future) = pair();
-    assert!(future.cancel());
-    assert!(!promise.set_running_or_notify_cancel());
-    future
-}
-
-fn exception() -> Future<i32> {
-    Future::completed(Err(Error::failed(std::io::Error::other("os error"))))
-}
-
-fn successful() -> Future<i32> {
-    Future::completed(Ok(42))
-}
-
-/// A future marked running by a helper thread.
-fn running() -> (Promise<i32>, Future<i32>) {
-    let (promise, future) = pair();
-    let promise = std::thread::spawn(move || {
-        assert!(promise.set_running_or_notify_cancel());
-        promise
-    })
-    .join()
-    .unwrap();
-    (promise, future)
-}
-
-/// True if `got` holds exactly the futures of `want` (by identity, in any order).
-fn same<T>(got: &[Future<T>], want: &[&Future<T>]) -> bool {
-    got.len() == want.len()
-        && want
-            .iter()
-            .all(|w| got.iter().filter(|g| g.ptr_eq(w)).count() == 1)
-}
+mod common;
+use common::{
+    cancelled_and_notified, exception, mul, pool, running, same, successful, wait_on, SHORT,
+};
 
 #[test]
 fn no_timeout() {

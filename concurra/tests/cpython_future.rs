@@ -36,54 +36,17 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use concurra::future::{pair, Future, Promise};
+use concurra::future::{pair, Future};
 use concurra::Error;
+
+mod common;
+use common::{
+    cancelled, cancelled_and_notified, exception, os_error, pending, running, successful,
+};
 
 /// Long enough to see that a blocked wait stays blocked; used only to assert that nothing
 /// happened yet.
 const SHORT: Duration = Duration::from_millis(10);
-
-fn pending() -> (Promise<i32>, Future<i32>) {
-    pair()
-}
-
-/// A future marked running by a helper thread (so that this thread may wait on it).
-fn running() -> (Promise<i32>, Future<i32>) {
-    let (promise, future) = pair();
-    let promise = thread::spawn(move || {
-        assert!(promise.set_running_or_notify_cancel());
-        promise
-    })
-    .join()
-    .unwrap();
-    (promise, future)
-}
-
-fn cancelled() -> Future<i32> {
-    let (promise, future) = pair();
-    assert!(future.cancel());
-    drop(promise);
-    future
-}
-
-fn cancelled_and_notified() -> Future<i32> {
-    let (promise, future) = pair();
-    assert!(future.cancel());
-    assert!(!promise.set_running_or_notify_cancel());
-    future
-}
-
-fn os_error() -> Error {
-    Error::failed(io::Error::other("os error"))
-}
-
-fn exception() -> Future<i32> {
-    Future::completed(Err(os_error()))
-}
-
-fn successful() -> Future<i32> {
-    Future::completed(Ok(42))
-}
 
 #[test]
 fn done_callback_with_result() {

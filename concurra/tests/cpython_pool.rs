@@ -17,16 +17,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use concurra::future::{self, Future, Promise};
+use concurra::future::Future;
 use concurra::pool::Callbacks;
 use concurra::{wait, ReturnWhen, ThreadPool};
 
+mod common;
+use common::gate;
+
 fn pool() -> ThreadPool {
     ThreadPool::new(Some(4)).unwrap()
-}
-
-fn gate() -> (Promise<()>, Future<()>) {
-    future::pair()
 }
 
 fn sqr(x: i64) -> i64 {

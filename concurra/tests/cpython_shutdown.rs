@@ -37,27 +37,11 @@ use std::time::Duration;
 use concurra::future::{pair, Future};
 use concurra::{wait, Executor, ReturnWhen, Thread, ThreadPoolExecutor};
 
-/// Long enough to see that a blocked wait stays blocked; used only to assert that nothing
-/// happened yet.
-const SHORT: Duration = Duration::from_millis(20);
+mod common;
+use common::{wait_on, workers, SHORT};
 
 /// A bound on waits that must succeed, so that a bug fails the test instead of hanging it.
 const GUARD: Duration = Duration::from_secs(5);
-
-fn workers(n: usize) -> ThreadPoolExecutor {
-    ThreadPoolExecutor::builder()
-        .max_workers(n)
-        .build()
-        .unwrap()
-}
-
-fn wait_on(gate: &Future<()>) -> impl FnOnce() -> i32 + Send + 'static {
-    let gate = gate.clone();
-    move || {
-        gate.wait();
-        0
-    }
-}
 
 /// A task that says it has started, then waits on `gate`.
 fn start_and_wait(

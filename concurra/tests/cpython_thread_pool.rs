@@ -38,32 +38,11 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use concurra::future::{pair, Future};
+use concurra::future::pair;
 use concurra::{Apply, Executor, Fallible, MapOptions, ThreadPoolExecutor};
 
-/// `ExecutorMixin.worker_count`.
-fn pool() -> ThreadPoolExecutor {
-    workers(5)
-}
-
-fn workers(n: usize) -> ThreadPoolExecutor {
-    ThreadPoolExecutor::builder()
-        .max_workers(n)
-        .build()
-        .unwrap()
-}
-
-fn mul((x, y): (i32, i32)) -> i32 {
-    x * y
-}
-
-fn wait_on(gate: &Future<()>) -> impl FnOnce() -> i32 + Send + 'static {
-    let gate = gate.clone();
-    move || {
-        gate.wait();
-        0
-    }
-}
+mod common;
+use common::{mul, pool, wait_on, workers};
 
 fn in_flight(n: usize) -> MapOptions {
     MapOptions {

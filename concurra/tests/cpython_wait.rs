@@ -23,65 +23,14 @@
 //! - An invalid `return_when` cannot be written (`ReturnWhen` is an enum).
 
 use std::sync::mpsc;
-use std::time::Duration;
 
 use concurra::future::{pair, Future};
-use concurra::{wait, Apply, Error, Executor, Fallible, ReturnWhen, Thread, ThreadPoolExecutor};
+use concurra::{wait, Apply, Executor, Fallible, ReturnWhen, Thread, ThreadPoolExecutor};
 
-/// Long enough to see that a blocked task stays blocked; used only to assert that nothing
-/// happened yet.
-const SHORT: Duration = Duration::from_millis(20);
-
-/// `ExecutorMixin.worker_count`.
-fn pool() -> ThreadPoolExecutor {
-    ThreadPoolExecutor::builder()
-        .max_workers(5)
-        .build()
-        .unwrap()
-}
-
-fn mul((x, y): (i32, i32)) -> i32 {
-    x * y
-}
-
-/// A task body that blocks until `gate` completes.
-fn wait_on(gate: &Future<()>) -> impl FnOnce() -> i32 + Send + 'static {
-    let gate = gate.clone();
-    move || {
-        gate.wait();
-        0
-    }
-}
-
-fn cancelled() -> Future<i32> {
-    let (promise, future) = pair();
-    assert!(future.cancel());
-    drop(promise);
-    future
-}
-
-fn cancelled_and_notified() -> Future<i32> {
-    let (promise, future) = pair();
-    assert!(future.cancel());
-    assert!(!promise.set_running_or_notify_cancel());
-    future
-}
-
-fn exception() -> Future<i32> {
-    Future::completed(Err(Error::failed(std::io::Error::other("os error"))))
-}
-
-fn successful() -> Future<i32> {
-    Future::completed(Ok(42))
-}
-
-/// True if `got` holds exactly the futures of `want` (by identity, in any order).
-fn same<T>(got: &[Future<T>], want: &[&Future<T>]) -> bool {
-    got.len() == want.len()
-        && want
-            .iter()
-            .all(|w| got.iter().filter(|g| g.ptr_eq(w)).count() == 1)
-}
+mod common;
+use common::{
+    cancelled, cancelled_and_notified, exception, mul, pool, same, successful, wait_on, SHORT,
+};
 
 #[test]
 fn issue_20369_duplicates_collapse() {

@@ -13,6 +13,9 @@ use concurra::{
     as_completed, wait, Error, Executor, Fallible, Future, ReturnWhen, Thread, ThreadPoolExecutor,
 };
 
+mod common;
+use common::{gate, SHORT};
+
 /// Something that runs closures and hands back the one `Future`.
 trait Engine {
     fn run<T, F>(&self, f: F) -> Future<T>
@@ -71,16 +74,9 @@ impl Engine for Threads {
     }
 }
 
-/// A gate: tasks block on `gate.wait()` until the test calls `open`.
-fn gate() -> (Promise<()>, Future<()>) {
-    future::pair()
-}
-
 fn open(p: Promise<()>) {
     p.set_result(()).unwrap();
 }
-
-const SHORT: Duration = Duration::from_millis(20);
 
 mod contract {
     use super::*;
