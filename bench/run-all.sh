@@ -11,6 +11,9 @@ if ! command -v taskset >/dev/null; then
     exit 1
 fi
 
+# uvloop is a peer of the event-loop workloads.
+python3 -c 'import uvloop' 2>/dev/null || python3 -m pip install -q uvloop || echo "run-all.sh: uvloop unavailable; its rows will say so" >&2
+
 cargo build --release -p bench
 
 echo "######## unpinned ########"

@@ -21,6 +21,9 @@ workloads:
   submit-wait    100k trivial tasks submitted, then all waited (per task)
   wake-latency   ping-pong between two threads, 20k round trips (per round trip)
   map            a small CPU function over 1M items (per item)
+  pool-map       ThreadPool.map / imap_unordered over 1M items, chunked (per item)
+  aio-spawn      100k trivial tasks spawned on a one-thread loop, then awaited (per task)
+  aio-timers     100k tasks each sleeping 0-10 ms on a one-thread loop (per timer)
   all            every workload above
 
 options:

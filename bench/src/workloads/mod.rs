@@ -4,6 +4,7 @@
 //! then times the job and returns nanoseconds per operation. Building and dropping the engine
 //! are not timed.
 
+pub mod aio;
 pub mod map;
 pub mod pool_map;
 pub mod submit_wait;
@@ -27,11 +28,13 @@ pub struct Workload {
     pub peers: fn() -> Vec<Peer>,
 }
 
-pub const ALL: [Workload; 4] = [
+pub const ALL: [Workload; 6] = [
     submit_wait::WORKLOAD,
     wake_latency::WORKLOAD,
     map::WORKLOAD,
     pool_map::WORKLOAD,
+    aio::SPAWN,
+    aio::TIMERS,
 ];
 
 /// One engine doing a workload's job.

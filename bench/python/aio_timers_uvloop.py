@@ -1,0 +1,12 @@
+"""aio_timers.py on uvloop (`pip install uvloop`; bench/run-all.sh installs it)."""
+
+import os
+import sys
+
+import uvloop
+
+sys.path.insert(0, os.path.dirname(__file__))
+import aio_timers  # noqa: E402
+
+if __name__ == "__main__":
+    aio_timers.main(run=uvloop.run)
