@@ -86,6 +86,14 @@ pub enum Error {
     #[error("the producer was dropped without completing the future")]
     Abandoned,
 
+    /// A value could not be serialized to cross a process boundary.
+    #[error("cannot encode: {0}")]
+    Encode(String),
+
+    /// Bytes from another process did not decode (a malformed frame or payload).
+    #[error("cannot decode: {0}")]
+    Decode(String),
+
     /// An operating-system call failed.
     #[error("{context}: {source}")]
     Io {
@@ -204,6 +212,8 @@ impl fmt::Debug for Error {
             }
             Error::InvalidState(s) => f.debug_tuple("InvalidState").field(s).finish(),
             Error::Terminated => f.write_str("Terminated"),
+            Error::Encode(s) => f.debug_tuple("Encode").field(s).finish(),
+            Error::Decode(s) => f.debug_tuple("Decode").field(s).finish(),
             Error::Abandoned => f.write_str("Abandoned"),
             Error::Io { context, source } => f
                 .debug_struct("Io")

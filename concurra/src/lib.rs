@@ -69,6 +69,7 @@ pub mod error;
 pub mod executor;
 pub mod future;
 pub mod pool;
+pub mod process;
 pub mod thread;
 pub mod thread_pool;
 pub mod wait;

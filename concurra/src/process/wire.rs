@@ -1,0 +1,279 @@
+//! The wire format between a parent and its worker processes: length-prefixed frames over one
+//! persistent byte stream per worker, values encoded with `postcard`.
+//!
+//! # Frame layout
+//!
+//! ```text
+//! offset  size  field
+//! 0       4     length  (u32, little-endian): bytes after this field, 14 + payload
+//! 4       1     version (VERSION)
+//! 5       1     kind    (FrameKind)
+//! 6       8     call id (u64, little-endian): pairs a reply with its call
+//! 14      n     payload (postcard)
+//! ```
+//!
+//! # Decoding never panics
+//!
+//! 1. [`Decoder::push`] appends bytes as they arrive; [`Decoder::next_frame`] returns
+//!    `Ok(None)` until a whole frame is buffered.
+//! 2. A length below the header size, above [`MAX_FRAME`], an unknown version or an unknown
+//!    kind is [`Error::Decode`]: the stream is out of step and the worker must be replaced.
+//! 3. A payload that does not decode as the expected type is [`Error::Decode`] for that call
+//!    only ([`Frame::decode`]); the stream stays usable.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// The protocol version this build speaks; checked on every frame.
+pub const VERSION: u8 = 1;
+
+/// The largest frame accepted (header and payload), 64 MiB.
+pub const MAX_FRAME: usize = 64 << 20;
+
+/// Bytes of a frame after the length field and before the payload.
+const HEADER: usize = 1 + 1 + 8;
+
+/// What a frame carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum FrameKind {
+    /// Parent → worker, first frame: the build fingerprint the worker must match.
+    Hello = 1,
+    /// Worker → parent: the handshake answer.
+    Ready = 2,
+    /// Parent → worker: run a function on an argument.
+    Call = 3,
+    /// Worker → parent: a call's outcome.
+    Reply = 4,
+}
+
+impl FrameKind {
+    fn from_byte(b: u8) -> Option<Self> {
+        Some(match b {
+            1 => FrameKind::Hello,
+            2 => FrameKind::Ready,
+            3 => FrameKind::Call,
+            4 => FrameKind::Reply,
+            _ => return None,
+        })
+    }
+}
+
+/// One decoded frame: its kind, call id and still-encoded payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// What the frame carries.
+    pub kind: FrameKind,
+    /// The call it belongs to.
+    pub id: u64,
+    /// The postcard-encoded payload.
+    pub payload: Vec<u8>,
+}
+
+impl Frame {
+    /// Decodes the payload as `T`.
+    ///
+    /// # Errors
+    /// [`Error::Decode`] if the payload is not a `T`.
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T> {
+        postcard::from_bytes(&self.payload).map_err(|e| {
+            Error::Decode(format!("payload of {:?} frame {}: {e}", self.kind, self.id))
+        })
+    }
+}
+
+/// Appends one frame carrying `value` to `out`.
+///
+/// # Errors
+/// [`Error::Encode`] if `value` cannot be serialized or the frame would exceed [`MAX_FRAME`];
+/// `out` is then unchanged.
+pub fn encode<T: Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    kind: FrameKind,
+    id: u64,
+    value: &T,
+) -> Result<()> {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    out.push(VERSION);
+    out.push(kind as u8);
+    out.extend_from_slice(&id.to_le_bytes());
+    let written = postcard::to_extend(value, std::mem::take(out));
+    let mut buf = match written {
+        Ok(buf) => buf,
+        Err(e) => {
+            // `to_extend` consumed the buffer: nothing to restore but what came before.
+            return Err(Error::Encode(format!("{kind:?} frame {id}: {e}")));
+        }
+    };
+    let len = buf.len() - start - 4;
+    if len + 4 > MAX_FRAME {
+        buf.truncate(start);
+        *out = buf;
+        return Err(Error::Encode(format!(
+            "{kind:?} frame {id} is {} bytes, over the {MAX_FRAME}-byte limit",
+            len + 4
+        )));
+    }
+    buf[start..start + 4].copy_from_slice(&(len as u32).to_le_bytes());
+    *out = buf;
+    Ok(())
+}
+
+/// Cuts a byte stream into frames (see the module docs).
+#[derive(Debug, Default)]
+pub struct Decoder {
+    buf: Vec<u8>,
+    /// Bytes of `buf` already handed out as frames.
+    consumed: usize,
+}
+
+impl Decoder {
+    /// An empty decoder.
+    pub fn new() -> Self {
+        Decoder::default()
+    }
+
+    /// Appends bytes read from the stream.
+    pub fn push(&mut self, bytes: &[u8]) {
+        if self.consumed > 0 && self.consumed == self.buf.len() {
+            self.buf.clear();
+            self.consumed = 0;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The next whole frame, `Ok(None)` if more bytes are needed.
+    ///
+    /// # Errors
+    /// [`Error::Decode`] for a malformed header: the stream cannot be trusted any more.
+    pub fn next_frame(&mut self) -> Result<Option<Frame>> {
+        let rest = &self.buf[self.consumed..];
+        let Some(len_bytes) = rest.get(..4) else {
+            return Ok(None);
+        };
+        let len = u32::from_le_bytes(len_bytes.try_into().expect("4 bytes")) as usize;
+        if len < HEADER || len + 4 > MAX_FRAME {
+            return Err(Error::Decode(format!(
+                "frame length {len} is outside {HEADER}..={}",
+                MAX_FRAME - 4
+            )));
+        }
+        let Some(frame) = rest.get(4..4 + len) else {
+            return Ok(None);
+        };
+        if frame[0] != VERSION {
+            return Err(Error::Decode(format!(
+                "frame version {} (this build speaks {VERSION})",
+                frame[0]
+            )));
+        }
+        let kind = FrameKind::from_byte(frame[1])
+            .ok_or_else(|| Error::Decode(format!("unknown frame kind {}", frame[1])))?;
+        let id = u64::from_le_bytes(frame[2..10].try_into().expect("8 bytes"));
+        let payload = frame[HEADER..].to_vec();
+        self.consumed += 4 + len;
+        if self.consumed == self.buf.len() {
+            self.buf.clear();
+            self.consumed = 0;
+        }
+        Ok(Some(Frame { kind, id, payload }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn frame_of<T: Serialize>(kind: FrameKind, id: u64, v: &T) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode(&mut out, kind, id, v).unwrap();
+        out
+    }
+
+    #[test]
+    fn round_trip_and_partial_reads() {
+        let bytes = frame_of(FrameKind::Call, 7, &("hello", 42u32));
+        let mut d = Decoder::new();
+        for b in &bytes[..bytes.len() - 1] {
+            d.push(std::slice::from_ref(b));
+            assert_eq!(d.next_frame().unwrap(), None);
+        }
+        d.push(&bytes[bytes.len() - 1..]);
+        let f = d.next_frame().unwrap().unwrap();
+        assert_eq!((f.kind, f.id), (FrameKind::Call, 7));
+        assert_eq!(f.decode::<(String, u32)>().unwrap(), ("hello".into(), 42));
+        assert!(f
+            .decode::<[u64; 8]>()
+            .unwrap_err()
+            .to_string()
+            .contains("frame 7"));
+        assert_eq!(d.next_frame().unwrap(), None);
+    }
+
+    #[test]
+    fn malformed_headers_are_errors() {
+        let mut d = Decoder::new();
+        d.push(&3u32.to_le_bytes());
+        assert!(matches!(d.next_frame(), Err(Error::Decode(_))));
+        let mut d = Decoder::new();
+        d.push(&u32::MAX.to_le_bytes());
+        assert!(matches!(d.next_frame(), Err(Error::Decode(_))));
+        let mut bytes = frame_of(FrameKind::Reply, 1, &1u8);
+        bytes[4] = VERSION + 1;
+        let mut d = Decoder::new();
+        d.push(&bytes);
+        assert!(d.next_frame().unwrap_err().to_string().contains("version"));
+        let mut bytes = frame_of(FrameKind::Reply, 1, &1u8);
+        bytes[5] = 99;
+        let mut d = Decoder::new();
+        d.push(&bytes);
+        assert!(d.next_frame().unwrap_err().to_string().contains("kind"));
+    }
+
+    #[test]
+    fn oversized_frames_are_refused_at_encode() {
+        let mut out = vec![9u8];
+        let big = vec![0u8; MAX_FRAME];
+        assert!(matches!(
+            encode(&mut out, FrameKind::Call, 1, &big),
+            Err(Error::Encode(_))
+        ));
+        assert_eq!(out, [9u8], "a refused frame leaves the buffer as it was");
+    }
+
+    proptest! {
+        /// Any bytes at all: the decoder returns frames, needs more, or errs; never panics.
+        #[test]
+        fn arbitrary_bytes_never_panic(chunks in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 0..16)) {
+            let mut d = Decoder::new();
+            for c in &chunks {
+                d.push(c);
+                while let Ok(Some(f)) = d.next_frame() {
+                    let _ = f.decode::<(u64, String)>();
+                }
+            }
+        }
+
+        /// Frames survive any split of the stream.
+        #[test]
+        fn frames_survive_any_split(values in prop::collection::vec((any::<u64>(), ".{0,20}"), 1..8), cut in 1usize..40) {
+            let mut stream = Vec::new();
+            for (i, v) in values.iter().enumerate() {
+                encode(&mut stream, FrameKind::Call, i as u64, v).unwrap();
+            }
+            let mut d = Decoder::new();
+            let mut got = Vec::new();
+            for piece in stream.chunks(cut) {
+                d.push(piece);
+                while let Some(f) = d.next_frame().unwrap() {
+                    got.push(f.decode::<(u64, String)>().unwrap());
+                }
+            }
+            prop_assert_eq!(got, values);
+        }
+    }
+}
