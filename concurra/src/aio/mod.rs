@@ -22,6 +22,13 @@
 //! | `loop.call_soon/call_later/call_at` → `Handle` | [`call_soon`], [`call_later`], [`call_at`] → [`Handle`] |
 //! | `loop.call_soon_threadsafe(cb)`                | [`LoopHandle::call_soon_threadsafe`]       |
 //! | `loop.time()`                                  | [`time`]                                   |
+//! | `asyncio.Lock`, `Event`, `Condition`           | [`Lock`], [`Event`], [`Condition`]         |
+//! | `asyncio.Semaphore`, `BoundedSemaphore`        | [`Semaphore`], [`BoundedSemaphore`]        |
+//! | `asyncio.Barrier`                              | [`Barrier`]                                |
+//! | `asyncio.Queue`, `LifoQueue`, `PriorityQueue`  | [`Queue`], [`LifoQueue`], [`PriorityQueue`] |
+//! | `asyncio.to_thread(fn)`                        | [`to_thread`]                              |
+//! | `loop.run_in_executor(executor, fn)`           | [`run_in_executor`]                        |
+//! | `asyncio.run_coroutine_threadsafe(coro, loop)` | [`LoopHandle::run_coroutine_threadsafe`]   |
 //! | `asyncio.CancelledError`                       | [`Error::Cancelled`](crate::Error::Cancelled) on the task's outcome (see below) |
 //!
 //! # Protocol
@@ -89,17 +96,29 @@
 //! thread (the crate's `Future` rule); asyncio schedules them with `call_soon` instead. To
 //! get asyncio's timing, have the callback call [`LoopHandle::call_soon_threadsafe`].
 
+mod bridge;
 mod combinators;
+mod queue;
 mod reactor;
 mod runtime;
+mod sync;
 mod task;
 mod time;
 
 use std::future::Future as StdFuture;
 use std::time::Duration;
 
+pub use self::bridge::{run_in_executor, to_thread, InExecutor, ToThread};
 pub use self::combinators::{gather, wait_for, Gather, IntoTask};
+pub use self::queue::{
+    Fifo, GenericQueue, Get, GetError, Join as QueueJoin, Lifo, LifoQueue, Priority, PriorityQueue,
+    Put, PutError, Queue, Storage,
+};
 pub use self::runtime::{Builder, Handle, Loop, LoopHandle};
+pub use self::sync::{
+    Acquire, Barrier, BarrierWait, BoundedSemaphore, Condition, Event, EventWait, Lock, LockGuard,
+    SemAcquire, Semaphore, SemaphorePermit,
+};
 pub use self::task::{Join, Task};
 pub use self::time::{sleep, yield_now, Clock, PausedClock, Sleep, SystemClock};
 use crate::error::Result;
