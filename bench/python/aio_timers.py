@@ -6,8 +6,8 @@ Usage: python3 aio_timers.py <n>
 """
 
 import asyncio
-import sys
-import time
+
+import aio_common
 
 
 async def one(i):
@@ -15,21 +15,8 @@ async def one(i):
     return i + 1
 
 
-async def job(n):
-    tasks = [asyncio.create_task(one(i)) for i in range(n)]
-    total = 0
-    for t in tasks:
-        total += await t
-    assert total == n * (n + 1) // 2
-
-
 def main(run=asyncio.run):
-    n = int(sys.argv[1])
-    run(job(max(n // 100, 1)))  # warm-up
-    start = time.perf_counter_ns()
-    run(job(n))
-    elapsed = time.perf_counter_ns() - start
-    print(f"ns_per_op={elapsed / n:.1f}")
+    aio_common.main(one, run)
 
 
 if __name__ == "__main__":
