@@ -9,7 +9,10 @@ use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
 
-use concurra::aio::{self, PausedClock};
+mod common;
+
+use common::aio::paused;
+use concurra::aio;
 
 /// An append-only log shared by the callbacks and tasks of one test.
 #[derive(Clone, Default)]
@@ -30,10 +33,6 @@ impl Log {
         let s = s.to_owned();
         move || log.push(s)
     }
-}
-
-fn paused<F: std::future::Future>(main: F) -> F::Output {
-    aio::Builder::new().clock(PausedClock::new()).run(main)
 }
 
 #[test]

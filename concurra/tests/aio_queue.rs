@@ -10,13 +10,10 @@
 //! `Error::InvalidState`. Cancellation is `Task::cancel` (the coroutine dropped at its next
 //! step). No sleeps: order is forced by yielding.
 
-use std::future::Future;
+mod common;
 
-use concurra::aio::{self, GetError, LifoQueue, PausedClock, PriorityQueue, PutError, Queue};
-
-fn paused<F: Future>(main: F) -> F::Output {
-    aio::Builder::new().clock(PausedClock::new()).run(main)
-}
+use common::aio::paused;
+use concurra::aio::{self, GetError, LifoQueue, PriorityQueue, PutError, Queue};
 
 async fn settle() {
     for _ in 0..8 {

@@ -13,13 +13,10 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use concurra::aio::{
-    self, Barrier, BoundedSemaphore, Condition, Event, Lock, PausedClock, Semaphore,
-};
+mod common;
 
-fn paused<F: std::future::Future>(main: F) -> F::Output {
-    aio::Builder::new().clock(PausedClock::new()).run(main)
-}
+use common::aio::paused;
+use concurra::aio::{self, Barrier, BoundedSemaphore, Condition, Event, Lock, Semaphore};
 
 /// Lets every ready task run a few steps.
 async fn settle() {

@@ -6,31 +6,17 @@
 //! `CancelledError`, so it cannot swallow the cancellation; `wait_for` drops the awaitable
 //! synchronously on timeout. Timers run on a `PausedClock` and are checked by order only.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::future::{pending, Future};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Duration;
 
-use concurra::aio::{self, PausedClock};
+mod common;
+
+use common::aio::{flag, paused, OnDrop};
+use concurra::aio;
 use concurra::{future, Error};
-
-fn paused<F: Future>(main: F) -> F::Output {
-    aio::Builder::new().clock(PausedClock::new()).run(main)
-}
-
-/// Sets its flag when dropped: a coroutine's `finally`.
-struct OnDrop(Rc<Cell<bool>>);
-
-impl Drop for OnDrop {
-    fn drop(&mut self) {
-        self.0.set(true);
-    }
-}
-
-fn flag() -> Rc<Cell<bool>> {
-    Rc::new(Cell::new(false))
-}
 
 type Boxed<T> = Pin<Box<dyn Future<Output = T>>>;
 

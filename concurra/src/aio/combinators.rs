@@ -1,4 +1,5 @@
-//! Combinators over awaitables: [`gather`] and [`wait_for`].
+//! Combinators over awaitables: [`gather`], [`gather_all`], [`wait_for`], [`timeout`],
+//! [`shield`], [`wait`] and [`as_completed`].
 
 use std::fmt;
 use std::future::{Future as StdFuture, IntoFuture};
@@ -10,6 +11,8 @@ use super::runtime;
 use super::task::{Join, Task};
 use super::time::sleep;
 use crate::error::{Error, Result};
+use crate::future::Future;
+use crate::wait::ReturnWhen;
 
 /// Something [`gather`] can run as a task (Python: an awaitable passed to `gather`, which
 /// wraps coroutines with `ensure_future`): any `'static` future becomes a new task; a [`Task`]
@@ -67,26 +70,81 @@ where
     I::Item: IntoTask,
     <I::Item as IntoTask>::Output: Clone,
 {
-    let joins: Vec<Option<Join<_>>> = aws
-        .into_iter()
-        .map(|aw| Some(aw.into_task().into_future()))
-        .collect();
-    let results = joins.iter().map(|_| None).collect();
-    Gather {
-        remaining: joins.len(),
-        joins,
-        results,
+    Gather(Children::new(aws))
+}
+
+/// The children of a [`gather`] or [`gather_all`]: one join per argument, and the kept outcome
+/// of each finished one.
+struct Children<T, R> {
+    /// One per argument; `None` once its outcome is in `results`.
+    joins: Vec<Option<Join<T>>>,
+    results: Vec<Option<R>>,
+    remaining: usize,
+}
+
+impl<T, R> Children<T, R> {
+    fn new<I>(aws: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: IntoTask<Output = T>,
+        T: Clone,
+    {
+        let joins: Vec<Option<Join<T>>> = aws
+            .into_iter()
+            .map(|aw| Some(aw.into_task().into_future()))
+            .collect();
+        let results = joins.iter().map(|_| None).collect();
+        Self {
+            remaining: joins.len(),
+            joins,
+            results,
+        }
+    }
+
+    /// Polls every unfinished child; `keep` turns a child's outcome into what is stored, or
+    /// into the error that ends the whole at once.
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut keep: impl FnMut(Result<T>) -> Result<R>,
+    ) -> Poll<Result<Vec<R>>>
+    where
+        T: Clone,
+    {
+        for (slot, result) in self.joins.iter_mut().zip(self.results.iter_mut()) {
+            let Some(join) = slot else { continue };
+            if let Poll::Ready(outcome) = Pin::new(join).poll(cx) {
+                *slot = None;
+                *result = Some(keep(outcome)?);
+                self.remaining -= 1;
+            }
+        }
+        if self.remaining == 0 {
+            let kept = self
+                .results
+                .iter_mut()
+                .map(|r| r.take().expect("every child is done"))
+                .collect();
+            Poll::Ready(Ok(kept))
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl<T, R> fmt::Debug for Children<T, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Children")
+            .field("count", &self.joins.len())
+            .field("remaining", &self.remaining)
+            .finish()
     }
 }
 
 /// The future [`gather`] returns.
 #[must_use = "gather's tasks run anyway; await it to collect their values"]
-pub struct Gather<T> {
-    /// One per argument; `None` once its value is in `results`.
-    joins: Vec<Option<Join<T>>>,
-    results: Vec<Option<T>>,
-    remaining: usize,
-}
+#[derive(Debug)]
+pub struct Gather<T>(Children<T, T>);
 
 /// Nothing in a `Gather` is pinned: its children are boxed inside their tasks.
 impl<T> Unpin for Gather<T> {}
@@ -95,41 +153,7 @@ impl<T: Clone> StdFuture for Gather<T> {
     type Output = Result<Vec<T>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Vec<T>>> {
-        let this = &mut *self;
-        for (slot, result) in this.joins.iter_mut().zip(this.results.iter_mut()) {
-            let Some(join) = slot else { continue };
-            match Pin::new(join).poll(cx) {
-                Poll::Pending => {}
-                Poll::Ready(Ok(value)) => {
-                    *result = Some(value);
-                    *slot = None;
-                    this.remaining -= 1;
-                }
-                Poll::Ready(Err(e)) => {
-                    *slot = None;
-                    return Poll::Ready(Err(e));
-                }
-            }
-        }
-        if this.remaining == 0 {
-            let values = this
-                .results
-                .iter_mut()
-                .map(|r| r.take().expect("every child is done"))
-                .collect();
-            Poll::Ready(Ok(values))
-        } else {
-            Poll::Pending
-        }
-    }
-}
-
-impl<T> fmt::Debug for Gather<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Gather")
-            .field("children", &self.joins.len())
-            .field("remaining", &self.remaining)
-            .finish()
+        self.0.poll(cx, |outcome| outcome)
     }
 }
 
@@ -184,4 +208,255 @@ pub async fn wait_for<F: IntoFuture>(timeout: Duration, aw: F) -> Result<F::Outp
     let _cancelling = core.enter_cancelling();
     drop(inner.take());
     Err(Error::Timeout { after: timeout })
+}
+
+/// Runs awaitables concurrently and collects every outcome in argument order (Python:
+/// `asyncio.gather(*aws, return_exceptions=True)`).
+///
+/// As [`gather`], but it never ends early: it is ready once every child is done, with each
+/// child's `Result` in its place — a failed child's error, a cancelled child's
+/// [`Error::Cancelled`]. If the coroutine awaiting it is cancelled, every unfinished child is
+/// cancelled. `gather_all` of nothing is `vec![]`.
+///
+/// ```
+/// use concurra::aio;
+///
+/// let out = aio::run(async {
+///     let doomed = aio::create_task(std::future::pending::<i32>());
+///     doomed.cancel();
+///     let ok = aio::create_task(async { 1 });
+///     aio::gather_all([ok, doomed]).await
+/// });
+/// assert_eq!(*out[0].as_ref().unwrap(), 1);
+/// assert!(out[1].as_ref().unwrap_err().is_cancelled());
+/// ```
+///
+/// # Panics
+/// Outside a running loop, when an argument must become a task.
+pub fn gather_all<I>(aws: I) -> GatherAll<<I::Item as IntoTask>::Output>
+where
+    I: IntoIterator,
+    I::Item: IntoTask,
+    <I::Item as IntoTask>::Output: Clone,
+{
+    GatherAll(Children::new(aws))
+}
+
+/// The future [`gather_all`] returns.
+#[must_use = "gather_all's tasks run anyway; await it to collect their outcomes"]
+#[derive(Debug)]
+pub struct GatherAll<T>(Children<T, Result<T>>);
+
+/// Nothing in a `GatherAll` is pinned: its children are boxed inside their tasks.
+impl<T> Unpin for GatherAll<T> {}
+
+impl<T: Clone> StdFuture for GatherAll<T> {
+    type Output = Vec<Result<T>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<Result<T>>> {
+        self.0
+            .poll(cx, Ok)
+            .map(|kept| kept.expect("gather_all keeps every outcome"))
+    }
+}
+
+/// Runs `aw` under a deadline `delay` from now (Python: `async with asyncio.timeout(delay):`).
+///
+/// Python's context manager cancels the task running the block when the deadline passes and
+/// turns that `CancelledError` into `TimeoutError` at the block's boundary. In Rust the block
+/// is the future `aw`: it runs inside the caller's task and is dropped (cancelled) at the
+/// deadline, in a cancelling section, so its destructors — the block's `finally` — have run
+/// when this returns [`Error::Timeout`]. Only the scope that expired reports the timeout: an
+/// inner scope sees nothing (it is dropped with the outer block), as in test_nested_timeouts.
+/// A zero delay times out without polling `aw`. The same as [`wait_for`].
+///
+/// ```
+/// use std::time::Duration;
+/// use concurra::aio;
+///
+/// let out = aio::run(async {
+///     aio::timeout(Duration::from_millis(1), async {
+///         aio::sleep(Duration::from_secs(3600)).await;
+///     })
+///     .await
+/// });
+/// assert!(out.unwrap_err().is_timeout());
+/// ```
+///
+/// # Errors
+/// [`Error::Timeout`] when the deadline passes first.
+///
+/// # Panics
+/// Polled outside a running loop.
+pub async fn timeout<F: IntoFuture>(delay: Duration, aw: F) -> Result<F::Output> {
+    wait_for(delay, aw).await
+}
+
+/// [`timeout`] with an absolute deadline on the loop's clock (Python: `asyncio.timeout_at`).
+/// A deadline at or before [`time`](super::time) times out without polling `aw`.
+///
+/// # Errors
+/// [`Error::Timeout`] when the deadline passes first.
+///
+/// # Panics
+/// Outside a running loop.
+pub async fn timeout_at<F: IntoFuture>(when: Duration, aw: F) -> Result<F::Output> {
+    let now = runtime::expect_current("aio::timeout_at").now();
+    wait_for(when.saturating_sub(now), aw).await
+}
+
+/// Protects an awaitable from cancellation (Python: `asyncio.shield(aw)`).
+///
+/// `aw` becomes a task now (a [`Task`] is taken as it is). Awaiting the shield gives the
+/// task's outcome; dropping the shield — the awaiting coroutine being cancelled — leaves the
+/// task running to its end. If the task itself is cancelled, the shield gives
+/// [`Error::Cancelled`].
+///
+/// ```
+/// use concurra::aio;
+///
+/// let out = aio::run(async {
+///     let inner = aio::create_task(async { 5 });
+///     let fut = inner.future();
+///     let outer = aio::create_task(aio::shield(inner));
+///     outer.cancel();
+///     assert!(outer.await.unwrap_err().is_cancelled());
+///     fut.await
+/// });
+/// assert_eq!(out.unwrap(), 5);
+/// ```
+///
+/// # Panics
+/// Outside a running loop, when `aw` must become a task.
+pub fn shield<A>(aw: A) -> Shield<A::Output>
+where
+    A: IntoTask,
+    A::Output: Clone,
+{
+    Shield {
+        future: aw.into_task().future(),
+    }
+}
+
+/// The future [`shield`] returns.
+#[must_use = "the shielded task runs anyway; await the shield for its outcome"]
+pub struct Shield<T> {
+    future: Future<T>,
+}
+
+impl<T: Clone> StdFuture for Shield<T> {
+    type Output = Result<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        Pin::new(&mut self.future).poll(cx)
+    }
+}
+
+impl<T> fmt::Debug for Shield<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shield")
+            .field("future", &self.future)
+            .finish()
+    }
+}
+
+/// Waits for tasks until `return_when` holds (Python: `asyncio.wait(aws, return_when=...)`)
+/// and returns `(done, pending)`, each in the order given.
+///
+/// Built on [`wait_async`](crate::wait_async) over the tasks' shared futures. It never cancels
+/// anything; for a time limit, wrap it in [`timeout`] (which drops the wait, not the tasks).
+/// [`ReturnWhen::FirstException`] returns at the first failure; a cancellation is not one.
+///
+/// ```
+/// use concurra::{aio, ReturnWhen};
+///
+/// let (done, pending) = aio::run(async {
+///     let fast = aio::create_task(async { 1 });
+///     let slow = aio::create_task(std::future::pending::<i32>());
+///     aio::wait(vec![fast, slow], ReturnWhen::FirstCompleted).await.unwrap()
+/// });
+/// assert_eq!((done.len(), pending.len()), (1, 1));
+/// ```
+///
+/// # Errors
+/// [`Error::InvalidState`] if `tasks` is empty (Python: `ValueError`).
+pub async fn wait<T>(
+    tasks: impl IntoIterator<Item = Task<T>>,
+    return_when: ReturnWhen,
+) -> Result<(Vec<Task<T>>, Vec<Task<T>>)> {
+    let tasks: Vec<Task<T>> = tasks.into_iter().collect();
+    if tasks.is_empty() {
+        return Err(Error::InvalidState(
+            "aio::wait needs at least one task".into(),
+        ));
+    }
+    let futures: Vec<Future<T>> = tasks.iter().map(Task::future).collect();
+    crate::wait::wait_async(&futures, return_when).await;
+    Ok(tasks.into_iter().partition(Task::done))
+}
+
+/// Yields the tasks' outcomes in completion order (Python: `asyncio.as_completed(aws)`).
+///
+/// The k-th [`next`](AsCompleted::next) gives the k-th completion; tasks already done come
+/// first, in the order given. Built on the crate's [`as_completed`](crate::as_completed) over
+/// the tasks' shared futures. For a time limit, wrap each `next` in [`timeout`]: the
+/// stragglers are not cancelled (as asyncio).
+///
+/// ```
+/// use concurra::aio;
+///
+/// let order = aio::run(async {
+///     let a = aio::create_task(async { aio::yield_now().await; "a" });
+///     let b = aio::create_task(async { "b" });
+///     let mut completions = aio::as_completed(vec![a, b]);
+///     let mut order = Vec::new();
+///     while let Some(outcome) = completions.next().await {
+///         order.push(outcome.unwrap());
+///     }
+///     order
+/// });
+/// assert_eq!(order, ["b", "a"]);
+/// ```
+pub fn as_completed<T>(tasks: impl IntoIterator<Item = Task<T>>) -> AsCompleted<T> {
+    let futures: Vec<Future<T>> = tasks.into_iter().map(|t| t.future()).collect();
+    AsCompleted {
+        inner: crate::wait::as_completed(futures, None),
+    }
+}
+
+/// What [`as_completed`] returns: an async iterator, and a
+/// [`Stream`](futures_core::Stream), of outcomes.
+#[must_use = "streams do nothing unless polled"]
+pub struct AsCompleted<T> {
+    inner: crate::wait::AsCompleted<T>,
+}
+
+impl<T: Clone> AsCompleted<T> {
+    /// The next task's outcome in completion order; `None` when every task was yielded.
+    pub async fn next(&mut self) -> Option<Result<T>> {
+        std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut *self), cx)).await
+    }
+}
+
+impl<T: Clone> futures_core::Stream for AsCompleted<T> {
+    type Item = Result<T>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
+        Pin::new(&mut self.inner).poll_next(cx).map(|next| {
+            next.map(|done| {
+                done.and_then(|future| {
+                    future
+                        .try_result()
+                        .expect("as_completed yields done futures")
+                        .clone()
+                })
+            })
+        })
+    }
+}
+
+impl<T> fmt::Debug for AsCompleted<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsCompleted").finish_non_exhaustive()
+    }
 }

@@ -17,7 +17,13 @@
 //! | `task.cancel()`, `task.done()`, `await task`   | [`Task::cancel`], [`Task::done`], `task.await` |
 //! | `asyncio.sleep(d)`, `asyncio.sleep(0)`         | [`sleep`], [`yield_now`]                   |
 //! | `asyncio.gather(*aws)`                         | [`gather`]                                 |
+//! | `asyncio.gather(*aws, return_exceptions=True)` | [`gather_all`]                             |
 //! | `asyncio.wait_for(aw, timeout)`                | [`wait_for`]                               |
+//! | `async with asyncio.timeout(d)` / `timeout_at` | [`timeout`], [`timeout_at`]                |
+//! | `asyncio.shield(aw)`                           | [`shield`]                                 |
+//! | `asyncio.wait(tasks, return_when=...)`         | [`wait()`] → `(done, pending)`             |
+//! | `asyncio.as_completed(tasks)`                  | [`as_completed`] → [`AsCompleted`]         |
+//! | `async with asyncio.TaskGroup() as tg`         | [`TaskGroup`], [`task_group`]              |
 //! | `asyncio.get_running_loop()`                   | [`get_running_loop`] → [`Loop`]            |
 //! | `loop.call_soon/call_later/call_at` → `Handle` | [`call_soon`], [`call_later`], [`call_at`] → [`Handle`] |
 //! | `loop.call_soon_threadsafe(cb)`                | [`LoopHandle::call_soon_threadsafe`]       |
@@ -98,6 +104,7 @@
 
 mod bridge;
 mod combinators;
+mod group;
 mod queue;
 mod reactor;
 mod runtime;
@@ -109,7 +116,11 @@ use std::future::Future as StdFuture;
 use std::time::Duration;
 
 pub use self::bridge::{run_in_executor, to_thread, InExecutor, ToThread};
-pub use self::combinators::{gather, wait_for, Gather, IntoTask};
+pub use self::combinators::{
+    as_completed, gather, gather_all, shield, timeout, timeout_at, wait, wait_for, AsCompleted,
+    Gather, GatherAll, IntoTask, Shield,
+};
+pub use self::group::{task_group, GroupWait, TaskGroup};
 pub use self::queue::{
     Fifo, GenericQueue, Get, GetError, Join as QueueJoin, Lifo, LifoQueue, Priority, PriorityQueue,
     Put, PutError, Queue, Storage,

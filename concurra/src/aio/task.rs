@@ -235,6 +235,15 @@ impl<T> Task<T> {
         self.future.try_result()
     }
 
+    /// A second handle on the same task (crate-internal: handles are not `Clone`, so that
+    /// [`Join`]'s cancel-on-drop rule stays about one awaiter).
+    pub(crate) fn share(&self) -> Task<T> {
+        Task {
+            cell: self.cell.clone(),
+            future: self.future.clone(),
+        }
+    }
+
     /// The shared [`Future`] this task completes. `Future::cancel` on it (from any thread)
     /// cancels the task: the future is cancelled at once and the coroutine is dropped at its
     /// next step, which a done-callback installed here wakes it for.

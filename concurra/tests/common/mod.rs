@@ -17,6 +17,8 @@
 
 #![allow(dead_code)]
 
+pub(crate) mod aio;
+
 use std::io;
 use std::thread;
 use std::time::Duration;
