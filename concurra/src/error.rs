@@ -15,6 +15,7 @@
 //! | `InvalidStateError`, misuse `RuntimeError`s     | [`Error::InvalidState`]           | [`Error::is_invalid_state`] |
 //! | a `Pool.terminate()`d result (Python hangs)      | [`Error::Terminated`]             | [`Error::is_terminated`] |
 //! | a future whose producer vanished (Python hangs) | [`Error::Abandoned`]              | [`Error::is_abandoned`] |
+//! | `BrokenProcessPool` after a worker died (the whole pool) | [`Error::WorkerDied`] (that work only) | [`Error::is_worker_died`] |
 //! | an OS call that failed (`OSError`)              | [`Error::Io`]                     | [`Error::is_io`]        |
 //!
 //! `Error` is `Clone` so that one outcome can be read by many waiters: the task's own error and
@@ -85,6 +86,21 @@ pub enum Error {
     /// The producer of the future was dropped without completing it.
     #[error("the producer was dropped without completing the future")]
     Abandoned,
+
+    /// The worker process running the work died (killed by a signal, aborted, or exited
+    /// inside the task) before it replied. Python breaks the whole pool
+    /// (`BrokenProcessPool`); concurra fails only this work and replaces the worker.
+    #[error("worker process {pid} died ({})", describe_exit(*exitcode))]
+    WorkerDied {
+        /// The worker's pid.
+        pid: u32,
+        /// Python's `exitcode`: the exit code, or minus the signal that killed it.
+        exitcode: i32,
+    },
+
+    /// A worker process could not be started, or did not complete the handshake.
+    #[error("cannot start a worker process: {0}")]
+    WorkerStart(String),
 
     /// A value could not be serialized to cross a process boundary.
     #[error("cannot encode: {0}")]
@@ -167,6 +183,11 @@ impl Error {
         matches!(self, Error::Abandoned)
     }
 
+    /// True for [`Error::WorkerDied`].
+    pub fn is_worker_died(&self) -> bool {
+        matches!(self, Error::WorkerDied { .. })
+    }
+
     /// True for [`Error::Io`].
     pub fn is_io(&self) -> bool {
         matches!(self, Error::Io { .. })
@@ -195,6 +216,28 @@ impl Error {
     }
 }
 
+/// "exit code 3", "killed by signal 9 (SIGKILL)".
+fn describe_exit(exitcode: i32) -> String {
+    if exitcode >= 0 {
+        return format!("exit code {exitcode}");
+    }
+    let signal = exitcode.unsigned_abs();
+    let name = match signal {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        4 => "SIGILL",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        15 => "SIGTERM",
+        _ => return format!("killed by signal {signal}"),
+    };
+    format!("killed by signal {signal} ({name})")
+}
+
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -212,6 +255,12 @@ impl fmt::Debug for Error {
             }
             Error::InvalidState(s) => f.debug_tuple("InvalidState").field(s).finish(),
             Error::Terminated => f.write_str("Terminated"),
+            Error::WorkerDied { pid, exitcode } => f
+                .debug_struct("WorkerDied")
+                .field("pid", pid)
+                .field("exitcode", exitcode)
+                .finish(),
+            Error::WorkerStart(s) => f.debug_tuple("WorkerStart").field(s).finish(),
             Error::Encode(s) => f.debug_tuple("Encode").field(s).finish(),
             Error::Decode(s) => f.debug_tuple("Decode").field(s).finish(),
             Error::Abandoned => f.write_str("Abandoned"),

@@ -39,9 +39,7 @@ const HEADER: usize = 1 + 1 + 8;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum FrameKind {
-    /// Parent → worker, first frame: the build fingerprint the worker must match.
-    Hello = 1,
-    /// Worker → parent: the handshake answer.
+    /// Worker → parent, first frame: its pid and the fingerprint of the file it runs.
     Ready = 2,
     /// Parent → worker: run a function on an argument.
     Call = 3,
@@ -52,7 +50,6 @@ pub enum FrameKind {
 impl FrameKind {
     fn from_byte(b: u8) -> Option<Self> {
         Some(match b {
-            1 => FrameKind::Hello,
             2 => FrameKind::Ready,
             3 => FrameKind::Call,
             4 => FrameKind::Reply,
@@ -95,30 +92,42 @@ pub fn encode<T: Serialize + ?Sized>(
     id: u64,
     value: &T,
 ) -> Result<()> {
+    frame_with(out, kind, id, |buf| {
+        postcard::to_io(value, buf)
+            .map(drop)
+            .map_err(|e| format!("{e}"))
+    })
+}
+
+/// Appends one frame whose payload `fill` appends (already encoded bytes).
+///
+/// # Errors
+/// [`Error::Encode`] if `fill` fails or the frame would exceed [`MAX_FRAME`]; `out` is then
+/// unchanged.
+pub(crate) fn frame_with(
+    out: &mut Vec<u8>,
+    kind: FrameKind,
+    id: u64,
+    fill: impl FnOnce(&mut Vec<u8>) -> std::result::Result<(), String>,
+) -> Result<()> {
     let start = out.len();
     out.extend_from_slice(&[0; 4]);
     out.push(VERSION);
     out.push(kind as u8);
     out.extend_from_slice(&id.to_le_bytes());
-    let written = postcard::to_extend(value, std::mem::take(out));
-    let mut buf = match written {
-        Ok(buf) => buf,
-        Err(e) => {
-            // `to_extend` consumed the buffer: nothing to restore but what came before.
-            return Err(Error::Encode(format!("{kind:?} frame {id}: {e}")));
-        }
-    };
-    let len = buf.len() - start - 4;
+    if let Err(e) = fill(out) {
+        out.truncate(start);
+        return Err(Error::Encode(format!("{kind:?} frame {id}: {e}")));
+    }
+    let len = out.len() - start - 4;
     if len + 4 > MAX_FRAME {
-        buf.truncate(start);
-        *out = buf;
+        out.truncate(start);
         return Err(Error::Encode(format!(
             "{kind:?} frame {id} is {} bytes, over the {MAX_FRAME}-byte limit",
             len + 4
         )));
     }
-    buf[start..start + 4].copy_from_slice(&(len as u32).to_le_bytes());
-    *out = buf;
+    out[start..start + 4].copy_from_slice(&(len as u32).to_le_bytes());
     Ok(())
 }
 

@@ -6,8 +6,28 @@
 //! * [`current_native_id`]: the kernel's id for the calling thread (Python's
 //!   `threading.get_native_id`), or `None` where the platform has no such id.
 //!
-//! The process engine will add pipes, spawn, wait and signals here. Linux is the first target;
-//! other POSIX systems get a fallback for what they lack.
+//! * [`self_exe`]: a path that starts this same executable again (`/proc/self/exe` on Linux,
+//!   which names the running file even if it was replaced on disk).
+//! * [`exe_fingerprint`]: a number that differs between two builds of the executable (the
+//!   file's device, inode, size and modification time).
+//! * [`die_with_parent`]: ask the kernel to kill the calling process when its parent dies
+//!   (Linux: `PR_SET_PDEATHSIG`; elsewhere the worker's end-of-file watchdog does it alone),
+//!   and report whether the expected parent is still the parent.
+//! * [`signal_group`]: send a signal to a whole process group.
+//! * [`exitcode`]: Python's `exitcode` of an exit status: the code, or minus the signal.
+//! * [`wait_exited`]: block until a child has exited, leaving it unreaped (so its pid cannot be
+//!   reused while a signal may still be sent to it).
+//! * [`send_nonblocking`]: write to a socket without blocking and without `SIGPIPE`.
+//! * [`quiet_stdin`]: move the inherited standard input (a worker's channel) to a new
+//!   close-on-exec descriptor and put `/dev/null` in its place.
+//!
+//! Linux is the first target; other POSIX systems get a fallback for what they lack.
+
+use std::io;
+use std::path::PathBuf;
+use std::process::ExitStatus;
+
+use rustix::process::{Pid, Signal};
 
 /// The calling thread's kernel id (`gettid` on Linux).
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -24,4 +44,132 @@ pub(crate) fn current_native_id() -> Option<u64> {
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 pub(crate) fn current_native_id() -> Option<u64> {
     None
+}
+
+/// A path that starts this executable again.
+pub(crate) fn self_exe() -> io::Result<PathBuf> {
+    if cfg!(target_os = "linux") {
+        Ok(PathBuf::from("/proc/self/exe"))
+    } else {
+        std::env::current_exe()
+    }
+}
+
+/// A fingerprint of the running executable file: equal in a parent and a worker started from
+/// the same file, different after a rebuild.
+pub(crate) fn exe_fingerprint() -> io::Result<u64> {
+    use std::hash::{Hash, Hasher};
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(self_exe()?)?;
+    // DefaultHasher's keys are fixed (not random, unlike RandomState), so the parent and
+    // the worker compute the same value.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (
+        meta.dev(),
+        meta.ino(),
+        meta.size(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+    )
+        .hash(&mut h);
+    Ok(h.finish())
+}
+
+/// Asks for SIGKILL when the parent dies (Linux), then checks that `parent` is still the parent
+/// (it may have died before the request): false means the parent is gone.
+pub(crate) fn die_with_parent(parent: u32) -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let _ = rustix::process::set_parent_process_death_signal(Some(Signal::KILL));
+    }
+    rustix::process::getppid().map(|p| p.as_raw_nonzero().get().unsigned_abs()) == Some(parent)
+}
+
+/// The signals the process engine sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kill {
+    /// SIGTERM: ask to stop.
+    Term,
+    /// SIGKILL: stop now.
+    Kill,
+}
+
+/// Sends `signal` to every process in the group led by `leader`. A group already gone is not
+/// an error.
+pub(crate) fn signal_group(leader: u32, signal: Kill) -> io::Result<()> {
+    let sig = match signal {
+        Kill::Term => Signal::TERM,
+        Kill::Kill => Signal::KILL,
+    };
+    let Some(pid) = i32::try_from(leader).ok().and_then(Pid::from_raw) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no such process",
+        ));
+    };
+    match rustix::process::kill_process_group(pid, sig) {
+        Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Python's `exitcode`: the exit code, or minus the signal that killed the process.
+pub(crate) fn exitcode(status: ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => code,
+        (None, Some(signal)) => -signal,
+        (None, None) => i32::MIN,
+    }
+}
+
+/// Blocks until the child `pid` has exited, without reaping it.
+pub(crate) fn wait_exited(pid: u32) -> io::Result<()> {
+    use rustix::process::{waitid, WaitId, WaitIdOptions};
+    let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no such process",
+        ));
+    };
+    loop {
+        match waitid(
+            WaitId::Pid(pid),
+            WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
+        ) {
+            Ok(_) => return Ok(()),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Writes what the socket takes now; `WouldBlock` when it takes nothing.
+pub(crate) fn send_nonblocking(
+    socket: &std::os::unix::net::UnixStream,
+    buf: &[u8],
+) -> io::Result<usize> {
+    use rustix::net::{send, SendFlags};
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let flags = SendFlags::DONTWAIT | SendFlags::NOSIGNAL;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let flags = SendFlags::DONTWAIT;
+    loop {
+        match send(socket, buf, flags) {
+            Ok(n) => return Ok(n),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Moves standard input to a new close-on-exec descriptor, returned, and opens `/dev/null` as
+/// standard input.
+pub(crate) fn quiet_stdin() -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::AsFd;
+    let stdin = std::io::stdin();
+    let moved = rustix::io::fcntl_dupfd_cloexec(stdin.as_fd(), 3)?;
+    let null = std::fs::File::open("/dev/null")?;
+    rustix::stdio::dup2_stdin(&null)?;
+    Ok(moved)
 }

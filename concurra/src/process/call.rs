@@ -1,0 +1,258 @@
+//! What crosses to a worker: [`Remote`] work (a function and its argument), encoded as a call
+//! frame, and the [`Pending`] side that turns the worker's reply into the Future's outcome.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::bootstrap::CallHead;
+use super::identity::{self, Entry, Outcome};
+use super::wire::{self, FrameKind};
+use crate::error::{Error, Result};
+use crate::executor::Apply;
+use crate::future::{self, Future, Promise};
+
+/// Work that can run in another process: a `fn` item or a closure that captures nothing,
+/// called with no argument, or bound to one by [`Apply`], or mapped over a chunk by
+/// [`Chunked`]. Arguments and values are `serde` types; they travel encoded with `postcard`.
+///
+/// A function pointer or a capturing closure does not compile (its code cannot cross).
+pub trait Remote: private::Encode {}
+
+impl<W: private::Encode> Remote for W {}
+
+/// A function applied to every item of a chunk in one call (Python's `chunksize`): the work
+/// `Apply(Chunked(f), items)` gives each item's outcome in order, so one failing item fails
+/// only its place.
+#[derive(Debug, Clone, Copy)]
+pub struct Chunked<F>(pub F);
+
+pub(crate) mod private {
+    use super::Result;
+
+    /// The crate's side of [`Remote`](super::Remote): how to encode the call and decode the
+    /// reply. Not nameable outside the crate, so `Remote` cannot be implemented elsewhere.
+    #[allow(unreachable_pub)]
+    pub trait Encode: Sized {
+        /// What the Future gives.
+        type Output: Send + Sync + 'static;
+        /// Appends the call frame for call `id`.
+        fn encode(self, id: u64, out: &mut Vec<u8>) -> Result<()>;
+        /// The outcome from a reply payload.
+        fn decode(payload: &[u8]) -> Result<Self::Output>;
+        /// The function's name, for messages.
+        fn name() -> &'static str;
+    }
+}
+
+/// Appends a call frame: the head, then the encoded argument.
+fn call_frame<A: Serialize>(
+    out: &mut Vec<u8>,
+    id: u64,
+    entry: Entry,
+    arg: &A,
+    name: &str,
+) -> Result<()> {
+    wire::frame_with(out, FrameKind::Call, id, |buf| {
+        postcard::to_io(&CallHead { entry }, &mut *buf).map_err(|e| e.to_string())?;
+        postcard::to_io(arg, buf)
+            .map(drop)
+            .map_err(|e| format!("the argument of {name}: {e}"))
+    })
+}
+
+/// One outcome from the worker as the Future's `Result`.
+fn from_outcome<T>(outcome: Outcome<T>) -> Result<T> {
+    match outcome {
+        Outcome::Value(v) => Ok(v),
+        Outcome::Panicked { message, location } => Err(Error::Panicked { message, location }),
+        Outcome::Decode(e) => Err(Error::Decode(e)),
+        Outcome::Encode(e) => Err(Error::Encode(e)),
+    }
+}
+
+fn decode_reply<R: DeserializeOwned>(payload: &[u8], name: &str) -> Result<R> {
+    postcard::from_bytes(payload)
+        .map_err(|e| Error::Decode(format!("the value returned by {name}: {e}")))
+}
+
+impl<F, A, T> private::Encode for Apply<F, A>
+where
+    F: Fn(A) -> T + Copy + Send + 'static,
+    A: Serialize + DeserializeOwned,
+    T: Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    type Output = T;
+
+    fn encode(self, id: u64, out: &mut Vec<u8>) -> Result<()> {
+        call_frame(out, id, Entry::of(self.0), &self.1, Self::name())
+    }
+
+    fn decode(payload: &[u8]) -> Result<T> {
+        from_outcome(decode_reply::<Outcome<T>>(payload, Self::name())?)
+    }
+
+    fn name() -> &'static str {
+        identity::name::<F>()
+    }
+}
+
+impl<F, T> private::Encode for F
+where
+    F: Fn() -> T + Copy + Send + 'static,
+    T: Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    type Output = T;
+
+    fn encode(self, id: u64, out: &mut Vec<u8>) -> Result<()> {
+        // A closure capturing only the zero-sized `F` is zero-sized too.
+        call_frame(out, id, Entry::of(move |(): ()| self()), &(), Self::name())
+    }
+
+    fn decode(payload: &[u8]) -> Result<T> {
+        from_outcome(decode_reply::<Outcome<T>>(payload, Self::name())?)
+    }
+
+    fn name() -> &'static str {
+        identity::name::<F>()
+    }
+}
+
+impl<F, A, T> private::Encode for Apply<Chunked<F>, Vec<A>>
+where
+    F: Fn(A) -> T + Copy + Send + 'static,
+    A: Serialize + DeserializeOwned,
+    T: Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    type Output = Vec<Result<T>>;
+
+    fn encode(self, id: u64, out: &mut Vec<u8>) -> Result<()> {
+        let f = self.0 .0;
+        let each = move |items: Vec<A>| -> Vec<Outcome<T>> {
+            items
+                .into_iter()
+                .map(|item| match crate::unwind::catch(move || f(item)) {
+                    Ok(v) => Outcome::Value(v),
+                    Err(Error::Panicked { message, location }) => {
+                        Outcome::Panicked { message, location }
+                    }
+                    Err(e) => Outcome::Panicked {
+                        message: e.to_string(),
+                        location: None,
+                    },
+                })
+                .collect()
+        };
+        call_frame(out, id, Entry::of(each), &self.1, Self::name())
+    }
+
+    fn decode(payload: &[u8]) -> Result<Vec<Result<T>>> {
+        let outcomes = from_outcome(decode_reply::<Outcome<Vec<Outcome<T>>>>(
+            payload,
+            Self::name(),
+        )?)?;
+        Ok(outcomes.into_iter().map(from_outcome).collect())
+    }
+
+    fn name() -> &'static str {
+        identity::name::<F>()
+    }
+}
+
+/// A call's waiting side, its type erased: the engine holds these by call id.
+pub(crate) trait Pending: Send {
+    /// Marks the future running; false if it was cancelled (do not send the call).
+    fn start(&self) -> bool;
+    /// Completes the future from the worker's reply payload.
+    fn reply(self: Box<Self>, payload: &[u8]);
+    /// Fails the future.
+    fn fail(self: Box<Self>, error: Error);
+    /// Cancels the future if it is still pending.
+    fn cancel(self: Box<Self>);
+    /// The future's identity ([`Future::ptr_eq`]).
+    fn future_id(&self) -> usize;
+}
+
+struct PendingCall<W: private::Encode> {
+    promise: Promise<W::Output>,
+    future_id: usize,
+}
+
+impl<W: private::Encode + 'static> Pending for PendingCall<W> {
+    fn start(&self) -> bool {
+        self.promise.set_running_or_notify_cancel()
+    }
+
+    fn reply(self: Box<Self>, payload: &[u8]) {
+        let _ = self.promise.complete(W::decode(payload));
+    }
+
+    fn fail(self: Box<Self>, error: Error) {
+        let _ = self.promise.set_error(error);
+    }
+
+    fn cancel(self: Box<Self>) {
+        self.promise.cancel();
+    }
+
+    fn future_id(&self) -> usize {
+        self.future_id
+    }
+}
+
+/// An encoded call and its waiting side.
+pub(crate) struct Call {
+    /// The call frame (its id's top bit is set if it is the worker's last call).
+    pub(crate) frame: Vec<u8>,
+    pub(crate) pending: Box<dyn Pending>,
+    /// Its future is marked running: it was sent to a worker that died before starting it,
+    /// and waits to be sent again.
+    pub(crate) started: bool,
+}
+
+/// The top bit of a call id: the worker exits after replying to this call.
+pub(crate) const LAST: u64 = 1 << 63;
+
+impl Call {
+    /// Encodes `work` as call `id`, with the future its reply completes.
+    ///
+    /// # Errors
+    /// [`Error::Encode`] if the argument does not serialize.
+    pub(crate) fn new<W: Remote + 'static>(work: W, id: u64) -> Result<(Call, Future<W::Output>)> {
+        let mut frame = Vec::new();
+        work.encode(id, &mut frame)?;
+        let (promise, future) = future::pair();
+        let pending = PendingCall::<W> {
+            future_id: future.id(),
+            promise,
+        };
+        Ok((
+            Call {
+                frame,
+                pending: Box::new(pending),
+                started: false,
+            },
+            future,
+        ))
+    }
+
+    /// The call id (without the last-call bit).
+    pub(crate) fn id(&self) -> u64 {
+        u64::from_le_bytes(self.frame[6..14].try_into().expect("a call frame")) & !LAST
+    }
+
+    /// Marks this call as its worker's last.
+    pub(crate) fn mark_last(&mut self) {
+        self.frame[13] |= 0x80;
+    }
+
+    /// Clears [`mark_last`](Call::mark_last), for a call sent again to another worker.
+    pub(crate) fn unmark_last(&mut self) {
+        self.frame[13] &= 0x7f;
+    }
+}
+
+impl std::fmt::Debug for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call").field("id", &self.id()).finish()
+    }
+}

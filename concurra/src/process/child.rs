@@ -1,0 +1,192 @@
+//! The parent's side of one worker process: start it, check its handshake, signal it, reap it.
+
+use std::io::Read;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::bootstrap::{self, Ready, MARKER};
+use super::wire::{Decoder, Frame, FrameKind};
+use crate::error::{Error, Result};
+use crate::sys::{self, Kill};
+
+/// How long a new worker has to answer the handshake, by default.
+pub(crate) const DEFAULT_HANDSHAKE: Duration = Duration::from_secs(10);
+
+/// One worker process, from start to reaping.
+///
+/// # Invariant
+/// The pid is signalled only while `state` is `Running`, under its lock, and the process is
+/// reaped only under the same lock: a signal can never reach a reused pid.
+#[derive(Debug)]
+pub(crate) struct Child {
+    pid: u32,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+enum State {
+    /// Not reaped yet (it may have exited: a zombie keeps its pid).
+    Running(std::process::Child),
+    /// Reaped, with Python's exit code.
+    Exited(i32),
+}
+
+impl Child {
+    /// Starts this executable again as a worker and waits for its handshake (steps 1–5 of the
+    /// protocol). Returns the worker and the parent's end of its channel.
+    ///
+    /// # Errors
+    /// [`Error::InvalidState`] in a process that was itself started as a worker without the
+    /// hook; [`Error::Io`] if the process cannot start; [`Error::BrokenPool`] naming the likely
+    /// cause if the worker exits or stays silent before the handshake.
+    pub(crate) fn spawn(handshake: Duration) -> Result<(Child, UnixStream)> {
+        if bootstrap::hook_missing() {
+            return Err(Error::InvalidState(format!(
+                "this process was started as a concurra worker ({MARKER} is set) but runs main: \
+                 call concurra::init() first thing in main, or add concurra::worker_hook!()"
+            )));
+        }
+        let fingerprint =
+            sys::exe_fingerprint().map_err(|e| Error::io("fingerprinting this executable", e))?;
+        let (parent_end, child_end) =
+            UnixStream::pair().map_err(|e| Error::io("creating a worker channel", e))?;
+        let exe = sys::self_exe().map_err(|e| Error::io("finding this executable", e))?;
+        let mut command = Command::new(&exe);
+        if let Some(arg0) = std::env::args_os().next() {
+            command.arg0(arg0);
+        }
+        command
+            .env(MARKER, bootstrap::marker(fingerprint))
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(child_end)))
+            .process_group(0);
+        let process = command
+            .spawn()
+            .map_err(|e| Error::io(format!("starting worker {}", exe.display()), e))?;
+        let child = Child {
+            pid: process.id(),
+            state: Mutex::new(State::Running(process)),
+        };
+        match handshake_on(&parent_end, handshake, fingerprint) {
+            Ok(()) => Ok((child, parent_end)),
+            Err(why) => {
+                child.signal(Kill::Kill);
+                let code = child.reap();
+                Err(Error::BrokenPool {
+                    cause: format!(
+                        "worker process {} failed to start ({why}; exit code {code}): \
+                         does main call concurra::init() first, or the crate use \
+                         concurra::worker_hook!()?",
+                        child.pid
+                    ),
+                })
+            }
+        }
+    }
+
+    /// The worker's pid.
+    pub(crate) fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Sends `signal` to the worker's process group, unless it has been reaped.
+    pub(crate) fn signal(&self, signal: Kill) {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if let State::Running(_) = *state {
+            let _ = sys::signal_group(self.pid, signal);
+        }
+    }
+
+    /// Blocks until the worker exits, reaps it and returns Python's exit code.
+    pub(crate) fn reap(&self) -> i32 {
+        if let Some(code) = self.exitcode() {
+            return code;
+        }
+        // Wait without the lock, leaving the zombie (and its pid) in place...
+        let _ = sys::wait_exited(self.pid);
+        // ...then reap under the lock, so `signal` never sees a reaped pid as running.
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let code = match &mut *state {
+            State::Exited(code) => *code,
+            State::Running(process) => match process.wait() {
+                Ok(status) => sys::exitcode(status),
+                Err(_) => i32::MIN,
+            },
+        };
+        *state = State::Exited(code);
+        code
+    }
+
+    /// Python's `exitcode`: `None` while the worker runs.
+    pub(crate) fn exitcode(&self) -> Option<i32> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        match &mut *state {
+            State::Exited(code) => Some(*code),
+            State::Running(process) => match process.try_wait() {
+                Ok(Some(status)) => {
+                    let code = sys::exitcode(status);
+                    *state = State::Exited(code);
+                    Some(code)
+                }
+                Ok(None) | Err(_) => None,
+            },
+        }
+    }
+}
+
+/// Reads the worker's `Ready` frame within `limit` and checks it.
+fn handshake_on(
+    channel: &UnixStream,
+    limit: Duration,
+    fingerprint: u64,
+) -> std::result::Result<(), String> {
+    let deadline = Instant::now() + limit;
+    let mut decoder = Decoder::new();
+    let mut buf = [0u8; 256];
+    let frame: Frame = loop {
+        match decoder.next_frame() {
+            Ok(Some(frame)) => break frame,
+            Ok(None) => {}
+            Err(e) => return Err(format!("a malformed handshake: {e}")),
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(format!("no handshake within {limit:?}"));
+        }
+        channel
+            .set_read_timeout(Some(left))
+            .map_err(|e| e.to_string())?;
+        match (&*channel).read(&mut buf) {
+            Ok(0) => return Err("it exited before the handshake".into()),
+            Ok(n) => decoder.push(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(format!("reading the handshake: {e}")),
+        }
+    };
+    channel.set_read_timeout(None).map_err(|e| e.to_string())?;
+    if frame.kind != FrameKind::Ready {
+        return Err(format!("a {:?} frame instead of the handshake", frame.kind));
+    }
+    let ready: Ready = frame.decode().map_err(|e| e.to_string())?;
+    if ready.fingerprint != fingerprint {
+        return Err("it runs another build of the executable".into());
+    }
+    Ok(())
+}
+
+impl Drop for Child {
+    /// A worker nobody reaped is killed and reaped: no orphans, no zombies.
+    fn drop(&mut self) {
+        if self.exitcode().is_none() {
+            self.signal(Kill::Kill);
+            self.reap();
+        }
+    }
+}

@@ -1,0 +1,920 @@
+//! [`ProcessPoolExecutor`]: the [`Executor`] over worker processes that heal.
+//!
+//! # Who holds what
+//!
+//! One lock guards the pool's [`State`]: the queue of calls not yet sent, and per worker the
+//! calls sent to it in order (`in_flight`). A worker runs its calls one at a time in the order
+//! sent and writes each reply before it starts the next, so the front of `in_flight` is the
+//! call it is running and the others have not started. Three kinds of thread touch the state:
+//!
+//! 1. A submitter encodes its call (no lock), then under the lock queues it and dispatches.
+//! 2. A worker's reader thread reads replies (no lock), then under the lock pops the replied
+//!    calls and dispatches more; it completes the futures after releasing the lock. It never
+//!    blocks on a write (a write that would block is finished by a short-lived flusher thread),
+//!    so a worker writing a large reply is always drained.
+//! 3. The supervisor thread starts workers (the handshake is outside the lock) and enforces
+//!    per-task timeouts.
+//!
+//! # When a worker dies
+//!
+//! Its reader sees end of file, reaps it and, under the lock, removes it: the front call fails
+//! (with [`Error::WorkerDied`], or [`Error::Timeout`] / [`Error::Terminated`] when the pool
+//! killed it on purpose), the calls behind it go back to the front of the queue (they never
+//! started), and a replacement is started if work is waiting. Nothing else is touched.
+//!
+//! # Shutdown
+//!
+//! 1. `shutdown` marks the pool shut (later submits fail with [`Error::Shutdown`]) and, with
+//!    `cancel_futures`, cancels the queued calls.
+//! 2. A worker with nothing in flight and nothing queued has its channel closed; it exits at
+//!    end of file and its reader reaps it.
+//! 3. When no worker is left or starting and the queue is empty, the pool is drained:
+//!    `shutdown(wait = true)` returns and the supervisor thread ends.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io::{Read, Write};
+use std::net::Shutdown as Close;
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::call::{Call, Chunked, Pending, Remote, LAST};
+use super::child::{Child, DEFAULT_HANDSHAKE};
+use super::wire::{Decoder, FrameKind};
+use crate::error::{Error, Result};
+use crate::executor::{Executor, MapOptions, Task};
+use crate::future::{self, Future, Promise};
+use crate::sys::{self, Kill};
+
+/// Calls a worker holds at once by default: the one it runs and one waiting in its channel,
+/// so it never idles between calls (Python keeps one extra call queued per pool).
+const DEFAULT_WINDOW: usize = 2;
+
+/// Appends the initializer's call frame.
+type Initializer = Arc<dyn Fn(&mut Vec<u8>) -> Result<()> + Send + Sync>;
+
+/// Configures a [`ProcessPoolExecutor`].
+#[derive(Clone)]
+pub struct Builder {
+    max_workers: Option<usize>,
+    initializer: Option<Initializer>,
+    max_tasks_per_child: Option<usize>,
+    task_timeout: Option<Duration>,
+    handshake: Duration,
+    window: usize,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("max_workers", &self.max_workers)
+            .field("initializer", &self.initializer.is_some())
+            .field("max_tasks_per_child", &self.max_tasks_per_child)
+            .field("task_timeout", &self.task_timeout)
+            .field("window", &self.window)
+            .finish()
+    }
+}
+
+impl Builder {
+    /// The most workers (default: the number of CPUs, as Python).
+    pub fn max_workers(mut self, n: usize) -> Self {
+        self.max_workers = Some(n);
+        self
+    }
+
+    /// Work every new worker runs before its first call (Python's `initializer`; pass
+    /// [`Apply`](crate::Apply) for `initargs`). If it panics the pool is broken: every call fails with
+    /// [`Error::BrokenPool`].
+    pub fn initializer<W>(mut self, work: W) -> Self
+    where
+        W: Remote + Clone + Send + Sync + 'static,
+    {
+        self.initializer = Some(Arc::new(move |out: &mut Vec<u8>| {
+            work.clone().encode(LAST - 1, out)
+        }));
+        self
+    }
+
+    /// Replace a worker after it has run `n` calls (Python's `max_tasks_per_child`).
+    pub fn max_tasks_per_child(mut self, n: usize) -> Self {
+        self.max_tasks_per_child = Some(n.max(1));
+        self
+    }
+
+    /// Beyond Python: a call running longer than `limit` is stopped for real. Its worker is
+    /// killed and replaced, and its future fails with [`Error::Timeout`].
+    pub fn task_timeout(mut self, limit: Duration) -> Self {
+        self.task_timeout = Some(limit);
+        self
+    }
+
+    /// How long a new worker has to answer the handshake (default 10 s).
+    pub fn handshake_timeout(mut self, limit: Duration) -> Self {
+        self.handshake = limit;
+        self
+    }
+
+    /// Calls sent to a worker ahead of time (default 2: the running one and the next). 1 gives
+    /// the fairest spread of long calls; more gives throughput for tiny ones.
+    pub fn window(mut self, n: usize) -> Self {
+        self.window = n.max(1);
+        self
+    }
+
+    /// Builds the pool. Workers start on demand, at the first calls.
+    ///
+    /// # Errors
+    /// [`Error::InvalidState`] for `max_workers(0)`; [`Error::Io`] if the supervisor thread
+    /// cannot start.
+    pub fn build(self) -> Result<ProcessPoolExecutor> {
+        let max_workers = self
+            .max_workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        if max_workers == 0 {
+            return Err(Error::InvalidState(
+                "max_workers must be greater than 0".into(),
+            ));
+        }
+        let (events, inbox) = crossbeam_channel::unbounded();
+        let (drained_promise, drained) = future::pair();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                workers: Vec::new(),
+                starting: 0,
+                next_id: 0,
+                next_worker: 0,
+                shutdown: false,
+                broken: None,
+                drained: Some(drained_promise),
+            }),
+            config: Config {
+                max_workers,
+                initializer: self.initializer,
+                max_tasks_per_child: self.max_tasks_per_child,
+                task_timeout: self.task_timeout,
+                handshake: self.handshake,
+                window: self.window,
+            },
+            events,
+            drained,
+        });
+        let supervisor = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name("concurra-process-supervisor".into())
+            .spawn(move || supervise(&supervisor, &inbox))
+            .map_err(|e| Error::io("starting the process pool supervisor", e))?;
+        Ok(ProcessPoolExecutor { shared })
+    }
+}
+
+/// A pool of worker processes (Python's `concurrent.futures.ProcessPoolExecutor`) whose
+/// workers heal: a worker that dies fails only the call it was running and is replaced.
+///
+/// Work is a `fn` item or a closure that captures nothing, with `serde` arguments and values
+/// ([`Remote`]): `submit(f)`, `submit(Apply(f, arg))`, `map(f, items, timeout)`, and
+/// [`map_chunked`](ProcessPoolExecutor::map_chunked) for Python's `chunksize`. The program must
+/// call [`init`](crate::init) first in `main` (or use [`worker_hook!`](crate::worker_hook)).
+///
+/// | Python                                   | concurra                                   |
+/// |------------------------------------------|--------------------------------------------|
+/// | `ProcessPoolExecutor(max_workers=n)`     | `ProcessPoolExecutor::builder().max_workers(n).build()?` |
+/// | `initializer=f, initargs=(a,)`           | `.initializer(Apply(f, a))`                |
+/// | `max_tasks_per_child=n`                  | `.max_tasks_per_child(n)`                  |
+/// | a worker dies: `BrokenProcessPool` for all | [`Error::WorkerDied`] for its call only; the pool heals |
+/// | (no way to stop a running call)          | `.task_timeout(t)`, [`stop`](ProcessPoolExecutor::stop) |
+///
+/// ```
+/// use concurra::{Apply, Executor, ProcessPoolExecutor};
+///
+/// concurra::worker_hook!();
+///
+/// fn cube(x: u64) -> u64 {
+///     x * x * x
+/// }
+///
+/// # fn main() -> concurra::Result<()> {
+/// let pool = ProcessPoolExecutor::builder().max_workers(2).build()?;
+/// assert_eq!(pool.submit(Apply(cube, 3)).result()?, 27);
+/// let cubes: Vec<u64> = pool.map(cube, 1..=4, None).collect::<Result<_, _>>()?;
+/// assert_eq!(cubes, [1, 8, 27, 64]);
+/// # Ok(())
+/// # }
+/// ```
+pub struct ProcessPoolExecutor {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    config: Config,
+    /// Wakes the supervisor.
+    events: Sender<Event>,
+    /// Complete once shut down and drained (step 3 of the shutdown).
+    drained: Future<()>,
+}
+
+struct Config {
+    max_workers: usize,
+    initializer: Option<Initializer>,
+    max_tasks_per_child: Option<usize>,
+    task_timeout: Option<Duration>,
+    handshake: Duration,
+    window: usize,
+}
+
+enum Event {
+    /// Start a worker (`starting` was already counted).
+    Spawn,
+    /// Something changed: re-check deadlines and whether the pool is drained.
+    Wake,
+}
+
+struct State {
+    /// Calls not yet sent, in submission order.
+    queue: VecDeque<Call>,
+    workers: Vec<Worker>,
+    /// Workers being started by the supervisor.
+    starting: usize,
+    next_id: u64,
+    next_worker: u64,
+    shutdown: bool,
+    /// Why no worker can start (a failing initializer or handshake): every call fails.
+    broken: Option<String>,
+    drained: Option<Promise<()>>,
+}
+
+/// Why the pool killed a worker: what its front call fails with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Timeout,
+    Stopped,
+}
+
+struct Worker {
+    key: u64,
+    child: Arc<Child>,
+    out: Arc<Outbox>,
+    /// Calls sent, in order: the front one is running, the others have not started.
+    in_flight: VecDeque<InFlight>,
+    /// When the front call started.
+    front_since: Instant,
+    /// Calls sent in its life (`max_tasks_per_child`).
+    sent: usize,
+    /// Its last call is sent, or its channel is closed: send nothing more.
+    retiring: bool,
+    verdict: Option<Verdict>,
+}
+
+/// A call sent to a worker. The frame is kept: if the worker dies before starting it, the
+/// call is sent again to another.
+struct InFlight {
+    call: Call,
+    /// Stopped by the caller while waiting in the window: its future has failed already, and
+    /// the worker is killed when it reaches the call.
+    stopped: bool,
+}
+
+/// What stays in the window in place of a stopped call's waiting side.
+struct Stopped(usize);
+
+impl Pending for Stopped {
+    fn start(&self) -> bool {
+        false
+    }
+    fn reply(self: Box<Self>, _: &[u8]) {}
+    fn fail(self: Box<Self>, _: Error) {}
+    fn cancel(self: Box<Self>) {}
+    fn future_id(&self) -> usize {
+        self.0
+    }
+}
+
+/// A worker's channel for writing: writes that would block are finished by a flusher thread.
+struct Outbox {
+    socket: UnixStream,
+    backlog: Mutex<Backlog>,
+}
+
+#[derive(Default)]
+struct Backlog {
+    bytes: Vec<u8>,
+    flushing: bool,
+    closed: bool,
+}
+
+impl Outbox {
+    /// Sends `frame` without blocking; what does not fit now is flushed by a thread. False if
+    /// nothing of it was sent because the worker is gone (its channel is closed).
+    fn send(self: &Arc<Self>, frame: &[u8]) -> bool {
+        let mut backlog = self.backlog.lock().unwrap_or_else(PoisonError::into_inner);
+        if backlog.closed {
+            return false;
+        }
+        let mut written = 0;
+        if !backlog.flushing {
+            while written < frame.len() {
+                match sys::send_nonblocking(&self.socket, &frame[written..]) {
+                    Ok(n) => written += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    // The worker is gone; its reader will see it.
+                    Err(_) if written == 0 => return false,
+                    Err(_) => break,
+                }
+            }
+        }
+        if written == frame.len() {
+            return true;
+        }
+        backlog.bytes.extend_from_slice(&frame[written..]);
+        if !backlog.flushing {
+            backlog.flushing = true;
+            let outbox = Arc::clone(self);
+            let spawned = std::thread::Builder::new()
+                .name("concurra-process-flusher".into())
+                .spawn(move || outbox.flush());
+            if spawned.is_err() {
+                // No thread: the worker will not get its call; killing it fails the call.
+                backlog.closed = true;
+                let _ = self.socket.shutdown(Close::Both);
+            }
+        }
+        true
+    }
+
+    fn flush(&self) {
+        loop {
+            let bytes = {
+                let mut backlog = self.backlog.lock().unwrap_or_else(PoisonError::into_inner);
+                if backlog.bytes.is_empty() {
+                    backlog.flushing = false;
+                    if backlog.closed {
+                        let _ = self.socket.shutdown(Close::Write);
+                    }
+                    return;
+                }
+                std::mem::take(&mut backlog.bytes)
+            };
+            if (&self.socket).write_all(&bytes).is_err() {
+                let mut backlog = self.backlog.lock().unwrap_or_else(PoisonError::into_inner);
+                backlog.bytes.clear();
+                backlog.flushing = false;
+                return;
+            }
+        }
+    }
+
+    /// Closes the worker's side for reading once the backlog is out: it exits at end of file.
+    fn close(&self) {
+        let mut backlog = self.backlog.lock().unwrap_or_else(PoisonError::into_inner);
+        backlog.closed = true;
+        if !backlog.flushing {
+            let _ = self.socket.shutdown(Close::Write);
+        }
+    }
+}
+
+/// What to do once the lock is released.
+#[derive(Default)]
+struct After {
+    replies: Vec<(Box<dyn Pending>, Vec<u8>)>,
+    failures: Vec<(Box<dyn Pending>, Error)>,
+    cancels: Vec<Box<dyn Pending>>,
+    spawns: usize,
+    drained: Option<Promise<()>>,
+}
+
+impl After {
+    fn run(self, shared: &Shared) {
+        for _ in 0..self.spawns {
+            let _ = shared.events.send(Event::Spawn);
+        }
+        for (pending, payload) in self.replies {
+            pending.reply(&payload);
+        }
+        for (pending, error) in self.failures {
+            pending.fail(error);
+        }
+        for pending in self.cancels {
+            pending.cancel();
+        }
+        if let Some(drained) = self.drained {
+            let _ = drained.set_result(());
+            let _ = shared.events.send(Event::Wake);
+        }
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sends queued calls to workers with room, asks for workers if calls still wait, and
+    /// closes idle workers of a shut pool.
+    fn dispatch(&self, state: &mut State, after: &mut After) {
+        let now = Instant::now();
+        while !state.queue.is_empty() {
+            let Some(worker) = state
+                .workers
+                .iter_mut()
+                .filter(|w| !w.retiring && w.in_flight.len() < self.config.window)
+                .min_by_key(|w| w.in_flight.len())
+            else {
+                break;
+            };
+            let mut call = state.queue.pop_front().expect("not empty");
+            if !call.started {
+                if !call.pending.start() {
+                    continue; // cancelled while queued: its future is complete
+                }
+                call.started = true;
+            }
+            worker.sent += 1;
+            if self.config.max_tasks_per_child == Some(worker.sent) {
+                call.mark_last();
+                worker.retiring = true;
+            }
+            if worker.in_flight.is_empty() {
+                worker.front_since = now;
+            }
+            if !worker.out.send(&call.frame) {
+                // A dead worker not yet reaped: the call never reached it. Another one takes it.
+                worker.sent -= 1;
+                worker.retiring = true;
+                call.unmark_last();
+                state.queue.push_front(call);
+                continue;
+            }
+            worker.in_flight.push_back(InFlight {
+                call,
+                stopped: false,
+            });
+        }
+        let live = state.workers.iter().filter(|w| !w.retiring).count();
+        let wanted = state.queue.len().min(self.config.max_workers);
+        while state.broken.is_none()
+            && live + state.starting < wanted
+            && state.workers.len() + state.starting < self.config.max_workers
+        {
+            state.starting += 1;
+            after.spawns += 1;
+        }
+        if state.shutdown && state.queue.is_empty() {
+            for w in state.workers.iter_mut().filter(|w| w.in_flight.is_empty()) {
+                w.retiring = true;
+                w.out.close();
+            }
+            if state.workers.is_empty() && state.starting == 0 {
+                after.drained = state.drained.take();
+            }
+        }
+    }
+}
+
+impl ProcessPoolExecutor {
+    /// A builder: max_workers, initializer, max_tasks_per_child, task_timeout.
+    pub fn builder() -> Builder {
+        Builder {
+            max_workers: None,
+            initializer: None,
+            max_tasks_per_child: None,
+            task_timeout: None,
+            handshake: DEFAULT_HANDSHAKE,
+            window: DEFAULT_WINDOW,
+        }
+    }
+
+    /// A pool with the default settings.
+    ///
+    /// # Errors
+    /// As [`Builder::build`].
+    pub fn new() -> Result<Self> {
+        Self::builder().build()
+    }
+
+    fn submit_remote<W: Remote + 'static>(&self, work: W) -> Future<W::Output> {
+        let shared = &*self.shared;
+        let id = {
+            let mut state = shared.lock();
+            state.next_id += 1;
+            state.next_id
+        };
+        let (call, future) = match Call::new(work, id) {
+            Ok(made) => made,
+            Err(e) => return Future::completed(Err(e)),
+        };
+        let mut after = After::default();
+        {
+            let mut state = shared.lock();
+            if state.shutdown {
+                return Future::completed(Err(Error::Shutdown));
+            }
+            if let Some(cause) = &state.broken {
+                return Future::completed(Err(Error::BrokenPool {
+                    cause: cause.clone(),
+                }));
+            }
+            state.queue.push_back(call);
+            shared.dispatch(&mut state, &mut after);
+        }
+        after.run(shared);
+        future
+    }
+
+    /// Stops the call behind `future` for real (beyond Python, whose `cancel` cannot touch a
+    /// running call): a queued call is cancelled; a running one has its worker killed and
+    /// replaced, and fails with [`Error::Terminated`]; one sent to a worker but not started
+    /// fails with [`Error::Terminated`] at once, and its worker is replaced when it reaches
+    /// it. Returns false if the future is not this pool's or is already done.
+    pub fn stop<T>(&self, future: &Future<T>) -> bool {
+        if future.done() {
+            return false;
+        }
+        let id = future.id();
+        let mut state = self.shared.lock();
+        if state.queue.iter().any(|c| c.pending.future_id() == id) {
+            drop(state);
+            return future.cancel();
+        }
+        for worker in &mut state.workers {
+            let Some(at) = worker
+                .in_flight
+                .iter()
+                .position(|f| !f.stopped && f.call.pending.future_id() == id)
+            else {
+                continue;
+            };
+            if at == 0 {
+                worker.verdict = Some(Verdict::Stopped);
+                worker.child.signal(Kill::Kill);
+                return true;
+            }
+            let waiting = &mut worker.in_flight[at];
+            waiting.stopped = true;
+            let pending = std::mem::replace(&mut waiting.call.pending, Box::new(Stopped(id)));
+            drop(state);
+            pending.fail(Error::Terminated);
+            return true;
+        }
+        false
+    }
+
+    /// Python's `map(fn, *iterables, chunksize=n)`: `chunksize` items per call, values in
+    /// order, lazily; a failing item fails only its place (`Err` at its position, and the
+    /// iteration goes on, unlike [`Executor::map`] which ends at the first error).
+    ///
+    /// # Panics
+    /// If `chunksize` is 0 (Python: `ValueError`).
+    pub fn map_chunked<F, A, T, I>(
+        &self,
+        f: F,
+        items: I,
+        chunksize: usize,
+    ) -> impl Iterator<Item = Result<T>> + '_
+    where
+        F: Fn(A) -> T + Copy + Send + 'static,
+        A: serde::Serialize + serde::de::DeserializeOwned + 'static,
+        T: serde::Serialize + serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: 'static,
+    {
+        assert!(chunksize >= 1, "chunksize must be >= 1");
+        let mut items = items.into_iter();
+        let chunks = std::iter::from_fn(move || {
+            let chunk: Vec<A> = items.by_ref().take(chunksize).collect();
+            (!chunk.is_empty()).then_some(chunk)
+        });
+        let per_worker = MapOptions {
+            timeout: None,
+            in_flight: Some(self.shared.config.max_workers * (self.shared.config.window + 2)),
+        };
+        self.map_with(Chunked(f), chunks, per_worker)
+            .flat_map(|chunk: Result<Vec<Result<T>>>| match chunk {
+                Ok(values) => values,
+                Err(e) => vec![Err(e)],
+            })
+    }
+
+    /// The worker pids now (for tests and diagnostics).
+    pub fn worker_pids(&self) -> Vec<u32> {
+        self.shared
+            .lock()
+            .workers
+            .iter()
+            .map(|w| w.child.pid())
+            .collect()
+    }
+}
+
+impl Executor for ProcessPoolExecutor {
+    fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        let shared = &*self.shared;
+        let mut after = After::default();
+        {
+            let mut state = shared.lock();
+            state.shutdown = true;
+            if cancel_futures {
+                after
+                    .cancels
+                    .extend(state.queue.drain(..).map(|c| c.pending));
+            }
+            shared.dispatch(&mut state, &mut after);
+        }
+        after.run(shared);
+        let _ = shared.events.send(Event::Wake);
+        if wait {
+            shared.drained.wait();
+        }
+    }
+
+    fn max_workers(&self) -> usize {
+        self.shared.config.max_workers
+    }
+}
+
+impl<W: Remote + 'static> Task<ProcessPoolExecutor> for W {
+    type Output = W::Output;
+
+    fn submit_to(self, executor: &ProcessPoolExecutor) -> Future<W::Output> {
+        executor.submit_remote(self)
+    }
+}
+
+impl Drop for ProcessPoolExecutor {
+    /// `shutdown(wait = true)`, as Python's `with` block.
+    fn drop(&mut self) {
+        self.shutdown(true, false);
+    }
+}
+
+impl fmt::Debug for ProcessPoolExecutor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.shared.lock();
+        f.debug_struct("ProcessPoolExecutor")
+            .field("max_workers", &self.shared.config.max_workers)
+            .field("workers", &state.workers.len())
+            .field("queued", &state.queue.len())
+            .field("shutdown", &state.shutdown)
+            .finish()
+    }
+}
+
+/// The supervisor thread: starts workers and enforces task timeouts until the pool drains.
+/// Workers are started from this thread so that their parent-death signal (tied to the
+/// starting thread on Linux) fires only when the pool is gone.
+fn supervise(shared: &Arc<Shared>, inbox: &Receiver<Event>) {
+    loop {
+        let deadline = next_deadline(shared);
+        let event = match deadline {
+            Some(d) => inbox.recv_deadline(d).ok(),
+            None => inbox.recv().ok(),
+        };
+        match event {
+            Some(Event::Spawn) => start_worker(shared),
+            Some(Event::Wake) | None => {}
+        }
+        enforce_timeouts(shared);
+        if shared.drained.done() && inbox.is_empty() {
+            return;
+        }
+    }
+}
+
+fn next_deadline(shared: &Shared) -> Option<Instant> {
+    let limit = shared.config.task_timeout?;
+    let state = shared.lock();
+    state
+        .workers
+        .iter()
+        .filter(|w| !w.in_flight.is_empty() && w.verdict.is_none())
+        .map(|w| w.front_since + limit)
+        .min()
+}
+
+fn enforce_timeouts(shared: &Shared) {
+    let Some(limit) = shared.config.task_timeout else {
+        return;
+    };
+    let now = Instant::now();
+    let mut state = shared.lock();
+    for w in &mut state.workers {
+        if !w.in_flight.is_empty() && w.verdict.is_none() && w.front_since + limit <= now {
+            w.verdict = Some(Verdict::Timeout);
+            w.child.signal(Kill::Kill);
+        }
+    }
+}
+
+/// Starts one worker (the handshake and initializer outside the lock) and hands it work.
+fn start_worker(shared: &Arc<Shared>) {
+    let started = Child::spawn(shared.config.handshake).and_then(|(child, socket)| {
+        if let Some(init) = &shared.config.initializer {
+            run_initializer(&socket, init.as_ref()).map_err(|e| {
+                child.signal(Kill::Kill);
+                Error::BrokenPool {
+                    cause: format!("the initializer failed: {e}"),
+                }
+            })?;
+        }
+        Ok((child, socket))
+    });
+    let mut after = After::default();
+    {
+        let mut state = shared.lock();
+        state.starting -= 1;
+        match started {
+            Ok((child, socket)) => {
+                let reader = socket.try_clone();
+                let child = Arc::new(child);
+                let key = state.next_worker;
+                state.next_worker += 1;
+                let out = Arc::new(Outbox {
+                    socket,
+                    backlog: Mutex::new(Backlog::default()),
+                });
+                match reader {
+                    Ok(reader) => {
+                        state.workers.push(Worker {
+                            key,
+                            child: Arc::clone(&child),
+                            out,
+                            in_flight: VecDeque::new(),
+                            front_since: Instant::now(),
+                            sent: 0,
+                            retiring: false,
+                            verdict: None,
+                        });
+                        let shared = Arc::clone(shared);
+                        let spawned = std::thread::Builder::new()
+                            .name(format!("concurra-process-reader-{}", child.pid()))
+                            .spawn(move || read_replies(&shared, key, &child, &reader));
+                        if spawned.is_err() {
+                            state.workers.retain(|w| w.key != key);
+                        }
+                    }
+                    Err(_) => drop(out),
+                }
+            }
+            Err(e) => {
+                if state.workers.is_empty() && state.starting == 0 {
+                    let cause = match e {
+                        Error::BrokenPool { cause } => cause,
+                        other => other.to_string(),
+                    };
+                    for call in state.queue.drain(..) {
+                        after.failures.push((
+                            call.pending,
+                            Error::BrokenPool {
+                                cause: cause.clone(),
+                            },
+                        ));
+                    }
+                    state.broken = Some(cause);
+                }
+            }
+        }
+        shared.dispatch(&mut state, &mut after);
+    }
+    after.run(shared);
+}
+
+/// Runs the initializer call on a new worker and reads its reply.
+fn run_initializer(
+    socket: &UnixStream,
+    init: &(dyn Fn(&mut Vec<u8>) -> Result<()> + Send + Sync),
+) -> Result<()> {
+    let mut frame = Vec::new();
+    init(&mut frame)?;
+    (&*socket)
+        .write_all(&frame)
+        .map_err(|e| Error::io("sending the initializer", e))?;
+    let mut decoder = Decoder::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(frame) = decoder.next_frame()? {
+            let outcome: super::identity::Outcome<serde::de::IgnoredAny> = frame.decode()?;
+            return match outcome {
+                super::identity::Outcome::Value(_) => Ok(()),
+                super::identity::Outcome::Panicked { message, location } => {
+                    Err(Error::Panicked { message, location })
+                }
+                super::identity::Outcome::Decode(e) => Err(Error::Decode(e)),
+                super::identity::Outcome::Encode(e) => Err(Error::Encode(e)),
+            };
+        }
+        match (&*socket).read(&mut buf) {
+            Ok(0) => {
+                return Err(Error::WorkerStart(
+                    "the worker died in the initializer".into(),
+                ))
+            }
+            Ok(n) => decoder.push(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io("reading the initializer's reply", e)),
+        }
+    }
+}
+
+/// A worker's reader thread: replies in, futures completed, more calls out; at end of file,
+/// the worker's death is handled (see the module docs).
+fn read_replies(shared: &Arc<Shared>, key: u64, child: &Child, socket: &UnixStream) {
+    let mut decoder = Decoder::new();
+    let mut buf = vec![0u8; 64 << 10];
+    let malformed = loop {
+        let n = match (&*socket).read(&mut buf) {
+            Ok(0) => break None,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break None,
+        };
+        decoder.push(&buf[..n]);
+        let mut replies = Vec::new();
+        let bad = loop {
+            match decoder.next_frame() {
+                Ok(Some(frame)) if frame.kind == FrameKind::Reply => {
+                    replies.push((frame.id & !LAST, frame.payload));
+                }
+                Ok(Some(frame)) => break Some(format!("a {:?} frame from a worker", frame.kind)),
+                Ok(None) => break None,
+                Err(e) => break Some(e.to_string()),
+            }
+        };
+        let mut after = After::default();
+        let mut out_of_step = bad;
+        {
+            let mut state = shared.lock();
+            let Some(worker) = state.workers.iter_mut().find(|w| w.key == key) else {
+                return;
+            };
+            for (id, payload) in replies {
+                match worker.in_flight.front() {
+                    Some(front) if front.call.id() == id => {
+                        let done = worker.in_flight.pop_front().expect("front");
+                        worker.front_since = Instant::now();
+                        if !done.stopped {
+                            after.replies.push((done.call.pending, payload));
+                        }
+                    }
+                    _ => {
+                        out_of_step = Some(format!("a reply to call {id}, out of order"));
+                        break;
+                    }
+                }
+            }
+            // A call stopped while it waited in the window has now started: stop it.
+            if worker.in_flight.front().is_some_and(|f| f.stopped) {
+                worker.verdict = Some(Verdict::Stopped);
+                worker.child.signal(Kill::Kill);
+            }
+            if out_of_step.is_some() {
+                worker.child.signal(Kill::Kill);
+            }
+            shared.dispatch(&mut state, &mut after);
+        }
+        after.run(shared);
+        if let Some(why) = out_of_step {
+            break Some(why);
+        }
+    };
+    let exitcode = child.reap();
+    let mut after = After::default();
+    {
+        let mut state = shared.lock();
+        let Some(at) = state.workers.iter().position(|w| w.key == key) else {
+            return;
+        };
+        let mut worker = state.workers.swap_remove(at);
+        if let Some(front) = worker.in_flight.pop_front() {
+            let error = match (&malformed, worker.verdict) {
+                (Some(why), _) => Error::Decode(format!("worker {}: {why}", child.pid())),
+                (None, Some(Verdict::Timeout)) => Error::Timeout {
+                    after: shared.config.task_timeout.unwrap_or_default(),
+                },
+                (None, Some(Verdict::Stopped)) => Error::Terminated,
+                (None, None) => Error::WorkerDied {
+                    pid: child.pid(),
+                    exitcode,
+                },
+            };
+            if !front.stopped {
+                after.failures.push((front.call.pending, error));
+            }
+        }
+        // The calls behind the front never started: back to the front of the queue, in order
+        // (their futures stay running; see `Call::started`).
+        for mut waiting in worker.in_flight.drain(..).rev() {
+            if waiting.stopped {
+                continue;
+            }
+            waiting.call.unmark_last();
+            state.queue.push_front(waiting.call);
+        }
+        shared.dispatch(&mut state, &mut after);
+    }
+    after.run(shared);
+}

@@ -1,0 +1,404 @@
+//! The process engine: `Process` and `ProcessPoolExecutor`, their faults and how the pool heals.
+//! Workers are this test binary started again (`worker_hook!` serves them before the harness).
+
+use std::time::Duration;
+
+use concurra::process::PoolBuilder;
+use concurra::{Apply, Error, Executor, Process, ProcessPoolExecutor};
+use serde::{Serialize, Serializer};
+
+concurra::worker_hook!();
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+fn whoami() -> u32 {
+    std::process::id()
+}
+
+fn boom(message: String) -> u32 {
+    panic!("{message}")
+}
+
+fn exit_with(code: i32) {
+    std::process::exit(code)
+}
+
+fn forever() {
+    loop {
+        std::thread::park();
+    }
+}
+
+fn abort() {
+    std::process::abort()
+}
+
+/// A pool of `n` workers. Its task timeout is a fail-safe only: a failing test whose pool
+/// still runs `forever` would otherwise hang in the pool's `Drop` (Python hangs likewise).
+fn pool(n: usize) -> PoolBuilder {
+    ProcessPoolExecutor::builder()
+        .max_workers(n)
+        .task_timeout(Duration::from_secs(20))
+}
+
+/// A pool of `n` workers, all started (workers start on demand, at the first calls).
+fn warm(builder: PoolBuilder, n: usize) -> ProcessPoolExecutor {
+    let pool = builder.build().unwrap();
+    let futures: Vec<_> = (0..n as u64)
+        .map(|i| pool.submit(Apply(square, i)))
+        .collect();
+    for f in futures {
+        f.result().unwrap();
+    }
+    pool
+}
+
+/// True while a process with this pid exists (or is a zombie).
+fn exists(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[test]
+fn process_returns_its_value_and_exit_code_0() {
+    let p = Process::start(Apply(square, 12)).unwrap();
+    p.join();
+    assert!(!p.is_alive());
+    assert_eq!(p.exitcode(), Some(0));
+    assert_eq!(p.result().unwrap(), 144);
+    assert_ne!(p.pid(), std::process::id());
+}
+
+#[test]
+fn process_runs_in_another_process() {
+    let p = Process::start(whoami).unwrap();
+    assert_eq!(p.result().unwrap(), p.pid());
+}
+
+#[test]
+fn process_panic_is_exit_code_1_and_panicked() {
+    let p = Process::start(Apply(boom, "kaput".to_string())).unwrap();
+    p.join();
+    assert_eq!(p.exitcode(), Some(1));
+    let e = p.result().unwrap_err();
+    assert_eq!(e.panic_message(), Some("kaput"), "{e}");
+    assert!(format!("{e}").contains("process_pool.rs"), "{e}");
+}
+
+#[test]
+fn process_exit_inside_is_its_exit_code() {
+    let p = Process::start(Apply(exit_with, 3)).unwrap();
+    p.join();
+    assert_eq!(p.exitcode(), Some(3));
+    assert!(matches!(
+        p.result().unwrap_err(),
+        Error::WorkerDied { exitcode: 3, .. }
+    ));
+}
+
+#[test]
+fn process_kill_and_terminate_give_minus_the_signal() {
+    let p = Process::start(forever).unwrap();
+    assert!(p.is_alive());
+    assert_eq!(p.exitcode(), None);
+    assert!(!p.join_timeout(Duration::from_millis(10)));
+    p.kill();
+    p.join();
+    assert_eq!(p.exitcode(), Some(-9));
+    assert!(p.result().unwrap_err().is_worker_died());
+    // Signalling an exited process does nothing.
+    p.kill();
+    p.terminate();
+
+    let p = Process::builder().name("victim").start(forever).unwrap();
+    assert_eq!(p.name(), "victim");
+    p.terminate();
+    p.join();
+    assert_eq!(p.exitcode(), Some(-15));
+}
+
+#[test]
+fn pool_submit_and_map() {
+    let pool = pool(2).build().unwrap();
+    assert_eq!(pool.submit(Apply(square, 9)).result().unwrap(), 81);
+    let got: Vec<u64> = pool
+        .map(square, 0..100u64, None)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(got, (0..100u64).map(|x| x * x).collect::<Vec<_>>());
+    let chunked: Vec<u64> = pool
+        .map_chunked(square, 0..1000u64, 64)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(chunked, (0..1000u64).map(|x| x * x).collect::<Vec<_>>());
+    // A closure that captures nothing crosses too.
+    let f = pool.submit(Apply(|(a, b): (u32, u32)| a + b, (2, 3)));
+    assert_eq!(f.result().unwrap(), 5);
+}
+
+#[test]
+fn a_panic_fails_only_its_future() {
+    let pool = pool(2).build().unwrap();
+    let bad = pool.submit(Apply(boom, "one task".to_string()));
+    let good = pool.submit(Apply(square, 3));
+    assert_eq!(bad.result().unwrap_err().panic_message(), Some("one task"));
+    assert_eq!(good.result().unwrap(), 9);
+    assert_eq!(pool.submit(Apply(square, 4)).result().unwrap(), 16);
+}
+
+#[test]
+fn map_chunked_fails_only_the_failing_item() {
+    fn odd_panics(x: u32) -> u32 {
+        assert!(x % 2 == 0, "odd {x}");
+        x
+    }
+    let pool = pool(2).build().unwrap();
+    let got: Vec<Result<u32, Error>> = pool.map_chunked(odd_panics, 0..6u32, 4).collect();
+    assert_eq!(got.len(), 6);
+    for (i, r) in got.iter().enumerate() {
+        if i % 2 == 0 {
+            assert_eq!(*r.as_ref().unwrap(), i as u32);
+        } else {
+            assert!(r.as_ref().unwrap_err().is_panic());
+        }
+    }
+}
+
+/// The pool serves `n` more calls correctly.
+fn serves(pool: &ProcessPoolExecutor, n: u64) {
+    let futures: Vec<_> = (0..n).map(|i| pool.submit(Apply(square, i))).collect();
+    for (i, f) in futures.iter().enumerate() {
+        assert_eq!(f.result().unwrap(), (i as u64) * (i as u64));
+    }
+}
+
+#[test]
+fn kill_9_of_a_busy_worker_fails_its_call_and_the_pool_heals() {
+    let pool = warm(pool(1), 1);
+    let stuck = pool.submit(forever);
+    let pids = pool.worker_pids();
+    assert_eq!(pids.len(), 1);
+    std::process::Command::new("kill")
+        .args(["-9", &pids[0].to_string()])
+        .status()
+        .unwrap();
+    match stuck.result().unwrap_err() {
+        Error::WorkerDied { pid, exitcode } => {
+            assert_eq!(pid, pids[0]);
+            assert_eq!(exitcode, -9);
+        }
+        other => panic!("{other:?}"),
+    }
+    serves(&pool, 1000);
+    assert_ne!(pool.worker_pids(), pids);
+}
+
+#[test]
+fn kill_9_of_an_idle_worker_fails_nothing() {
+    let pool = pool(1).build().unwrap();
+    assert_eq!(pool.submit(Apply(square, 2)).result().unwrap(), 4);
+    let pids = pool.worker_pids();
+    std::process::Command::new("kill")
+        .args(["-9", &pids[0].to_string()])
+        .status()
+        .unwrap();
+    // The kill is asynchronous: a call sent in the instant before the worker dies is lost
+    // with it (it was sent to a live worker). Wait until the pool has seen the death.
+    let seen = std::time::Instant::now();
+    while pool.worker_pids() == pids {
+        assert!(
+            seen.elapsed() < Duration::from_secs(10),
+            "the death went unseen"
+        );
+        std::thread::yield_now();
+    }
+    serves(&pool, 1000);
+}
+
+#[test]
+fn exit_and_abort_inside_a_task_fail_only_that_task() {
+    let pool = pool(2).build().unwrap();
+    let exit = pool.submit(Apply(exit_with, 3));
+    assert!(matches!(
+        exit.result().unwrap_err(),
+        Error::WorkerDied { exitcode: 3, .. }
+    ));
+    let aborted = pool.submit(abort);
+    assert!(matches!(
+        aborted.result().unwrap_err(),
+        Error::WorkerDied { exitcode: -6, .. }
+    ));
+    serves(&pool, 1000);
+}
+
+#[test]
+fn calls_waiting_behind_a_dying_call_are_sent_again() {
+    // One worker, a window of 2: the second call waits in the dying worker's channel.
+    let pool = pool(1).window(2).build().unwrap();
+    let dies = pool.submit(Apply(exit_with, 7));
+    let next: Vec<_> = (0..10u64).map(|i| pool.submit(Apply(square, i))).collect();
+    assert!(dies.result().unwrap_err().is_worker_died());
+    for (i, f) in next.iter().enumerate() {
+        assert_eq!(f.result().unwrap(), (i * i) as u64);
+    }
+}
+
+#[test]
+fn an_endless_task_is_stopped_by_its_timeout() {
+    let pool = pool(1)
+        .task_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let stuck = pool.submit(forever);
+    let e = stuck.result().unwrap_err();
+    assert!(e.is_timeout(), "{e:?}");
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    serves(&pool, 100);
+}
+
+#[test]
+fn stop_kills_a_running_call_and_cancel_keeps_python_meaning() {
+    let pool = warm(pool(1).window(1), 1);
+    let running = pool.submit(forever);
+    let queued = pool.submit(Apply(square, 5));
+    // `cancel` cannot touch a call that is running (Python's meaning)...
+    assert!(!running.cancel());
+    // ...but a queued one is cancelled.
+    assert!(queued.cancel());
+    assert!(pool.stop(&running));
+    assert!(running.result().unwrap_err().is_terminated());
+    assert!(queued.result().unwrap_err().is_cancelled());
+    serves(&pool, 100);
+}
+
+#[test]
+fn stop_of_a_call_waiting_in_the_window() {
+    let pool = warm(pool(1).window(2), 1);
+    let running = pool.submit(forever);
+    let waiting = pool.submit(Apply(square, 5));
+    assert!(pool.stop(&waiting));
+    assert!(waiting.result().unwrap_err().is_terminated());
+    assert!(pool.stop(&running));
+    assert!(running.result().unwrap_err().is_terminated());
+    serves(&pool, 100);
+}
+
+#[test]
+fn max_tasks_per_child_replaces_the_worker() {
+    let pool = pool(1).max_tasks_per_child(2).build().unwrap();
+    let pids: Vec<u32> = (0..4)
+        .map(|_| pool.submit(whoami).result().unwrap())
+        .collect();
+    assert_eq!(pids[0], pids[1]);
+    assert_eq!(pids[2], pids[3]);
+    assert_ne!(pids[1], pids[2]);
+}
+
+fn init_panics() {
+    panic!("no init for you")
+}
+
+#[test]
+fn a_failing_initializer_breaks_the_pool() {
+    let pool = pool(1).initializer(init_panics).build().unwrap();
+    let e = pool.submit(Apply(square, 2)).result().unwrap_err();
+    assert!(e.is_broken_pool(), "{e:?}");
+    assert!(format!("{e}").contains("no init for you"), "{e}");
+    assert!(pool
+        .submit(Apply(square, 2))
+        .result()
+        .unwrap_err()
+        .is_broken_pool());
+}
+
+#[derive(Debug, Clone)]
+struct Unencodable;
+
+impl Serialize for Unencodable {
+    fn serialize<S: Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom("this value refuses to cross"))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Unencodable {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Err(serde::de::Error::custom("this value refuses to arrive"))
+    }
+}
+
+fn takes(_: Unencodable) -> u32 {
+    1
+}
+
+fn gives() -> Unencodable {
+    Unencodable
+}
+
+#[test]
+fn values_that_cannot_cross_fail_their_future_only() {
+    let pool = pool(1).build().unwrap();
+    let e = pool.submit(Apply(takes, Unencodable)).result().unwrap_err();
+    assert!(matches!(e, Error::Encode(_)), "{e:?}");
+    assert!(
+        format!("{e}").contains("the argument of process_pool::takes"),
+        "{e}"
+    );
+    let e = pool.submit(gives).result().unwrap_err();
+    assert!(matches!(e, Error::Encode(_)), "{e:?}");
+    assert_eq!(pool.submit(Apply(square, 3)).result().unwrap(), 9);
+}
+
+#[test]
+fn shutdown_during_a_storm_of_submits_resolves_every_future() {
+    let pool = std::sync::Arc::new(pool(2).build().unwrap());
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(3));
+    let storms: Vec<_> = (0..2)
+        .map(|_| {
+            let pool = std::sync::Arc::clone(&pool);
+            let barrier = std::sync::Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                (0..500u64)
+                    .map(|i| pool.submit(Apply(square, i)))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    barrier.wait();
+    pool.shutdown(false, true);
+    for storm in storms {
+        for (i, f) in storm.join().unwrap().into_iter().enumerate() {
+            match f.result() {
+                Ok(v) => assert_eq!(v, (i * i) as u64),
+                Err(e) => assert!(e.is_shutdown() || e.is_cancelled(), "{e:?}"),
+            }
+        }
+    }
+    pool.shutdown(true, false);
+    assert!(pool.worker_pids().is_empty());
+}
+
+#[test]
+fn no_worker_outlives_its_pool() {
+    let pool = pool(2).build().unwrap();
+    serves(&pool, 10);
+    let pids = pool.worker_pids();
+    assert!(!pids.is_empty());
+    drop(pool);
+    for pid in pids {
+        assert!(!exists(pid), "worker {pid} outlived its pool");
+    }
+}
+
+#[test]
+fn submit_after_shutdown_fails() {
+    let pool = pool(1).build().unwrap();
+    pool.shutdown(true, false);
+    assert!(pool
+        .submit(Apply(square, 1))
+        .result()
+        .unwrap_err()
+        .is_shutdown());
+}

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Runs the tests of the crate's one unsafe module (process/identity.rs) under Miri.
+# Needs the nightly toolchain with the miri component (`rustup +nightly component add miri`).
+# Permissive provenance: `Entry::resolve` turns a function's distance back into a pointer with
+# `ptr::with_exposed_provenance`, which Miri checks only in this mode.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MIRIFLAGS=-Zmiri-permissive-provenance cargo +nightly miri test -p concurra --lib process::identity
