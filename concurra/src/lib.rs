@@ -23,6 +23,10 @@
 //! | `asyncio.run`, `create_task`, `sleep`, `gather`, `wait_for`, `loop.call_soon`/`call_later`/`call_soon_threadsafe` | [`aio::run`], [`aio::create_task`] → [`aio::Task`], [`aio::sleep`], [`aio::gather`], [`aio::wait_for`], [`aio::call_soon`] … | [`aio`] |
 //! | `multiprocessing.pool.ThreadPool(processes)`      | [`ThreadPool::new`]: `apply(_async)`, `map(_async)`, `starmap(_async)`, `imap`, `imap_unordered`, `close`/`terminate`/`join` | [`pool`] |
 //! | `AsyncResult` (`get`, `wait`, `ready`, `successful`) | [`AsyncResult`]                        | [`pool`]        |
+//! | `multiprocessing.Process(target, args)`: `start`, `join`, `exitcode`, `terminate`, `kill` | [`Process::start`]`(f)` / `(Apply(f, a))` → [`Process`] (with the return value) | [`process`] |
+//! | `ProcessPoolExecutor(max_workers, initializer, max_tasks_per_child)` | [`ProcessPoolExecutor::builder`] (+ `task_timeout`, [`stop`](ProcessPoolExecutor::stop)) | [`process`] |
+//! | `if __name__ == '__main__':` (spawn start method) | [`init()`](init) first in `main`, or [`worker_hook!`] | [`process`] |
+//! | `BrokenProcessPool` (a worker died: the pool is dead) | [`Error::WorkerDied`] on that call only; the pool heals | [`error`] |
 //! | exceptions (`CancelledError`, `TimeoutError`, `BrokenExecutor`, …) | one [`Error`] enum with `is_*` accessors | [`error`] |
 //!
 //! # Python idioms in Rust
@@ -43,6 +47,8 @@
 //! let pool = ThreadPoolExecutor::new();
 //! let f = pool.submit(|| std::rc::Rc::new(1));
 //! ```
+//! * **Pickling is `serde`.** Work for another process is a `fn` item or a closure that
+//!   captures nothing ([`process::Remote`]); arguments and values are `serde` types.
 //! * **Values are shared.** A future's outcome is read by every handle: `result()` clones it
 //!   (`T: Clone`), `result_ref()` borrows it.
 //!

@@ -65,6 +65,9 @@ impl Child {
         let process = command
             .spawn()
             .map_err(|e| Error::io(format!("starting worker {}", exe.display()), e))?;
+        // The command holds our copy of the worker's end: drop it, or end of file (the worker
+        // exited) would never be seen.
+        drop(command);
         let child = Child {
             pid: process.id(),
             state: Mutex::new(State::Running(process)),

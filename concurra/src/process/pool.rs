@@ -418,11 +418,15 @@ impl Shared {
     /// closes idle workers of a shut pool.
     fn dispatch(&self, state: &mut State, after: &mut After) {
         let now = Instant::now();
+        // While the pool can still grow, a call waits for an idle worker (one is started for
+        // it below) rather than queue in a busy worker's window behind a long call.
+        let growing = state.workers.len() + state.starting < self.config.max_workers;
+        let window = if growing { 1 } else { self.config.window };
         while !state.queue.is_empty() {
             let Some(worker) = state
                 .workers
                 .iter_mut()
-                .filter(|w| !w.retiring && w.in_flight.len() < self.config.window)
+                .filter(|w| !w.retiring && w.in_flight.len() < window)
                 .min_by_key(|w| w.in_flight.len())
             else {
                 break;
@@ -455,10 +459,9 @@ impl Shared {
                 stopped: false,
             });
         }
-        let live = state.workers.iter().filter(|w| !w.retiring).count();
-        let wanted = state.queue.len().min(self.config.max_workers);
+        // Calls still queued found no room: start a worker for each, up to `max_workers`.
         while state.broken.is_none()
-            && live + state.starting < wanted
+            && state.starting < state.queue.len()
             && state.workers.len() + state.starting < self.config.max_workers
         {
             state.starting += 1;
