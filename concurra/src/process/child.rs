@@ -139,41 +139,54 @@ impl Child {
     }
 }
 
+/// Reads one whole frame: `Ok(None)` at end of file; an error for a malformed stream, a read
+/// error, or a `deadline` that passes first.
+pub(crate) fn read_frame(
+    channel: &UnixStream,
+    deadline: Option<Instant>,
+) -> std::result::Result<Option<Frame>, String> {
+    let mut decoder = Decoder::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(frame) = decoder.next_frame().map_err(|e| e.to_string())? {
+            if deadline.is_some() {
+                channel.set_read_timeout(None).map_err(|e| e.to_string())?;
+            }
+            return Ok(Some(frame));
+        }
+        if let Some(deadline) = deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err("no answer in time".into());
+            }
+            channel
+                .set_read_timeout(Some(left))
+                .map_err(|e| e.to_string())?;
+        }
+        match (&*channel).read(&mut buf) {
+            Ok(0) => return Ok(None),
+            Ok(n) => decoder.push(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::Interrupted
+                        | std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
 /// Reads the worker's `Ready` frame within `limit` and checks it.
 fn handshake_on(
     channel: &UnixStream,
     limit: Duration,
     fingerprint: u64,
 ) -> std::result::Result<(), String> {
-    let deadline = Instant::now() + limit;
-    let mut decoder = Decoder::new();
-    let mut buf = [0u8; 256];
-    let frame: Frame = loop {
-        match decoder.next_frame() {
-            Ok(Some(frame)) => break frame,
-            Ok(None) => {}
-            Err(e) => return Err(format!("a malformed handshake: {e}")),
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(format!("no handshake within {limit:?}"));
-        }
-        channel
-            .set_read_timeout(Some(left))
-            .map_err(|e| e.to_string())?;
-        match (&*channel).read(&mut buf) {
-            Ok(0) => return Err("it exited before the handshake".into()),
-            Ok(n) => decoder.push(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) => return Err(format!("reading the handshake: {e}")),
-        }
-    };
-    channel.set_read_timeout(None).map_err(|e| e.to_string())?;
+    let frame = read_frame(channel, Some(Instant::now() + limit))
+        .map_err(|e| format!("no handshake within {limit:?} ({e})"))?
+        .ok_or("it exited before the handshake")?;
     if frame.kind != FrameKind::Ready {
         return Err(format!("a {:?} frame instead of the handshake", frame.kind));
     }

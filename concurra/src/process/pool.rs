@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 use super::call::{Call, Chunked, Pending, Remote, LAST};
-use super::child::{Child, DEFAULT_HANDSHAKE};
+use super::child::{read_frame, Child, DEFAULT_HANDSHAKE};
 use super::wire::{Decoder, FrameKind};
 use crate::error::{Error, Result};
 use crate::executor::{Executor, MapOptions, Task};
@@ -796,30 +796,17 @@ fn run_initializer(
     (&*socket)
         .write_all(&frame)
         .map_err(|e| Error::io("sending the initializer", e))?;
-    let mut decoder = Decoder::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        if let Some(frame) = decoder.next_frame()? {
-            let outcome: super::identity::Outcome<serde::de::IgnoredAny> = frame.decode()?;
-            return match outcome {
-                super::identity::Outcome::Value(_) => Ok(()),
-                super::identity::Outcome::Panicked { message, location } => {
-                    Err(Error::Panicked { message, location })
-                }
-                super::identity::Outcome::Decode(e) => Err(Error::Decode(e)),
-                super::identity::Outcome::Encode(e) => Err(Error::Encode(e)),
-            };
+    let frame = read_frame(socket, None)
+        .map_err(|e| Error::Decode(format!("the initializer's reply: {e}")))?
+        .ok_or_else(|| Error::WorkerStart("the worker died in the initializer".into()))?;
+    let outcome: super::identity::Outcome<serde::de::IgnoredAny> = frame.decode()?;
+    match outcome {
+        super::identity::Outcome::Value(_) => Ok(()),
+        super::identity::Outcome::Panicked { message, location } => {
+            Err(Error::Panicked { message, location })
         }
-        match (&*socket).read(&mut buf) {
-            Ok(0) => {
-                return Err(Error::WorkerStart(
-                    "the worker died in the initializer".into(),
-                ))
-            }
-            Ok(n) => decoder.push(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::io("reading the initializer's reply", e)),
-        }
+        super::identity::Outcome::Decode(e) => Err(Error::Decode(e)),
+        super::identity::Outcome::Encode(e) => Err(Error::Encode(e)),
     }
 }
 

@@ -2,13 +2,13 @@
 //! `multiprocessing.Process`), with its return value through a [`Future`].
 
 use std::fmt;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use super::call::{Call, Remote, LAST};
-use super::child::{Child, DEFAULT_HANDSHAKE};
-use super::wire::{Decoder, FrameKind};
+use super::child::{read_frame, Child, DEFAULT_HANDSHAKE};
+use super::wire::FrameKind;
 use crate::error::{Error, Result};
 use crate::future::{self, Future};
 use crate::sys::Kill;
@@ -114,22 +114,10 @@ impl Builder {
     }
 }
 
-/// Reads until the one reply frame arrives; `None` at end of file or on a malformed stream.
+/// The one reply's payload; `None` at end of file or on a malformed stream.
 fn read_reply(channel: &std::os::unix::net::UnixStream) -> Option<Vec<u8>> {
-    let mut decoder = Decoder::new();
-    let mut buf = vec![0u8; 64 << 10];
-    loop {
-        if let Ok(Some(frame)) = decoder.next_frame() {
-            return (frame.kind == FrameKind::Reply && frame.id & !LAST == 0)
-                .then_some(frame.payload);
-        }
-        match (&*channel).read(&mut buf) {
-            Ok(0) => return None,
-            Ok(n) => decoder.push(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return None,
-        }
-    }
+    let frame = read_frame(channel, None).ok()??;
+    (frame.kind == FrameKind::Reply && frame.id & !LAST == 0).then_some(frame.payload)
 }
 
 fn next_number() -> usize {
