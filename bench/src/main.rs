@@ -14,22 +14,28 @@ use std::process::ExitCode;
 use report::Row;
 use workloads::Workload;
 
+// Serves concurra's worker processes (the bench binary started again) before `main` runs.
+concurra::worker_hook!();
+
 const USAGE: &str = "\
 usage: bench <workload> [--rounds N] [--pin]
 
 workloads:
-  submit-wait    100k trivial tasks submitted, then all waited (per task)
-  wake-latency   ping-pong between two threads, 20k round trips (per round trip)
-  map            a small CPU function over 1M items (per item)
-  pool-map       ThreadPool.map / imap_unordered over 1M items, chunked (per item)
-  aio-spawn      100k trivial tasks spawned on a one-thread loop, then awaited (per task)
-  aio-timers     100k tasks each sleeping 0-10 ms on a one-thread loop (per timer)
-  all            every workload above
+  submit-wait      100k trivial tasks submitted, then all waited (per task)
+  wake-latency     ping-pong between two threads, 20k round trips (per round trip)
+  map              a small CPU function over 1M items (per item)
+  pool-map         ThreadPool.map / imap_unordered over 1M items, chunked (per item)
+  aio-spawn        100k trivial tasks spawned on a one-thread loop, then awaited (per task)
+  aio-timers       100k tasks each sleeping 0-10 ms on a one-thread loop (per timer)
+  proc-roundtrip   20k trivial calls, one at a time, to a 1-process pool (per round trip)
+  proc-throughput  100k trivial calls submitted to a 2-process pool, then all awaited (per task)
+  proc-map         x * x over 1M items on a 2-process pool, chunked (per item)
+  all              every workload above
 
 options:
-  --rounds N     rounds per peer (default 5); the median is reported
-  --pin          print the pinning note and check that the process is pinned to one CPU;
-                 it does not pin by itself: run `taskset -c 0 cargo run --release -p bench -- ...`";
+  --rounds N       rounds per peer (default 5); the median is reported
+  --pin            print the pinning note and check that the process is pinned to one CPU;
+                   it does not pin by itself: run `taskset -c 0 cargo run --release -p bench -- ...`";
 
 const PIN_NOTE: &str = "\
 note: waking a thread asleep on the other CPU costs ~30-35 us on this machine, against
@@ -80,6 +86,19 @@ fn parse_args() -> Result<Args, String> {
 }
 
 fn main() -> ExitCode {
+    // Before anything else: a procspawn worker serves here and never returns...
+    procspawn::init();
+    // ...and so does the echo child of `proc-roundtrip`'s pipe floor.
+    if std::env::var_os(workloads::process::ECHO_CHILD).is_some() {
+        return match workloads::process::echo_child() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("bench echo child: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+
     let args = match parse_args() {
         Ok(args) => args,
         Err(message) => {

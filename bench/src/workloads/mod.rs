@@ -1,12 +1,13 @@
 //! The workloads, each written once as a list of [`Peer`]s that do the same job.
 //!
-//! Every peer builds its own engine with 2 workers (the machine has 2 cores), warms it up,
-//! then times the job and returns nanoseconds per operation. Building and dropping the engine
-//! are not timed.
+//! Every peer builds its own engine with 2 workers (the machine has 2 cores; `proc-roundtrip`
+//! uses 1), warms it up, then times the job and returns nanoseconds per operation. Building and
+//! dropping the engine are not timed.
 
 pub mod aio;
 pub mod map;
 pub mod pool_map;
+pub mod process;
 pub mod submit_wait;
 pub mod wake_latency;
 
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::python;
 
-/// Worker threads for every engine.
+/// Worker threads (or processes) for every engine.
 pub const WORKERS: usize = 2;
 
 /// A job measured against every peer.
@@ -28,13 +29,16 @@ pub struct Workload {
     pub peers: fn() -> Vec<Peer>,
 }
 
-pub const ALL: [Workload; 6] = [
+pub const ALL: [Workload; 9] = [
     submit_wait::WORKLOAD,
     wake_latency::WORKLOAD,
     map::WORKLOAD,
     pool_map::WORKLOAD,
     aio::SPAWN,
     aio::TIMERS,
+    process::ROUNDTRIP,
+    process::THROUGHPUT,
+    process::MAP,
 ];
 
 /// One engine doing a workload's job.
