@@ -18,7 +18,7 @@ use workloads::Workload;
 concurra::worker_hook!();
 
 const USAGE: &str = "\
-usage: bench <workload> [--rounds N] [--pin]
+usage: bench <workload> [--rounds N] [--pin] [--only TEXT]
 
 workloads:
   submit-wait      100k trivial tasks submitted, then all waited (per task)
@@ -34,6 +34,7 @@ workloads:
 
 options:
   --rounds N       rounds per peer (default 5); the median is reported
+  --only TEXT      run only the peers whose name contains TEXT (for profiling one peer)
   --pin            print the pinning note and check that the process is pinned to one CPU;
                    it does not pin by itself: run `taskset -c 0 cargo run --release -p bench -- ...`";
 
@@ -46,17 +47,20 @@ struct Args {
     workloads: Vec<&'static Workload>,
     rounds: usize,
     pin: bool,
+    only: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut selected = None;
     let mut rounds = 5;
     let mut pin = false;
+    let mut only = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-h" | "--help" => return Err(String::new()),
             "--pin" => pin = true,
+            "--only" => only = Some(args.next().ok_or("--only needs a text")?),
             "--rounds" => {
                 let value = args.next().ok_or("--rounds needs a number")?;
                 rounds = match value.parse() {
@@ -82,6 +86,7 @@ fn parse_args() -> Result<Args, String> {
         workloads,
         rounds,
         pin,
+        only,
     })
 }
 
@@ -124,15 +129,18 @@ fn main() -> ExitCode {
     }
 
     for workload in &args.workloads {
-        let rows = run_rounds(workload, args.rounds);
+        let rows = run_rounds(workload, args.rounds, args.only.as_deref());
         report::print_table(workload, &rows, args.rounds, &cpus);
     }
     ExitCode::SUCCESS
 }
 
 /// Every peer of `workload`, `rounds` times, interleaved round by round.
-fn run_rounds(workload: &Workload, rounds: usize) -> Vec<Row> {
-    let peers = (workload.peers)();
+fn run_rounds(workload: &Workload, rounds: usize, only: Option<&str>) -> Vec<Row> {
+    let mut peers = (workload.peers)();
+    if let Some(text) = only {
+        peers.retain(|peer| peer.name.contains(text));
+    }
     let mut rows: Vec<Row> = peers
         .iter()
         .map(|peer| Row {

@@ -91,6 +91,14 @@ pub trait Executor: Sized {
     /// The most workers this executor runs at once.
     fn max_workers(&self) -> usize;
 
+    /// Shuts down at once and stops the running work where the engine can (Python 3.14's
+    /// `terminate_workers`): queued work is cancelled; a process pool kills its workers, and
+    /// their running calls fail with [`Error::Terminated`]. Threads cannot be killed, so the
+    /// thread pool's running tasks finish. Does not wait.
+    fn terminate_workers(&self) {
+        self.shutdown(false, true);
+    }
+
     /// `f` over `items`, results in input order (Python: `map(fn, iterable, timeout)`).
     ///
     /// Unlike Python, which submits every call when `map` is called, at most
@@ -219,20 +227,19 @@ where
     fn next(&mut self) -> Option<Result<T>> {
         let future = self.in_flight.pop_front()?;
         self.refill();
-        let outcome = match self.deadline {
-            None => future.result(),
-            Some(d) => future.result_timeout(d.saturating_duration_since(Instant::now())),
-        };
-        match outcome {
+        if let Some(d) = self.deadline {
+            if !future.wait_timeout(d.saturating_duration_since(Instant::now())) {
+                future.cancel();
+                self.end();
+                return Some(Err(Error::Timeout {
+                    after: self.timeout,
+                }));
+            }
+        }
+        // Taken, not cloned: the map holds the only handle.
+        match future.into_result() {
             Ok(v) => Some(Ok(v)),
             Err(e) => {
-                if e.is_timeout() {
-                    future.cancel();
-                    self.end();
-                    return Some(Err(Error::Timeout {
-                        after: self.timeout,
-                    }));
-                }
                 self.end();
                 Some(Err(e))
             }

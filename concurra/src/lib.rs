@@ -83,6 +83,7 @@ pub mod thread;
 pub mod thread_pool;
 pub mod wait;
 
+mod chunk;
 mod sys;
 mod unwind;
 mod work;
@@ -90,7 +91,7 @@ mod work;
 pub use error::{Error, Result};
 pub use executor::{Apply, Executor, Fallible, Map, MapOptions, Task};
 pub use future::{Future, Promise};
-pub use pool::{AsyncResult, ThreadPool};
+pub use pool::{AsyncResult, ProcessPool, ThreadPool};
 pub use process::{init, Process, ProcessPoolExecutor};
 pub use thread::Thread;
 pub use thread_pool::ThreadPoolExecutor;

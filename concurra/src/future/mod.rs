@@ -225,6 +225,41 @@ impl<T> Future<T> {
         self.outcome_until(deadline(timeout), timeout)?.clone()
     }
 
+    /// Blocks until the outcome is ready and takes it: no clone when this is the last handle
+    /// on the work (the engine let go of it when it completed), a clone otherwise.
+    ///
+    /// ```
+    /// use concurra::{Executor, ThreadPoolExecutor};
+    ///
+    /// let pool = ThreadPoolExecutor::new();
+    /// let big = pool.submit(|| vec![7u8; 1 << 20]);
+    /// assert_eq!(big.into_result().unwrap().len(), 1 << 20);
+    /// ```
+    ///
+    /// # Errors
+    /// As [`result_ref`](Self::result_ref).
+    pub fn into_result(self) -> Result<T>
+    where
+        T: Clone,
+    {
+        self.outcome_until(None, Duration::MAX)?;
+        // Keep the shared core, let go of this handle: the core is ours alone if no other
+        // handle (and no engine) holds it.
+        let inner = Arc::clone(&self.inner);
+        drop(self);
+        match Arc::try_unwrap(inner) {
+            Ok(inner) => inner
+                .outcome
+                .into_inner()
+                .expect("a done future has an outcome"),
+            Err(shared) => shared
+                .outcome
+                .get()
+                .expect("a done future has an outcome")
+                .clone(),
+        }
+    }
+
     /// Blocks until done and returns the error, if any (Python: `exception()`).
     ///
     /// `Ok(None)` means the work returned a value; `Ok(Some(e))` that it failed with `e`.

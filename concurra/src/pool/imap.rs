@@ -6,29 +6,31 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::{Chunk, ThreadPool};
+use super::Pool;
+use crate::chunk::{Chunk, MapFn};
 use crate::error::{Error, Result};
+use crate::executor::Executor;
 use crate::future::Future;
 
 /// Chunks in flight per worker.
 const CHUNKS_PER_WORKER: usize = 4;
 
 /// The input side both iterators share: the next chunks to submit.
-struct Feed<'a, F, I> {
-    pool: &'a ThreadPool,
-    f: Arc<F>,
+struct Feed<'a, E: Executor, F: MapFn<E, A>, I, A> {
+    pool: &'a Pool<E>,
+    f: F::Held,
     items: I,
     chunksize: usize,
     limit: usize,
 }
 
-impl<'a, F, I> Feed<'a, F, I> {
-    fn new(pool: &'a ThreadPool, f: Arc<F>, items: I, chunksize: usize) -> Self {
+impl<'a, E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> Feed<'a, E, F, I, A> {
+    fn new(pool: &'a Pool<E>, f: F, items: I, chunksize: usize) -> Self {
+        let f = f.hold();
         Feed {
             limit: pool.processes() * CHUNKS_PER_WORKER,
             pool,
@@ -39,37 +41,25 @@ impl<'a, F, I> Feed<'a, F, I> {
     }
 
     /// Submits the next chunk, if the input has one.
-    fn next_chunk<A, T>(&mut self) -> Option<Future<Chunk<T>>>
-    where
-        I: Iterator<Item = A>,
-        F: Fn(A) -> T + Send + Sync + 'static,
-        A: Send + 'static,
-        T: Send + Sync + 'static,
-    {
+    fn next_chunk(&mut self) -> Option<Future<Chunk<F::Output>>> {
         let chunk: Vec<A> = self.items.by_ref().take(self.chunksize).collect();
         if chunk.is_empty() {
             None
         } else {
-            Some(self.pool.submit_chunk(&self.f, chunk))
+            Some(F::submit_chunk(&self.f, &self.pool.executor, chunk))
         }
     }
 }
 
 /// Ordered lazy results (Python: `Pool.imap`).
-pub struct IMap<'a, F, I, T> {
-    feed: Feed<'a, F, I>,
-    in_flight: VecDeque<Future<Chunk<T>>>,
-    ready: VecDeque<Result<T>>,
+pub struct IMap<'a, E: Executor, F: MapFn<E, A>, I, A> {
+    feed: Feed<'a, E, F, I, A>,
+    in_flight: VecDeque<Future<Chunk<F::Output>>>,
+    ready: VecDeque<Result<F::Output>>,
 }
 
-impl<'a, F, I, A, T> IMap<'a, F, I, T>
-where
-    I: Iterator<Item = A>,
-    F: Fn(A) -> T + Send + Sync + 'static,
-    A: Send + 'static,
-    T: Clone + Send + Sync + 'static,
-{
-    pub(super) fn new(pool: &'a ThreadPool, f: Arc<F>, items: I, chunksize: usize) -> Self {
+impl<'a, E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> IMap<'a, E, F, I, A> {
+    pub(super) fn new(pool: &'a Pool<E>, f: F, items: I, chunksize: usize) -> Self {
         let mut it = IMap {
             feed: Feed::new(pool, f, items, chunksize),
             in_flight: VecDeque::new(),
@@ -90,11 +80,11 @@ where
 
     /// The next result, waiting at most `timeout` (Python: `next(timeout)`). On
     /// [`Error::Timeout`](crate::Error::Timeout) nothing is consumed: call again.
-    pub fn next_timeout(&mut self, timeout: Duration) -> Option<Result<T>> {
+    pub fn next_timeout(&mut self, timeout: Duration) -> Option<Result<F::Output>> {
         self.next_until(Some(timeout))
     }
 
-    fn next_until(&mut self, timeout: Option<Duration>) -> Option<Result<T>> {
+    fn next_until(&mut self, timeout: Option<Duration>) -> Option<Result<F::Output>> {
         loop {
             if let Some(r) = self.ready.pop_front() {
                 return Some(r);
@@ -113,52 +103,35 @@ where
                     after: timeout.unwrap_or(Duration::MAX),
                 }));
             }
-            match front.result_ref() {
-                Ok(chunk) => {
-                    self.ready.extend(chunk.outcomes());
-                    self.in_flight.pop_front();
-                }
+            let front = self.in_flight.pop_front().expect("a front chunk");
+            match front.into_result() {
+                Ok(chunk) => self.ready.extend(chunk.into_outcomes()),
                 // The whole chunk failed (cancelled, terminated, refused): one error for it.
-                Err(e) => {
-                    self.in_flight.pop_front();
-                    return Some(Err(e));
-                }
+                Err(e) => return Some(Err(e)),
             }
         }
     }
 }
 
-impl<F, I, A, T> Iterator for IMap<'_, F, I, T>
-where
-    I: Iterator<Item = A>,
-    F: Fn(A) -> T + Send + Sync + 'static,
-    A: Send + 'static,
-    T: Clone + Send + Sync + 'static,
-{
-    type Item = Result<T>;
+impl<E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> Iterator for IMap<'_, E, F, I, A> {
+    type Item = Result<F::Output>;
 
-    fn next(&mut self) -> Option<Result<T>> {
+    fn next(&mut self) -> Option<Self::Item> {
         self.next_until(None)
     }
 }
 
 /// Lazy results in completion order (Python: `Pool.imap_unordered`).
-pub struct IMapUnordered<'a, F, I, T> {
-    feed: Feed<'a, F, I>,
+pub struct IMapUnordered<'a, E: Executor, F: MapFn<E, A>, I, A> {
+    feed: Feed<'a, E, F, I, A>,
     outstanding: usize,
-    sender: Sender<Future<Chunk<T>>>,
-    receiver: Receiver<Future<Chunk<T>>>,
-    ready: VecDeque<Result<T>>,
+    sender: Sender<Future<Chunk<F::Output>>>,
+    receiver: Receiver<Future<Chunk<F::Output>>>,
+    ready: VecDeque<Result<F::Output>>,
 }
 
-impl<'a, F, I, A, T> IMapUnordered<'a, F, I, T>
-where
-    I: Iterator<Item = A>,
-    F: Fn(A) -> T + Send + Sync + 'static,
-    A: Send + 'static,
-    T: Clone + Send + Sync + 'static,
-{
-    pub(super) fn new(pool: &'a ThreadPool, f: Arc<F>, items: I, chunksize: usize) -> Self {
+impl<'a, E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> IMapUnordered<'a, E, F, I, A> {
+    pub(super) fn new(pool: &'a Pool<E>, f: F, items: I, chunksize: usize) -> Self {
         let (sender, receiver) = crossbeam_channel::unbounded();
         let mut it = IMapUnordered {
             feed: Feed::new(pool, f, items, chunksize),
@@ -186,16 +159,12 @@ where
     }
 }
 
-impl<F, I, A, T> Iterator for IMapUnordered<'_, F, I, T>
-where
-    I: Iterator<Item = A>,
-    F: Fn(A) -> T + Send + Sync + 'static,
-    A: Send + 'static,
-    T: Clone + Send + Sync + 'static,
+impl<E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> Iterator
+    for IMapUnordered<'_, E, F, I, A>
 {
-    type Item = Result<T>;
+    type Item = Result<F::Output>;
 
-    fn next(&mut self) -> Option<Result<T>> {
+    fn next(&mut self) -> Option<Self::Item> {
         loop {
             if let Some(r) = self.ready.pop_front() {
                 return Some(r);
@@ -207,15 +176,15 @@ where
             // We hold a sender, so this only ends when a chunk arrives.
             let chunk = self.receiver.recv().expect("the iterator holds a sender");
             self.outstanding -= 1;
-            match chunk.result_ref() {
-                Ok(chunk) => self.ready.extend(chunk.outcomes()),
+            match chunk.into_result() {
+                Ok(chunk) => self.ready.extend(chunk.into_outcomes()),
                 Err(e) => return Some(Err(e)),
             }
         }
     }
 }
 
-impl<F, I, T> fmt::Debug for IMap<'_, F, I, T> {
+impl<E: Executor, F: MapFn<E, A>, I, A> fmt::Debug for IMap<'_, E, F, I, A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IMap")
             .field("chunks_in_flight", &self.in_flight.len())
@@ -224,7 +193,7 @@ impl<F, I, T> fmt::Debug for IMap<'_, F, I, T> {
     }
 }
 
-impl<F, I, T> fmt::Debug for IMapUnordered<'_, F, I, T> {
+impl<E: Executor, F: MapFn<E, A>, I, A> fmt::Debug for IMapUnordered<'_, E, F, I, A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IMapUnordered")
             .field("chunks_in_flight", &self.outstanding)

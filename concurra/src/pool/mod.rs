@@ -1,9 +1,12 @@
-//! The Pool interface (Python's `multiprocessing.pool`): [`ThreadPool`] today, the process
-//! `Pool` when the process engine lands.
+//! The Pool interface (Python's `multiprocessing.pool`): [`ThreadPool`] over threads and
+//! [`ProcessPool`] (Python's `multiprocessing.Pool`) over processes, one facade for both.
 //!
 //! A [`Pool`] is a thin facade: it owns no workers. It drives an executor's workers (the
-//! [`ThreadPoolExecutor`]'s for [`ThreadPool`]) and hands back [`AsyncResult`]s that are views
-//! over the one [`Future`].
+//! [`ThreadPoolExecutor`]'s for [`ThreadPool`], the [`ProcessPoolExecutor`]'s for
+//! [`ProcessPool`]) and hands back [`AsyncResult`]s that are views over the one [`Future`].
+//! What each engine accepts is said by [`Task`] (one call: `apply`) and [`MapFn`] (a function
+//! over chunks: `map`, `imap`, `starmap`): any `Send` closure for threads, a `fn` item (or a
+//! closure capturing nothing) over `serde` values for processes.
 //!
 //! # How a result travels
 //!
@@ -27,8 +30,15 @@
 //! to a pool that is not running fails its result with [`Error::InvalidState`].
 //!
 //! `Drop` is `terminate` then `join`, as leaving Python's `with Pool()` block terminates: wait
-//! for your results first, as the examples do. Threads cannot be killed, so a task that is
-//! already running finishes (its result is failed with `Terminated` all the same).
+//! for your results first, as the examples do. `terminate` kills a process pool's workers (a
+//! running call stops at once); threads cannot be killed, so a thread task that is already
+//! running finishes (its result is failed with `Terminated` all the same).
+//!
+//! # Faults
+//!
+//! A process worker that dies while it runs an `apply_async` call or a `map` chunk fails that
+//! result with [`Error::WorkerDied`] (Python's `Pool` hangs forever there); the executor starts
+//! a replacement and the pool keeps serving.
 //!
 //! `map` and `imap` split the input into chunks (one submitted call each); unlike Python,
 //! a failing item fails only its own position, never its whole chunk.
@@ -45,14 +55,20 @@ use crossbeam_channel::Sender;
 pub use async_result::AsyncResult;
 pub use imap::{IMap, IMapUnordered};
 
+pub use crate::chunk::MapFn;
+use crate::chunk::{private::Submit, Chunk};
 use crate::error::{Error, Result};
-use crate::executor::Executor;
+use crate::executor::{Executor, Task};
 use crate::future::{self, Future, Promise};
+use crate::process::ProcessPoolExecutor;
 use crate::thread_pool::ThreadPoolExecutor;
 use crate::unwind;
 
 /// Python's `multiprocessing.pool.ThreadPool`.
 pub type ThreadPool = Pool<ThreadPoolExecutor>;
+
+/// Python's `multiprocessing.Pool`: the Pool interface over worker processes.
+pub type ProcessPool = Pool<ProcessPoolExecutor>;
 
 /// A Pool facade over executor `E` (see the [module docs](self)).
 pub struct Pool<E: Executor> {
@@ -284,46 +300,92 @@ impl ThreadPool {
         processes: Option<usize>,
         builder: crate::thread_pool::Builder,
     ) -> Result<Self> {
-        let processes = match processes {
-            Some(0) => {
-                return Err(Error::InvalidState(
-                    "Number of processes must be at least 1".into(),
-                ))
-            }
-            Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        };
         let executor = builder
-            .max_workers(processes)
+            .max_workers(processes_or_cpus(processes)?)
             .thread_name_prefix("ThreadPool")
             .build()?;
-        Ok(Pool {
+        Ok(Pool::from_executor(executor))
+    }
+}
+
+impl ProcessPool {
+    /// A pool of `processes` worker processes (Python: `multiprocessing.Pool(processes)`);
+    /// `None` means the CPU count. Workers are this executable started again: `main` must
+    /// begin with [`concurra::init()`](crate::init) (see [`process`](crate::process)). For
+    /// Python's `initializer`, `initargs` and `maxtasksperchild`, build the executor and use
+    /// [`Pool::from_executor`]:
+    ///
+    /// ```no_run
+    /// use concurra::pool::ProcessPool;
+    /// use concurra::{Apply, ProcessPoolExecutor};
+    ///
+    /// fn setup(level: u32) { /* per-worker state */ }
+    ///
+    /// # fn main() -> concurra::Result<()> {
+    /// let executor = ProcessPoolExecutor::builder()
+    ///     .max_workers(4)
+    ///     .initializer(Apply(setup, 3))
+    ///     .max_tasks_per_child(100)
+    ///     .build()?;
+    /// let pool = ProcessPool::from_executor(executor);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidState`] if `processes` is `Some(0)`.
+    pub fn new(processes: Option<usize>) -> Result<Self> {
+        let executor = ProcessPoolExecutor::builder()
+            .max_workers(processes_or_cpus(processes)?)
+            .build()?;
+        Ok(Pool::from_executor(executor))
+    }
+}
+
+/// Python's check and default for `processes`.
+fn processes_or_cpus(processes: Option<usize>) -> Result<usize> {
+    match processes {
+        Some(0) => Err(Error::InvalidState(
+            "Number of processes must be at least 1".into(),
+        )),
+        Some(n) => Ok(n),
+        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+    }
+}
+
+impl<E: Executor> Pool<E> {
+    /// The Pool interface over `executor`'s workers, as many as its
+    /// [`max_workers`](Executor::max_workers). The pool owns the executor: dropping the pool
+    /// terminates it.
+    pub fn from_executor(executor: E) -> Self {
+        Pool {
+            processes: executor.max_workers(),
             executor,
-            processes,
             lifecycle: Mutex::new(Lifecycle::Running),
             shared: Arc::new(Shared::default()),
-        })
+        }
     }
 
-    /// Runs `f` on a worker and waits for its value (Python: `apply`).
+    /// Runs `work` on a worker and waits for its value (Python: `apply`): a closure on a
+    /// [`ThreadPool`], a `fn` item (with [`Apply`](crate::Apply) for its argument) on a
+    /// [`ProcessPool`].
     ///
     /// # Errors
     /// The task's error, or [`Error::InvalidState`] if the pool is not running.
-    pub fn apply<F, T>(&self, f: F) -> Result<T>
+    pub fn apply<W>(&self, work: W) -> Result<W::Output>
     where
-        F: FnOnce() -> T + Send + 'static,
-        T: Clone + Send + Sync + 'static,
+        W: Task<E>,
+        W::Output: Clone + Send + Sync + 'static,
     {
-        self.apply_async(f).get()
+        self.apply_async(work).get()
     }
 
-    /// Runs `f` on a worker; returns at once (Python: `apply_async`).
-    pub fn apply_async<F, T>(&self, f: F) -> AsyncResult<T>
+    /// Runs `work` on a worker; returns at once (Python: `apply_async`).
+    pub fn apply_async<W>(&self, work: W) -> AsyncResult<W::Output>
     where
-        F: FnOnce() -> T + Send + 'static,
-        T: Clone + Send + Sync + 'static,
+        W: Task<E>,
+        W::Output: Clone + Send + Sync + 'static,
     {
-        self.apply_async_with(f, Callbacks::new())
+        self.apply_async_with(work, Callbacks::new())
     }
 
     /// [`apply_async`](Self::apply_async) with Python's `callback` / `error_callback`.
@@ -337,15 +399,19 @@ impl ThreadPool {
     /// assert_eq!(r.get().unwrap(), 4);
     /// assert_eq!(rx.recv().unwrap(), 4);
     /// ```
-    pub fn apply_async_with<F, T>(&self, f: F, callbacks: Callbacks<T>) -> AsyncResult<T>
+    pub fn apply_async_with<W>(
+        &self,
+        work: W,
+        callbacks: Callbacks<W::Output>,
+    ) -> AsyncResult<W::Output>
     where
-        F: FnOnce() -> T + Send + 'static,
-        T: Clone + Send + Sync + 'static,
+        W: Task<E>,
+        W::Output: Clone + Send + Sync + 'static,
     {
         if let Err(e) = self.check_running() {
             return AsyncResult::new(Future::completed(Err(e)));
         }
-        let inner = self.executor.submit(f);
+        let inner = self.executor.submit(work);
         self.relay_outcome(inner, callbacks)
     }
 
@@ -355,33 +421,29 @@ impl ThreadPool {
     /// # Errors
     /// The first item's error to arrive (as Python, after every chunk ran);
     /// [`Error::InvalidState`] for `chunksize` 0 or a pool that is not running.
-    pub fn map<F, A, T>(
+    pub fn map<F, A>(
         &self,
         f: F,
         items: impl IntoIterator<Item = A>,
         chunksize: Option<usize>,
-    ) -> Result<Vec<T>>
+    ) -> Result<Vec<F::Output>>
     where
-        F: Fn(A) -> T + Send + Sync + 'static,
-        A: Send + 'static,
-        T: Clone + Send + Sync + 'static,
+        F: MapFn<E, A>,
     {
         self.map_async(f, items, chunksize, Callbacks::new()).get()
     }
 
     /// [`map`](Self::map) returning at once (Python: `map_async`); the callback gets the
     /// whole list.
-    pub fn map_async<F, A, T>(
+    pub fn map_async<F, A>(
         &self,
         f: F,
         items: impl IntoIterator<Item = A>,
         chunksize: Option<usize>,
-        callbacks: Callbacks<Vec<T>>,
-    ) -> AsyncResult<Vec<T>>
+        callbacks: Callbacks<Vec<F::Output>>,
+    ) -> AsyncResult<Vec<F::Output>>
     where
-        F: Fn(A) -> T + Send + Sync + 'static,
-        A: Send + 'static,
-        T: Clone + Send + Sync + 'static,
+        F: MapFn<E, A>,
     {
         // Python turns the input into a list to learn its length; an exact size hint spares
         // that copy.
@@ -401,12 +463,12 @@ impl ThreadPool {
             Ok(size) => chunk(items, len, size),
             Err(e) => return AsyncResult::new(Future::completed(Err(e))),
         };
-        let f = Arc::new(f);
+        let f = f.hold();
         let parts: Vec<_> = chunks
             .into_iter()
-            .map(|c| self.submit_chunk(&f, c))
+            .map(|c| F::submit_chunk(&f, &self.executor, c))
             .collect();
-        let (promise, outer) = future::pair::<Vec<T>>();
+        let (promise, outer) = future::pair::<Vec<F::Output>>();
         let gathered = gather(parts);
         gathered.add_done_callback({
             let relay = self.shared.relay(promise);
@@ -427,34 +489,30 @@ impl ThreadPool {
     ///
     /// # Errors
     /// As [`map`](Self::map).
-    pub fn starmap<F, A, T>(
+    pub fn starmap<F, A>(
         &self,
         f: F,
         items: impl IntoIterator<Item = A>,
         chunksize: Option<usize>,
-    ) -> Result<Vec<T>>
+    ) -> Result<Vec<<Star<F> as Submit<E, A>>::Output>>
     where
-        A: Args<F, Output = T> + Send + 'static,
-        F: Send + Sync + 'static,
-        T: Clone + Send + Sync + 'static,
+        Star<F>: MapFn<E, A>,
     {
-        self.map(move |args: A| args.apply(&f), items, chunksize)
+        self.map(Star(f), items, chunksize)
     }
 
     /// [`starmap`](Self::starmap) returning at once (Python: `starmap_async`).
-    pub fn starmap_async<F, A, T>(
+    pub fn starmap_async<F, A>(
         &self,
         f: F,
         items: impl IntoIterator<Item = A>,
         chunksize: Option<usize>,
-        callbacks: Callbacks<Vec<T>>,
-    ) -> AsyncResult<Vec<T>>
+        callbacks: Callbacks<Vec<<Star<F> as Submit<E, A>>::Output>>,
+    ) -> AsyncResult<Vec<<Star<F> as Submit<E, A>>::Output>>
     where
-        A: Args<F, Output = T> + Send + 'static,
-        F: Send + Sync + 'static,
-        T: Clone + Send + Sync + 'static,
+        Star<F>: MapFn<E, A>,
     {
-        self.map_async(move |args: A| args.apply(&f), items, chunksize, callbacks)
+        self.map_async(Star(f), items, chunksize, callbacks)
     }
 
     /// Lazy, ordered results of `f` over `items`, `chunksize` items per call (Python: `imap`).
@@ -462,58 +520,38 @@ impl ThreadPool {
     ///
     /// # Errors
     /// [`Error::InvalidState`] for `chunksize` 0 or a pool that is not running.
-    pub fn imap<F, A, T, I>(
+    pub fn imap<F, A, I>(
         &self,
         f: F,
         items: I,
         chunksize: usize,
-    ) -> Result<IMap<'_, F, I::IntoIter, T>>
+    ) -> Result<IMap<'_, E, F, I::IntoIter, A>>
     where
-        F: Fn(A) -> T + Send + Sync + 'static,
+        F: MapFn<E, A>,
         I: IntoIterator<Item = A>,
-        A: Send + 'static,
-        T: Clone + Send + Sync + 'static,
     {
         self.check_running()?;
         let chunksize = self.chunksize(1, Some(chunksize))?;
-        Ok(IMap::new(self, Arc::new(f), items.into_iter(), chunksize))
+        Ok(IMap::new(self, f, items.into_iter(), chunksize))
     }
 
     /// Lazy results in completion order (Python: `imap_unordered`).
     ///
     /// # Errors
     /// As [`imap`](Self::imap).
-    pub fn imap_unordered<F, A, T, I>(
+    pub fn imap_unordered<F, A, I>(
         &self,
         f: F,
         items: I,
         chunksize: usize,
-    ) -> Result<IMapUnordered<'_, F, I::IntoIter, T>>
+    ) -> Result<IMapUnordered<'_, E, F, I::IntoIter, A>>
     where
-        F: Fn(A) -> T + Send + Sync + 'static,
+        F: MapFn<E, A>,
         I: IntoIterator<Item = A>,
-        A: Send + 'static,
-        T: Clone + Send + Sync + 'static,
     {
         self.check_running()?;
         let chunksize = self.chunksize(1, Some(chunksize))?;
-        Ok(IMapUnordered::new(
-            self,
-            Arc::new(f),
-            items.into_iter(),
-            chunksize,
-        ))
-    }
-
-    /// Submits one chunk; one failing item fails only its own position.
-    fn submit_chunk<F, A, T>(&self, f: &Arc<F>, items: Vec<A>) -> Future<Chunk<T>>
-    where
-        F: Fn(A) -> T + Send + Sync + 'static,
-        A: Send + 'static,
-        T: Send + Sync + 'static,
-    {
-        let f = f.clone();
-        self.executor.submit(move || Chunk::run(&*f, items))
+        Ok(IMapUnordered::new(self, f, items.into_iter(), chunksize))
     }
 
     fn relay_outcome<T>(&self, inner: Future<T>, callbacks: Callbacks<T>) -> AsyncResult<T>
@@ -549,63 +587,6 @@ fn relay_done<T: Send + Sync + 'static>(
             callbacks.run(&outcome);
             relay.complete(outcome);
         }));
-    }
-}
-
-/// The outcome of one chunk: the values of the items that succeeded, in order, and the
-/// errors of those that failed, by position in the chunk.
-#[derive(Clone)]
-pub(crate) struct Chunk<T> {
-    values: Vec<T>,
-    errors: Vec<(usize, Error)>,
-}
-
-impl<T> Chunk<T> {
-    /// Runs `f` over `items` under one catch; after a panic, goes on with the next item under
-    /// a new one (a catch per item would cost more than a small `f`).
-    fn run<A>(f: &(impl Fn(A) -> T + ?Sized), items: Vec<A>) -> Chunk<T> {
-        let mut chunk = Chunk {
-            values: Vec::with_capacity(items.len()),
-            errors: Vec::new(),
-        };
-        let mut items = items.into_iter();
-        let mut position = 0;
-        loop {
-            let run = unwind::catch(|| {
-                for item in items.by_ref() {
-                    position += 1;
-                    chunk.values.push(f(item));
-                }
-            });
-            match run {
-                Ok(()) => return chunk,
-                Err(e) => chunk.errors.push((position - 1, e)),
-            }
-        }
-    }
-
-    fn first_error(&self) -> Option<&Error> {
-        self.errors.first().map(|(_, e)| e)
-    }
-
-    /// Every item's outcome, in order.
-    fn outcomes(&self) -> impl Iterator<Item = Result<T>> + '_
-    where
-        T: Clone,
-    {
-        let len = self.values.len() + self.errors.len();
-        let mut values = self.values.iter();
-        let mut errors = self.errors.iter().peekable();
-        (0..len).map(move |i| match errors.peek() {
-            Some((at, e)) if *at == i => {
-                errors.next();
-                Err(e.clone())
-            }
-            _ => Ok(values
-                .next()
-                .expect("one value per successful item")
-                .clone()),
-        })
     }
 }
 
@@ -653,7 +634,7 @@ where
                     let mut out = Vec::new();
                     for part in &g.parts {
                         if let Some(Ok(chunk)) = part.try_result() {
-                            out.extend_from_slice(&chunk.values);
+                            out.extend_from_slice(chunk.values());
                         }
                     }
                     Ok(out)
@@ -735,9 +716,10 @@ impl<E: Executor> Pool<E> {
         }
     }
 
-    /// Stops at once: queued work is cancelled and every outstanding result fails with
-    /// [`Error::Terminated`] (Python: `terminate`, whose results hang instead). Running
-    /// threads cannot be killed: they finish their current task.
+    /// Stops at once: queued work is cancelled, every outstanding result fails with
+    /// [`Error::Terminated`] (Python: `terminate`, whose results hang instead), and the
+    /// executor's workers are stopped ([`Executor::terminate_workers`]): worker processes are
+    /// killed; threads cannot be killed, so they finish their current task.
     pub fn terminate(&self) {
         *self
             .lifecycle
@@ -746,7 +728,7 @@ impl<E: Executor> Pool<E> {
         // Fail the results first: cancelling the queued calls would otherwise relay
         // `Cancelled` to them.
         self.shared.terminate_outstanding();
-        self.executor.shutdown(false, true);
+        self.executor.terminate_workers();
     }
 
     /// Waits for the workers to exit and the pending callbacks to run (Python: `join`).
@@ -788,6 +770,55 @@ impl<E: Executor + fmt::Debug> fmt::Debug for Pool<E> {
             )
             .field("executor", &self.executor)
             .finish()
+    }
+}
+
+/// `f` taking its arguments from a tuple: what `starmap` maps.
+#[derive(Debug, Clone, Copy)]
+pub struct Star<F>(pub F);
+
+/// Threads: the tuple's elements passed to the shared closure.
+impl<F, A, T> Submit<ThreadPoolExecutor, A> for Star<F>
+where
+    A: Args<F, Output = T> + Send + 'static,
+    F: Send + Sync + 'static,
+    T: Clone + Send + Sync + 'static,
+{
+    type Output = T;
+    type Held = Arc<F>;
+
+    fn hold(self) -> Arc<F> {
+        Arc::new(self.0)
+    }
+
+    fn submit_chunk(
+        held: &Arc<F>,
+        executor: &ThreadPoolExecutor,
+        items: Vec<A>,
+    ) -> Future<Chunk<T>> {
+        let f = Arc::clone(held);
+        executor.submit(move || Chunk::run(&|args: A| args.apply(&*f), items))
+    }
+}
+
+/// Processes: a closure that captures only the zero-sized `fn` item is itself zero-sized, so it
+/// crosses as the process pool's chunked call does.
+impl<F, A, T> Submit<ProcessPoolExecutor, A> for Star<F>
+where
+    A: Args<F, Output = T> + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+    F: Copy + Send + Sync + 'static,
+    T: serde::Serialize + serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    type Output = T;
+    type Held = F;
+
+    fn hold(self) -> F {
+        self.0
+    }
+
+    fn submit_chunk(f: &F, executor: &ProcessPoolExecutor, items: Vec<A>) -> Future<Chunk<T>> {
+        let f = *f;
+        executor.submit_chunk(move |args: A| args.apply(&f), items)
     }
 }
 

@@ -2,18 +2,21 @@
 //! frame, and the [`Pending`] side that turns the worker's reply into the Future's outcome.
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::bootstrap::CallHead;
 use super::identity::{self, Entry, Outcome};
 use super::wire::{self, FrameKind};
+use crate::chunk::Chunk;
 use crate::error::{Error, Result};
 use crate::executor::Apply;
 use crate::future::{self, Future, Promise};
 
 /// Work that can run in another process: a `fn` item or a closure that captures nothing,
-/// called with no argument, or bound to one by [`Apply`], or mapped over a chunk by
-/// [`Chunked`]. Arguments and values are `serde` types; they travel encoded with `postcard`.
+/// called with no argument, or bound to one by [`Apply`]. Arguments and values are `serde`
+/// types; they travel encoded with `postcard`. (Chunks of a map travel as one call each:
+/// [`ProcessPoolExecutor::map_chunked`](super::ProcessPoolExecutor::map_chunked) and the
+/// [`ProcessPool`](crate::pool::ProcessPool).)
 ///
 /// A function pointer or a capturing closure does not compile (its code cannot cross).
 pub trait Remote: private::Encode {}
@@ -21,10 +24,9 @@ pub trait Remote: private::Encode {}
 impl<W: private::Encode> Remote for W {}
 
 /// A function applied to every item of a chunk in one call (Python's `chunksize`): the work
-/// `Apply(Chunked(f), items)` gives each item's outcome in order, so one failing item fails
-/// only its place.
+/// `Apply(Chunked(f), items)` gives a [`Chunk`], so one failing item fails only its place.
 #[derive(Debug, Clone, Copy)]
-pub struct Chunked<F>(pub F);
+pub(crate) struct Chunked<F>(pub(crate) F);
 
 pub(crate) mod private {
     use super::Result;
@@ -53,10 +55,8 @@ fn call_frame<A: Serialize>(
     name: &str,
 ) -> Result<()> {
     wire::frame_with(out, FrameKind::Call, id, |buf| {
-        postcard::to_io(&CallHead { entry }, &mut *buf).map_err(|e| e.to_string())?;
-        postcard::to_io(arg, buf)
-            .map(drop)
-            .map_err(|e| format!("the argument of {name}: {e}"))
+        wire::append(&CallHead { entry }, buf).map_err(|e| e.to_string())?;
+        wire::append(arg, buf).map_err(|e| format!("the argument of {name}: {e}"))
     })
 }
 
@@ -117,40 +117,61 @@ where
     }
 }
 
+/// A chunk's outcome as it crosses back: the values, and each failed item's position with
+/// its panic's message and location.
+#[derive(Serialize, Deserialize)]
+struct ChunkReply<T> {
+    values: Vec<T>,
+    errors: Vec<(usize, String, Option<String>)>,
+}
+
+impl<T> From<Chunk<T>> for ChunkReply<T> {
+    fn from(chunk: Chunk<T>) -> Self {
+        let errors = chunk
+            .errors()
+            .iter()
+            .map(|(at, e)| match e {
+                Error::Panicked { message, location } => (*at, message.clone(), location.clone()),
+                other => (*at, other.to_string(), None),
+            })
+            .collect();
+        let (values, _) = chunk.into_parts();
+        ChunkReply { values, errors }
+    }
+}
+
+impl<T> From<ChunkReply<T>> for Chunk<T> {
+    fn from(reply: ChunkReply<T>) -> Self {
+        let errors = reply
+            .errors
+            .into_iter()
+            .map(|(at, message, location)| (at, Error::Panicked { message, location }))
+            .collect();
+        Chunk::from_parts(reply.values, errors)
+    }
+}
+
 impl<F, A, T> private::Encode for Apply<Chunked<F>, Vec<A>>
 where
     F: Fn(A) -> T + Copy + Send + 'static,
     A: Serialize + DeserializeOwned,
-    T: Serialize + DeserializeOwned + Send + Sync + 'static,
+    T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
 {
-    type Output = Vec<Result<T>>;
+    type Output = Chunk<T>;
 
     fn encode(self, id: u64, out: &mut Vec<u8>) -> Result<()> {
         let f = self.0 .0;
-        let each = move |items: Vec<A>| -> Vec<Outcome<T>> {
-            items
-                .into_iter()
-                .map(|item| match crate::unwind::catch(move || f(item)) {
-                    Ok(v) => Outcome::Value(v),
-                    Err(Error::Panicked { message, location }) => {
-                        Outcome::Panicked { message, location }
-                    }
-                    Err(e) => Outcome::Panicked {
-                        message: e.to_string(),
-                        location: None,
-                    },
-                })
-                .collect()
-        };
+        // One catch for the whole chunk (a panic fails only its item), as the thread pool's.
+        let each = move |items: Vec<A>| ChunkReply::from(Chunk::run(&f, items));
         call_frame(out, id, Entry::of(each), &self.1, Self::name())
     }
 
-    fn decode(payload: &[u8]) -> Result<Vec<Result<T>>> {
-        let outcomes = from_outcome(decode_reply::<Outcome<Vec<Outcome<T>>>>(
+    fn decode(payload: &[u8]) -> Result<Chunk<T>> {
+        from_outcome(decode_reply::<Outcome<ChunkReply<T>>>(
             payload,
             Self::name(),
-        )?)?;
-        Ok(outcomes.into_iter().map(from_outcome).collect())
+        )?)
+        .map(Chunk::from)
     }
 
     fn name() -> &'static str {

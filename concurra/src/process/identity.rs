@@ -143,11 +143,11 @@ where
 /// Appends `outcome`, or an `Encode` outcome if the value does not serialize.
 fn encode_outcome<F, T: Serialize>(outcome: &Outcome<T>, out: &mut Vec<u8>) {
     let start = out.len();
-    if let Err(e) = postcard::to_io(outcome, &mut *out) {
+    if let Err(e) = super::wire::append(outcome, out) {
         out.truncate(start);
         let failed: Outcome<()> =
             Outcome::Encode(format!("the value returned by {}: {e}", name::<F>()));
-        postcard::to_io(&failed, &mut *out).expect("a string always encodes");
+        super::wire::append(&failed, out).expect("a string always encodes");
     }
 }
 

@@ -40,7 +40,7 @@
 //! # What crosses
 //!
 //! A `fn` item or a closure that captures nothing ([`Remote`]), called with no argument, or
-//! with one through [`Apply`](crate::Apply), or over a chunk through [`Chunked`]. Arguments and
+//! with one through [`Apply`](crate::Apply), or over a chunk (`map_chunked`, the Pool's `map`). Arguments and
 //! values are `serde` types. A function pointer or a capturing closure does not compile. An
 //! argument that does not encode fails at the call (an error on its future); a value that does
 //! not decode fails that future alone.
@@ -54,6 +54,6 @@ mod single;
 pub mod wire;
 
 pub use bootstrap::init;
-pub use call::{Chunked, Remote};
+pub use call::Remote;
 pub use pool::{Builder as PoolBuilder, ProcessPoolExecutor};
 pub use single::{Builder, Process};

@@ -44,14 +44,22 @@ use crossbeam_channel::{Receiver, Sender};
 use super::call::{Call, Chunked, Pending, Remote, LAST};
 use super::child::{read_frame, Child, DEFAULT_HANDSHAKE};
 use super::wire::{Decoder, FrameKind};
+use crate::chunk::{private, Chunk};
 use crate::error::{Error, Result};
-use crate::executor::{Executor, MapOptions, Task};
+use crate::executor::{Apply, Executor, MapOptions, Task};
 use crate::future::{self, Future, Promise};
 use crate::sys::{self, Kill};
 
 /// Calls a worker holds at once by default: the one it runs and one waiting in its channel,
 /// so it never idles between calls (Python keeps one extra call queued per pool).
 const DEFAULT_WINDOW: usize = 2;
+
+/// How much work (by the worker's average call time) may wait in a worker's channel: short
+/// calls get a larger window, up to [`MAX_WINDOW`].
+const QUEUED_WORK: Duration = Duration::from_millis(1);
+
+/// The largest window short calls get.
+const MAX_WINDOW: usize = 64;
 
 /// Appends the initializer's call frame.
 type Initializer = Arc<dyn Fn(&mut Vec<u8>) -> Result<()> + Send + Sync>;
@@ -64,7 +72,8 @@ pub struct Builder {
     max_tasks_per_child: Option<usize>,
     task_timeout: Option<Duration>,
     handshake: Duration,
-    window: usize,
+    /// `None`: adaptive (see [`Builder::window`]).
+    window: Option<usize>,
 }
 
 impl fmt::Debug for Builder {
@@ -118,10 +127,14 @@ impl Builder {
         self
     }
 
-    /// Calls sent to a worker ahead of time (default 2: the running one and the next). 1 gives
-    /// the fairest spread of long calls; more gives throughput for tiny ones.
+    /// Calls sent to a worker ahead of time, fixed. By default the window adapts: 2 (the
+    /// running call and the next), growing for short calls until about 1 ms of work waits in
+    /// each worker (at most 64 calls), so tiny calls travel in batches and a worker never
+    /// idles between them. Calls in a worker's window wait behind the call it runs: when a
+    /// long call can follow short ones, `window(1)` spreads calls most fairly (no call ever
+    /// waits behind a running one while another worker is free).
     pub fn window(mut self, n: usize) -> Self {
-        self.window = n.max(1);
+        self.window = Some(n.max(1));
         self
     }
 
@@ -224,7 +237,8 @@ struct Config {
     max_tasks_per_child: Option<usize>,
     task_timeout: Option<Duration>,
     handshake: Duration,
-    window: usize,
+    /// `None`: adaptive (see [`Builder::window`]).
+    window: Option<usize>,
 }
 
 enum Event {
@@ -268,6 +282,36 @@ struct Worker {
     /// Its last call is sent, or its channel is closed: send nothing more.
     retiring: bool,
     verdict: Option<Verdict>,
+    /// How long its calls take, smoothed (`None` until its first reply): sizes its window.
+    call_time: Option<Duration>,
+}
+
+impl Worker {
+    /// How many calls this worker may hold: the fixed window if one was set, else
+    /// [`DEFAULT_WINDOW`], or more for short calls, so that about [`QUEUED_WORK`] of them wait
+    /// in its channel (at most [`MAX_WINDOW`]). A worker fed in batches never idles between
+    /// tiny calls; long calls keep the small window and so spread over the workers.
+    fn window(&self, fixed: Option<usize>) -> usize {
+        if let Some(n) = fixed {
+            return n;
+        }
+        match self.call_time {
+            Some(t) if !t.is_zero() => {
+                let fits = QUEUED_WORK.as_nanos() / t.as_nanos();
+                (fits.min(MAX_WINDOW as u128) as usize).max(DEFAULT_WINDOW)
+            }
+            Some(_) => MAX_WINDOW,
+            None => DEFAULT_WINDOW,
+        }
+    }
+
+    /// Records that the front call took `took` (an exponential average, 1/8 per call).
+    fn observe(&mut self, took: Duration) {
+        self.call_time = Some(match self.call_time {
+            None => took,
+            Some(avg) => (avg * 7 + took) / 8,
+        });
+    }
 }
 
 /// A call sent to a worker. The frame is kept: if the worker dies before starting it, the
@@ -421,13 +465,23 @@ impl Shared {
         // While the pool can still grow, a call waits for an idle worker (one is started for
         // it below) rather than queue in a busy worker's window behind a long call.
         let growing = state.workers.len() + state.starting < self.config.max_workers;
-        let window = if growing { 1 } else { self.config.window };
+        // Frames for each worker, sent in one write per worker after the loop.
+        let mut batches: Vec<(usize, usize, Vec<u8>)> = Vec::new();
         while !state.queue.is_empty() {
-            let Some(worker) = state
+            let Some((index, worker)) = state
                 .workers
                 .iter_mut()
-                .filter(|w| !w.retiring && w.in_flight.len() < window)
-                .min_by_key(|w| w.in_flight.len())
+                .enumerate()
+                .filter(|(_, w)| {
+                    !w.retiring
+                        && w.in_flight.len()
+                            < if growing {
+                                1
+                            } else {
+                                w.window(self.config.window)
+                            }
+                })
+                .min_by_key(|(_, w)| w.in_flight.len())
             else {
                 break;
             };
@@ -446,19 +500,31 @@ impl Shared {
             if worker.in_flight.is_empty() {
                 worker.front_since = now;
             }
-            if !worker.out.send(&call.frame) {
-                // A dead worker not yet reaped: the call never reached it. Another one takes it.
-                worker.sent -= 1;
-                worker.retiring = true;
-                call.unmark_last();
-                state.queue.push_front(call);
-                continue;
+            match batches.iter_mut().find(|(i, _, _)| *i == index) {
+                Some((_, _, bytes)) => bytes.extend_from_slice(&call.frame),
+                None => batches.push((index, worker.in_flight.len(), call.frame.clone())),
             }
             worker.in_flight.push_back(InFlight {
                 call,
                 stopped: false,
             });
         }
+        for (index, first, bytes) in batches {
+            let worker = &mut state.workers[index];
+            if worker.out.send(&bytes) {
+                continue;
+            }
+            // A dead worker not yet reaped: the batch never reached it. Its calls go back to
+            // the front of the queue, in order, for another worker.
+            worker.retiring = true;
+            let unsent: Vec<InFlight> = worker.in_flight.drain(first..).collect();
+            worker.sent -= unsent.len();
+            for mut waiting in unsent.into_iter().rev() {
+                waiting.call.unmark_last();
+                state.queue.push_front(waiting.call);
+            }
+        }
+
         // Calls still queued found no room: start a worker for each, up to `max_workers`.
         while state.broken.is_none()
             && state.starting < state.queue.len()
@@ -488,7 +554,7 @@ impl ProcessPoolExecutor {
             max_tasks_per_child: None,
             task_timeout: None,
             handshake: DEFAULT_HANDSHAKE,
-            window: DEFAULT_WINDOW,
+            window: None,
         }
     }
 
@@ -594,13 +660,22 @@ impl ProcessPoolExecutor {
         });
         let per_worker = MapOptions {
             timeout: None,
-            in_flight: Some(self.shared.config.max_workers * (self.shared.config.window + 2)),
+            in_flight: Some(
+                self.shared.config.max_workers
+                    * (self.shared.config.window.unwrap_or(DEFAULT_WINDOW) + 2),
+            ),
         };
-        self.map_with(Chunked(f), chunks, per_worker)
-            .flat_map(|chunk: Result<Vec<Result<T>>>| match chunk {
-                Ok(values) => values,
-                Err(e) => vec![Err(e)],
-            })
+        crate::chunk::flatten(self.map_with(Chunked(f), chunks, per_worker))
+    }
+
+    /// Submits `f` over one chunk of `items` (the Pool facade's map unit).
+    pub(crate) fn submit_chunk<F, A, T>(&self, f: F, items: Vec<A>) -> Future<Chunk<T>>
+    where
+        F: Fn(A) -> T + Copy + Send + 'static,
+        A: serde::Serialize + serde::de::DeserializeOwned + 'static,
+        T: serde::Serialize + serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        self.submit_remote(Apply(Chunked(f), items))
     }
 
     /// The worker pids now (for tests and diagnostics).
@@ -637,6 +712,39 @@ impl Executor for ProcessPoolExecutor {
 
     fn max_workers(&self) -> usize {
         self.shared.config.max_workers
+    }
+
+    /// Shuts down, cancels the queued calls and kills every worker: their running calls fail
+    /// with [`Error::Terminated`] (Python 3.14's `terminate_workers`, which sends SIGTERM;
+    /// concurra kills, so that no call can outlive it).
+    fn terminate_workers(&self) {
+        self.shutdown(false, true);
+        let mut state = self.shared.lock();
+        for worker in &mut state.workers {
+            if !worker.in_flight.is_empty() {
+                worker.verdict = Some(Verdict::Stopped);
+                worker.child.signal(Kill::Kill);
+            }
+        }
+    }
+}
+
+/// The process pool's chunks: the `fn` item's identity and the chunk's encoded items, one call.
+impl<F, A, T> private::Submit<ProcessPoolExecutor, A> for F
+where
+    F: Fn(A) -> T + Copy + Send + Sync + 'static,
+    A: serde::Serialize + serde::de::DeserializeOwned + 'static,
+    T: serde::Serialize + serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    type Output = T;
+    type Held = F;
+
+    fn hold(self) -> F {
+        self
+    }
+
+    fn submit_chunk(f: &F, executor: &ProcessPoolExecutor, items: Vec<A>) -> Future<Chunk<T>> {
+        executor.submit_chunk(*f, items)
     }
 }
 
@@ -751,6 +859,7 @@ fn start_worker(shared: &Arc<Shared>) {
                             sent: 0,
                             retiring: false,
                             verdict: None,
+                            call_time: None,
                         });
                         let shared = Arc::clone(shared);
                         let spawned = std::thread::Builder::new()
@@ -845,7 +954,9 @@ fn read_replies(shared: &Arc<Shared>, key: u64, child: &Child, socket: &UnixStre
                 match worker.in_flight.front() {
                     Some(front) if front.call.id() == id => {
                         let done = worker.in_flight.pop_front().expect("front");
-                        worker.front_since = Instant::now();
+                        let now = Instant::now();
+                        worker.observe(now.saturating_duration_since(worker.front_since));
+                        worker.front_since = now;
                         if !done.stopped {
                             after.replies.push((done.call.pending, payload));
                         }

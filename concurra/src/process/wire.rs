@@ -93,9 +93,7 @@ pub fn encode<T: Serialize + ?Sized>(
     value: &T,
 ) -> Result<()> {
     frame_with(out, kind, id, |buf| {
-        postcard::to_io(value, buf)
-            .map(drop)
-            .map_err(|e| format!("{e}"))
+        append(value, buf).map_err(|e| format!("{e}"))
     })
 }
 
@@ -131,6 +129,47 @@ pub(crate) fn frame_with(
     Ok(())
 }
 
+/// postcard's output appended to a `Vec` the caller holds (a frame being built).
+///
+/// postcard writes a varint as one small slice; `Vec::extend_from_slice` (what its `io` and
+/// `alloc` outputs use) calls `memmove` for each, which made encoding a `Vec<u64>` several
+/// times slower than pushing the few bytes one by one.
+struct Append<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Append<'_> {
+    type Output = ();
+
+    #[inline]
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.0.push(byte);
+        Ok(())
+    }
+
+    #[inline]
+    fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
+        if bytes.len() <= 16 {
+            for &b in bytes {
+                self.0.push(b);
+            }
+        } else {
+            self.0.extend_from_slice(bytes);
+        }
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
+/// Appends `value`, postcard-encoded, to `out` (on error `out` may hold part of it).
+///
+/// # Errors
+/// postcard's error if `value` does not serialize.
+pub(crate) fn append<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> postcard::Result<()> {
+    postcard::serialize_with_flavor(value, Append(out))
+}
+
 /// Cuts a byte stream into frames (see the module docs).
 #[derive(Debug, Default)]
 pub struct Decoder {
@@ -147,8 +186,10 @@ impl Decoder {
 
     /// Appends bytes read from the stream.
     pub fn push(&mut self, bytes: &[u8]) {
-        if self.consumed > 0 && self.consumed == self.buf.len() {
-            self.buf.clear();
+        // Drop what was consumed before growing: a stream that always ends mid-frame would
+        // otherwise keep every byte it ever carried. Only the unfinished frame is moved.
+        if self.consumed > 0 {
+            self.buf.drain(..self.consumed);
             self.consumed = 0;
         }
         self.buf.extend_from_slice(bytes);
@@ -201,6 +242,29 @@ mod tests {
         let mut out = Vec::new();
         encode(&mut out, kind, id, v).unwrap();
         out
+    }
+
+    #[test]
+    fn a_stream_always_ending_mid_frame_keeps_only_the_unfinished_frame() {
+        let bytes = frame_of(FrameKind::Reply, 1, &[9u64; 16]);
+        let stream: Vec<u8> = bytes
+            .iter()
+            .copied()
+            .cycle()
+            .take(bytes.len() * 1000)
+            .collect();
+        let mut d = Decoder::new();
+        let mut frames = 0;
+        // Reads of 1.5 frames: every read but the last ends inside a frame.
+        for read in stream.chunks(bytes.len() * 3 / 2) {
+            d.push(read);
+            while let Some(f) = d.next_frame().unwrap() {
+                assert_eq!(f.id, 1);
+                frames += 1;
+            }
+            assert!(d.buf.len() <= bytes.len() * 3, "{} bytes kept", d.buf.len());
+        }
+        assert_eq!(frames, 1000);
     }
 
     #[test]

@@ -1,0 +1,214 @@
+//! Chunks: many items of a map in one call (Python's `chunksize`), shared by every engine.
+//!
+//! A [`Chunk`] is the outcome of one call over many items: the values of the items that
+//! succeeded, in order, and the errors of those that failed, by position. Unlike Python, a
+//! failing item fails only its own position, never its whole chunk.
+//!
+//! [`MapFn`] says how an engine runs a function over a chunk: the thread pool shares one
+//! closure between its chunks (`Arc<F>`); the process pool sends a `fn` item's identity with
+//! each chunk's encoded items. The Pool facade and the process pool's own `map_chunked` are
+//! written once over it.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::future::Future;
+use crate::unwind;
+
+/// The outcome of one chunk: the values of the items that succeeded, in order, and the errors
+/// of those that failed, by position in the chunk.
+#[derive(Debug, Clone)]
+#[allow(unreachable_pub)] // Named by `MapFn`'s sealed methods only.
+pub struct Chunk<T> {
+    values: Vec<T>,
+    errors: Vec<(usize, Error)>,
+}
+
+impl<T> Chunk<T> {
+    /// Runs `f` over `items` under one catch; after a panic, goes on with the next item under
+    /// a new one (a catch per item would cost more than a small `f`).
+    pub(crate) fn run<A>(f: &(impl Fn(A) -> T + ?Sized), items: Vec<A>) -> Chunk<T> {
+        let mut chunk = Chunk {
+            values: Vec::with_capacity(items.len()),
+            errors: Vec::new(),
+        };
+        let mut items = items.into_iter();
+        let mut position = 0;
+        loop {
+            let run = unwind::catch(|| {
+                for item in items.by_ref() {
+                    position += 1;
+                    chunk.values.push(f(item));
+                }
+            });
+            match run {
+                Ok(()) => return chunk,
+                Err(e) => chunk.errors.push((position - 1, e)),
+            }
+        }
+    }
+
+    /// A chunk from its parts (what crossed from another process).
+    pub(crate) fn from_parts(values: Vec<T>, errors: Vec<(usize, Error)>) -> Chunk<T> {
+        Chunk { values, errors }
+    }
+
+    /// The values of the items that succeeded, in order.
+    pub(crate) fn values(&self) -> &[T] {
+        &self.values
+    }
+
+    /// The failed items' errors, by position in the chunk.
+    pub(crate) fn errors(&self) -> &[(usize, Error)] {
+        &self.errors
+    }
+
+    /// The values and the positioned errors.
+    pub(crate) fn into_parts(self) -> (Vec<T>, Vec<(usize, Error)>) {
+        (self.values, self.errors)
+    }
+
+    /// The first failed item's error.
+    pub(crate) fn first_error(&self) -> Option<&Error> {
+        self.errors.first().map(|(_, e)| e)
+    }
+
+    /// Every item's outcome, in order, taken out of the chunk.
+    pub(crate) fn into_outcomes(self) -> Outcomes<T> {
+        Outcomes {
+            values: self.values.into_iter(),
+            errors: self.errors.into_iter().peekable(),
+            position: 0,
+        }
+    }
+}
+
+/// Every item's outcome of a [`Chunk`], in order.
+pub(crate) struct Outcomes<T> {
+    values: std::vec::IntoIter<T>,
+    errors: std::iter::Peekable<std::vec::IntoIter<(usize, Error)>>,
+    position: usize,
+}
+
+impl<T> Iterator for Outcomes<T> {
+    type Item = Result<T>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Result<T>> {
+        let at = self.position;
+        self.position += 1;
+        if let Some((_, e)) = self.errors.next_if(|(failed, _)| *failed == at) {
+            return Some(Err(e));
+        }
+        self.values.next().map(Ok)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let len = self.values.len() + self.errors.len();
+        (len, Some(len))
+    }
+}
+
+/// The items of a stream of chunks, in order; a chunk that failed as a whole (its worker
+/// died, say) is one error in its place.
+pub(crate) fn flatten<T>(
+    chunks: impl Iterator<Item = Result<Chunk<T>>>,
+) -> impl Iterator<Item = Result<T>> {
+    let mut chunks = chunks;
+    let mut current: Option<Outcomes<T>> = None;
+    std::iter::from_fn(move || loop {
+        if let Some(item) = current.as_mut().and_then(Iterator::next) {
+            return Some(item);
+        }
+        match chunks.next()? {
+            Ok(chunk) => current = Some(chunk.into_outcomes()),
+            Err(e) => {
+                current = None;
+                return Some(Err(e));
+            }
+        }
+    })
+}
+
+/// A function that engine `E` can map over chunks of `A`s (the Pool's `map`, `imap`, …).
+///
+/// For the thread pool: any `Fn(A) -> T + Send + Sync + 'static` closure. For the process
+/// pool: a `fn` item or a closure that captures nothing, over `serde` arguments and values
+/// (as [`Remote`](crate::process::Remote)). Sealed: the engines implement it.
+pub trait MapFn<E, A>: private::Submit<E, A> {}
+
+impl<E, A, F: private::Submit<E, A>> MapFn<E, A> for F {}
+
+pub(crate) mod private {
+    use super::{Chunk, Future};
+
+    /// The engine's side of [`MapFn`](super::MapFn).
+    #[allow(unreachable_pub)]
+    pub trait Submit<E, A>: Sized {
+        /// What each item gives.
+        type Output: Clone + Send + Sync + 'static;
+        /// The function as the engine keeps it between chunks.
+        type Held: Send + Sync + 'static;
+        /// Prepares the function for many chunks.
+        fn hold(self) -> Self::Held;
+        /// Submits one chunk.
+        fn submit_chunk(
+            held: &Self::Held,
+            executor: &E,
+            items: Vec<A>,
+        ) -> Future<Chunk<Self::Output>>;
+    }
+}
+
+/// The thread pool's chunks: one shared closure, run in the worker under one catch.
+impl<F, A, T> private::Submit<crate::ThreadPoolExecutor, A> for F
+where
+    F: Fn(A) -> T + Send + Sync + 'static,
+    A: Send + 'static,
+    T: Clone + Send + Sync + 'static,
+{
+    type Output = T;
+    type Held = Arc<F>;
+
+    fn hold(self) -> Arc<F> {
+        Arc::new(self)
+    }
+
+    fn submit_chunk(
+        held: &Arc<F>,
+        executor: &crate::ThreadPoolExecutor,
+        items: Vec<A>,
+    ) -> Future<Chunk<T>> {
+        use crate::Executor;
+        let f = Arc::clone(held);
+        executor.submit(move || Chunk::run(&*f, items))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_fails_only_its_position_and_the_rest_run() {
+        let chunk = Chunk::run(
+            &|x: u32| {
+                assert!(x % 3 != 1, "item {x}");
+                x * 10
+            },
+            (0..6).collect(),
+        );
+        assert_eq!(chunk.values(), &[0, 20, 30, 50]);
+        let outcomes: Vec<_> = chunk.into_outcomes().collect();
+        assert_eq!(outcomes.len(), 6);
+        assert_eq!(outcomes[0].as_ref().unwrap(), &0);
+        assert!(outcomes[1].as_ref().unwrap_err().is_panic());
+        assert_eq!(outcomes[2].as_ref().unwrap(), &20);
+        assert!(outcomes[4]
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("item 4"));
+        assert_eq!(outcomes[5].as_ref().unwrap(), &50);
+    }
+}
