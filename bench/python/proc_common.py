@@ -25,3 +25,29 @@ def main(make_pool, job):
         job(pool, n)
         elapsed = time.perf_counter_ns() - start
     print(f"ns_per_op={elapsed / n:.1f}")
+
+
+def noop():
+    return None
+
+
+def main_starts(method):
+    """proc-start: n times, start a multiprocessing.Process running noop and join it, with
+    the given start method ("fork" or "spawn"). Prints `ns_per_op=<float>`."""
+    import multiprocessing
+
+    n = int(sys.argv[1])
+    ctx = multiprocessing.get_context(method)
+
+    def job(k):
+        for _ in range(k):
+            p = ctx.Process(target=noop)
+            p.start()
+            p.join()
+            assert p.exitcode == 0
+
+    job(max(n // 100, 1))
+    start = time.perf_counter_ns()
+    job(n)
+    elapsed = time.perf_counter_ns() - start
+    print(f"ns_per_op={elapsed / n:.1f}")

@@ -30,6 +30,7 @@ workloads:
   proc-roundtrip   20k trivial calls, one at a time, to a 1-process pool (per round trip)
   proc-throughput  100k trivial calls submitted to a 2-process pool, then all awaited (per task)
   proc-map         x * x over 1M items on a 2-process pool, chunked (per item)
+  proc-start       one process started and joined (per start+join)
   all              every workload above
 
 options:

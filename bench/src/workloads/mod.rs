@@ -29,7 +29,7 @@ pub struct Workload {
     pub peers: fn() -> Vec<Peer>,
 }
 
-pub const ALL: [Workload; 9] = [
+pub const ALL: [Workload; 10] = [
     submit_wait::WORKLOAD,
     wake_latency::WORKLOAD,
     map::WORKLOAD,
@@ -39,6 +39,7 @@ pub const ALL: [Workload; 9] = [
     process::ROUNDTRIP,
     process::THROUGHPUT,
     process::MAP,
+    process::START,
 ];
 
 /// One engine doing a workload's job.

@@ -1,6 +1,7 @@
 //! The process engine: `proc-roundtrip` (one trivial call at a time to a one-worker pool),
 //! `proc-throughput` (100k trivial calls submitted to a 2-worker pool, then all awaited) and
-//! `proc-map` (a chunked map of `x * x` over 1M items on 2 workers), against a raw pipe round
+//! `proc-map` (a chunked map of `x * x` over 1M items on 2 workers) and `proc-start` (one
+//! `Process` started and joined), against a raw pipe round
 //! trip (the floor), procspawn's `Pool`, and Python's `concurrent.futures.ProcessPoolExecutor`
 //! and `multiprocessing.Pool`.
 //!
@@ -29,6 +30,13 @@ pub const THROUGHPUT: Workload = Workload {
     peers: throughput_peers,
 };
 
+pub const START: Workload = Workload {
+    name: "proc-start",
+    about: "one process started and joined, running a trivial function (or /bin/true)",
+    unit: "start+join",
+    peers: start_peers,
+};
+
 pub const MAP: Workload = Workload {
     name: "proc-map",
     about: "x * x over 0..n on a 2-worker process pool, chunked, results in order",
@@ -44,6 +52,9 @@ const TASKS: usize = 100_000;
 const PROCSPAWN_TASKS: usize = 5_000;
 const PYTHON_TASKS: usize = 20_000;
 const ITEMS: usize = 1_000_000;
+const STARTS: usize = 300;
+const PYTHON_FORKS: usize = 200;
+const PYTHON_SPAWNS: usize = 20;
 const CHUNK: usize = 1_000;
 
 fn roundtrip_peers() -> Vec<Peer> {
@@ -89,6 +100,33 @@ fn throughput_peers() -> Vec<Peer> {
             "Python Pool(2).apply_async",
             PYTHON_TASKS,
             "proc_throughput_mp.py",
+        ),
+    ]
+}
+
+fn start_peers() -> Vec<Peer> {
+    vec![
+        Peer::rust("concurra Process::start(f).join()", STARTS, concurra_start),
+        Peer::rust(
+            "floor: Command::new(\"/bin/true\").status()",
+            STARTS,
+            bin_true,
+        ),
+        Peer::rust(
+            "floor: this executable started again, exits at once",
+            STARTS,
+            self_exe_start,
+        ),
+        Peer::rust("procspawn::spawn(f).join()", STARTS, procspawn_start),
+        Peer::python(
+            "Python multiprocessing.Process, fork",
+            PYTHON_FORKS,
+            "proc_start_fork.py",
+        ),
+        Peer::python(
+            "Python multiprocessing.Process, spawn",
+            PYTHON_SPAWNS,
+            "proc_start_spawn.py",
         ),
     ]
 }
@@ -202,6 +240,55 @@ fn procspawn_roundtrip(n: usize) -> f64 {
     });
     pool.shutdown();
     ns
+}
+
+// ---- proc-start ----
+
+fn noop() -> u32 {
+    7
+}
+
+fn concurra_start(n: usize) -> f64 {
+    time_per_op(n, |n| {
+        for _ in 0..n {
+            let p = concurra::Process::start(noop).expect("starting a process");
+            assert_eq!(p.result().unwrap(), 7);
+            p.join();
+            assert_eq!(p.exitcode(), Some(0));
+        }
+    })
+}
+
+fn bin_true(n: usize) -> f64 {
+    time_per_op(n, |n| {
+        for _ in 0..n {
+            assert!(Command::new("/bin/true").status().unwrap().success());
+        }
+    })
+}
+
+/// The bench binary as an echo child with standard input at end of file: it starts (the same
+/// executable, so the same loading cost as a concurra worker) and exits at once.
+fn self_exe_start(n: usize) -> f64 {
+    let exe = std::env::current_exe().expect("the bench's own path");
+    time_per_op(n, |n| {
+        for _ in 0..n {
+            let status = Command::new(&exe)
+                .env(ECHO_CHILD, "1")
+                .stdin(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+    })
+}
+
+fn procspawn_start(n: usize) -> f64 {
+    time_per_op(n, |n| {
+        for _ in 0..n {
+            assert_eq!(procspawn::spawn((), |()| 7u32).join().unwrap(), 7);
+        }
+    })
 }
 
 // ---- proc-throughput ----

@@ -1,0 +1,10 @@
+"""proc-start for Python: n times multiprocessing.Process(target=noop) started and joined,
+start method "fork". Prints `ns_per_op=<float>` (per start+join).
+
+Usage: python3 proc_start_fork.py <n>
+"""
+
+import proc_common
+
+if __name__ == "__main__":
+    proc_common.main_starts("fork")
