@@ -22,6 +22,7 @@
 //! | `threading.Thread(target, name, daemon)`         | [`Thread::builder`] → [`thread::Builder::start`] | [`thread`](mod@thread) |
 //! | `asyncio.run`, `create_task`, `sleep`, `gather`, `wait_for`, `loop.call_soon`/`call_later`/`call_soon_threadsafe` | [`aio::run`], [`aio::create_task`] → [`aio::Task`], [`aio::sleep`], [`aio::gather`], [`aio::wait_for`], [`aio::call_soon`] … | [`aio`] |
 //! | `multiprocessing.pool.ThreadPool(processes)`      | [`ThreadPool::new`]: `apply(_async)`, `map(_async)`, `starmap(_async)`, `imap`, `imap_unordered`, `close`/`terminate`/`join` | [`pool`] |
+//! | `multiprocessing.Pool(processes, initializer, maxtasksperchild)` | [`ProcessPool::new`], [`Pool::from_executor`](pool::Pool::from_executor): the same interface over worker processes; a killed worker fails only its result ([`Error::WorkerDied`]) | [`pool`] |
 //! | `AsyncResult` (`get`, `wait`, `ready`, `successful`) | [`AsyncResult`]                        | [`pool`]        |
 //! | `multiprocessing.Process(target, args)`: `start`, `join`, `exitcode`, `terminate`, `kill` | [`Process::start`]`(f)` / `(Apply(f, a))` → [`Process`] (with the return value) | [`process`] |
 //! | `ProcessPoolExecutor(max_workers, initializer, max_tasks_per_child)` | [`ProcessPoolExecutor::builder`] (+ `task_timeout`, [`stop`](ProcessPoolExecutor::stop)) | [`process`] |

@@ -2,12 +2,9 @@
 //!
 //! `future_contract.rs` runs the contract with closures that capture their gates, which cannot
 //! cross a process boundary; here every case is a plain `fn`, and the gate that keeps a call
-//! running is a Unix socket the test owns: the call blocks reading it until the test writes a
-//! byte (or closes it). No sleeps.
+//! running is a Unix socket the test owns (`common::socket_gate`): the call blocks reading it
+//! until the test writes a byte (or closes it). No sleeps.
 
-use std::io::{Read, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
@@ -17,48 +14,14 @@ use concurra::{
     as_completed, wait, Apply, Error, Executor, Future, Process, ProcessPoolExecutor, ReturnWhen,
 };
 
+mod common;
+use common::socket_gate::{block_on, Arrived, SocketGate};
+
 concurra::worker_hook!();
-
-/// A gate for calls in other processes: they connect and block until it opens.
-struct Gate {
-    listener: UnixListener,
-    path: PathBuf,
-}
-
-impl Gate {
-    fn new() -> Gate {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "concurra-gate-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_file(&path);
-        let listener = UnixListener::bind(&path).unwrap();
-        Gate { listener, path }
-    }
-
-    fn path(&self) -> String {
-        self.path.to_str().unwrap().to_owned()
-    }
-
-    /// Waits until one call is blocked on the gate: it is running.
-    fn arrived(&self) -> UnixStream {
-        self.listener.accept().unwrap().0
-    }
-}
-
-impl Drop for Gate {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
 
 /// Blocks on the gate at `path`, then returns `value`.
 fn gated((path, value): (String, u32)) -> u32 {
-    let mut s = UnixStream::connect(path).unwrap();
-    let mut byte = [0u8];
-    let _ = s.read(&mut byte);
+    block_on(&path);
     value
 }
 
@@ -107,14 +70,14 @@ fn pool() -> PoolEngine {
 }
 
 /// A call that runs until its gate opens.
-fn held(engine: &impl Engine, gate: &Gate, v: u32) -> (Future<u32>, UnixStream) {
+fn held(engine: &impl Engine, gate: &SocketGate, v: u32) -> (Future<u32>, Arrived) {
     let f = engine.run(Apply(gated, (gate.path(), v)));
     let conn = gate.arrived();
     (f, conn)
 }
 
-fn release(mut conn: UnixStream) {
-    conn.write_all(&[1]).unwrap();
+fn release(conn: Arrived) {
+    conn.open();
 }
 
 fn returns_its_value(e: &impl Engine) {
@@ -128,7 +91,7 @@ fn panic_is_an_error_with_message(e: &impl Engine) {
 }
 
 fn running_then_done(e: &impl Engine) {
-    let gate = Gate::new();
+    let gate = SocketGate::new();
     let (f, conn) = held(e, &gate, 5);
     assert!(f.running());
     assert!(!f.done());
@@ -142,7 +105,7 @@ fn running_then_done(e: &impl Engine) {
 }
 
 fn done_callbacks_run_once_in_order(e: &impl Engine) {
-    let gate = Gate::new();
+    let gate = SocketGate::new();
     let (f, conn) = held(e, &gate, 1);
     let (tx, rx) = mpsc::channel();
     for i in 0..3 {
@@ -164,7 +127,7 @@ fn done_callbacks_run_once_in_order(e: &impl Engine) {
 }
 
 fn wait_and_as_completed(e: &impl Engine) {
-    let gate = Gate::new();
+    let gate = SocketGate::new();
     let (slow, conn) = held(e, &gate, 2);
     let fast = e.run(Apply(value, 0));
     let fs = [slow.clone(), fast.clone()];
@@ -181,7 +144,7 @@ fn wait_and_as_completed(e: &impl Engine) {
 }
 
 fn first_exception_counts_a_panic(e: &impl Engine) {
-    let gate = Gate::new();
+    let gate = SocketGate::new();
     let (slow, conn) = held(e, &gate, 3);
     let bad = e.run(Apply(panics, 0));
     let fs = [slow.clone(), bad];
@@ -198,7 +161,7 @@ fn awaitable_from_any_executor(e: &impl Engine) {
 
 fn cancel_of_a_queued_call(e: &PoolEngine) {
     // Two workers, each window 2: four gated calls fill them; the fifth waits in the queue.
-    let gate = Gate::new();
+    let gate = SocketGate::new();
     let held: Vec<_> = (0..2).map(|i| held(e, &gate, i)).collect();
     let behind: Vec<_> = (0..2).map(|i| e.run(Apply(value, i))).collect();
     let queued = e.run(Apply(value, 100));

@@ -302,15 +302,36 @@ fn init_panics() {
 
 #[test]
 fn a_failing_initializer_breaks_the_pool() {
-    let pool = pool(1).initializer(init_panics).build().unwrap();
-    let e = pool.submit(Apply(square, 2)).result().unwrap_err();
-    assert!(e.is_broken_pool(), "{e:?}");
-    assert!(format!("{e}").contains("no init for you"), "{e}");
-    assert!(pool
-        .submit(Apply(square, 2))
-        .result()
-        .unwrap_err()
-        .is_broken_pool());
+    // With two workers starting at once, the first failure breaks the pool: no endless
+    // restarts while the other is on its way.
+    for workers in [1, 2] {
+        let pool = pool(workers).initializer(init_panics).build().unwrap();
+        let calls: Vec<_> = (0..4).map(|i| pool.submit(Apply(square, i))).collect();
+        for call in calls {
+            let e = call.result().unwrap_err();
+            assert!(e.is_broken_pool(), "{e:?}");
+            assert!(format!("{e}").contains("no init for you"), "{e}");
+        }
+        assert!(pool
+            .submit(Apply(square, 2))
+            .result()
+            .unwrap_err()
+            .is_broken_pool());
+    }
+}
+
+fn init_returns(x: u64) -> u64 {
+    x + 1
+}
+
+#[test]
+fn an_initializer_that_returns_a_value_is_a_success() {
+    let pool = pool(2).initializer(Apply(init_returns, 1)).build().unwrap();
+    let squares: Vec<u64> = pool
+        .map(square, 0..10, None)
+        .collect::<concurra::Result<_>>()
+        .unwrap();
+    assert_eq!(squares, (0..10).map(|x| x * x).collect::<Vec<_>>());
 }
 
 #[derive(Debug, Clone)]

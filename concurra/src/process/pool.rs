@@ -462,9 +462,11 @@ impl Shared {
     /// closes idle workers of a shut pool.
     fn dispatch(&self, state: &mut State, after: &mut After) {
         let now = Instant::now();
-        // While the pool can still grow, a call waits for an idle worker (one is started for
-        // it below) rather than queue in a busy worker's window behind a long call.
-        let growing = state.workers.len() + state.starting < self.config.max_workers;
+        // While the pool can still grow, or a worker is on its way, a call waits for an idle
+        // worker (one is started for it below) rather than queue in a busy worker's window
+        // behind a long call.
+        let growing =
+            state.workers.len() + state.starting < self.config.max_workers || state.starting > 0;
         // Frames for each worker, sent in one write per worker after the loop.
         let mut batches: Vec<(usize, usize, Vec<u8>)> = Vec::new();
         while !state.queue.is_empty() {
@@ -823,17 +825,19 @@ fn enforce_timeouts(shared: &Shared) {
 
 /// Starts one worker (the handshake and initializer outside the lock) and hands it work.
 fn start_worker(shared: &Arc<Shared>) {
-    let started = Child::spawn(shared.config.handshake).and_then(|(child, socket)| {
-        if let Some(init) = &shared.config.initializer {
-            run_initializer(&socket, init.as_ref()).map_err(|e| {
-                child.signal(Kill::Kill);
-                Error::BrokenPool {
-                    cause: format!("the initializer failed: {e}"),
-                }
-            })?;
-        }
-        Ok((child, socket))
-    });
+    // The error, and whether it was the initializer's.
+    let started = Child::spawn(shared.config.handshake)
+        .map_err(|e| (e, false))
+        .and_then(|(child, socket)| {
+            if let Some(init) = &shared.config.initializer {
+                run_initializer(&socket, init.as_ref()).map_err(|e| {
+                    child.signal(Kill::Kill);
+                    let cause = format!("the initializer failed: {e}");
+                    (Error::BrokenPool { cause }, true)
+                })?;
+            }
+            Ok((child, socket))
+        });
     let mut after = After::default();
     {
         let mut state = shared.lock();
@@ -872,8 +876,12 @@ fn start_worker(shared: &Arc<Shared>) {
                     Err(_) => drop(out),
                 }
             }
-            Err(e) => {
-                if state.workers.is_empty() && state.starting == 0 {
+            Err((e, initializer)) => {
+                // A failing initializer breaks the pool (Python: `BrokenProcessPool`); a worker
+                // that cannot start breaks it when no worker is alive to serve, even if others
+                // are on their way: they would fail alike, and restarting them forever is a
+                // hang. A start that fails while workers serve is transient: work goes on.
+                if initializer || state.workers.is_empty() {
                     let cause = match e {
                         Error::BrokenPool { cause } => cause,
                         other => other.to_string(),
@@ -908,9 +916,15 @@ fn run_initializer(
     let frame = read_frame(socket, None)
         .map_err(|e| Error::Decode(format!("the initializer's reply: {e}")))?
         .ok_or_else(|| Error::WorkerStart("the worker died in the initializer".into()))?;
-    let outcome: super::identity::Outcome<serde::de::IgnoredAny> = frame.decode()?;
+    // The initializer's value is not wanted (nor its type known here): a `Value` outcome (the
+    // variant tag 0) is success, whatever follows. postcard cannot skip a value it does not
+    // know the type of, so the other outcomes, which carry no value, are decoded whole.
+    if postcard::take_from_bytes::<u32>(&frame.payload).is_ok_and(|(tag, _)| tag == 0) {
+        return Ok(());
+    }
+    let outcome: super::identity::Outcome<()> = frame.decode()?;
     match outcome {
-        super::identity::Outcome::Value(_) => Ok(()),
+        super::identity::Outcome::Value(()) => Ok(()),
         super::identity::Outcome::Panicked { message, location } => {
             Err(Error::Panicked { message, location })
         }

@@ -18,6 +18,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod aio;
+pub(crate) mod socket_gate;
 
 use std::io;
 use std::thread;

@@ -1,0 +1,425 @@
+//! The Pool interface on both engines: the same cases run on `ThreadPool` (threads) and on
+//! `ProcessPool` (worker processes: this test binary started again), then the process pool's
+//! faults.
+//!
+//! Ported by hand (it replaces the thread-only `cpython_pool.rs`) from CPython's `Lib/test/_test_multiprocessing.py` (`_TestPool`: test_apply,
+//! test_map, test_starmap, test_starmap_async, test_map_async, test_map_async_callbacks,
+//! test_map_chunksize, test_async, test_async_timeout, test_imap,
+//! test_imap_handle_iterable_exception, test_imap_unordered, test_empty_iterable,
+//! test_terminate, test_context, test_enter; `_TestPoolWorkerLifetime`; and `TestForkAwareThreadLock`'s
+//! worker-death cases, which hang in CPython).
+//!
+//! Changes in the port:
+//! - Work is `fn` items (with `Apply` for an argument), which both engines accept; a raising
+//!   task is a panicking one; `ValueError`s for misuse are `Error::InvalidState`;
+//!   `multiprocessing.TimeoutError` is `Error::Timeout`.
+//! - Work given to a closed pool fails its result instead of raising at the call.
+//! - `terminate` fails outstanding results with `Error::Terminated` (Python leaves them
+//!   pending); on processes it kills the workers, so a running call stops.
+//! - A failing item fails only its own position in `imap` (and the first error is `map`'s).
+//! - A worker killed while it runs a call fails that result with `WorkerDied` and the pool goes
+//!   on (Python's `Pool` hangs forever, and deadlocks when the killed worker was idle).
+//! - No sleeps: calls that must stay running block on a Unix-socket gate the test opens.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use concurra::pool::{Callbacks, ProcessPool, ThreadPool};
+use concurra::{wait, Apply, Error, Future, ProcessPoolExecutor, ReturnWhen};
+
+mod common;
+use common::socket_gate::{block_on, SocketGate};
+use common::SHORT;
+
+concurra::worker_hook!();
+
+fn sqr(x: i64) -> i64 {
+    x * x
+}
+
+fn seven() -> i64 {
+    7
+}
+
+fn mul(a: i64, b: i64) -> i64 {
+    a * b
+}
+
+fn fails_on_3(x: i64) -> i64 {
+    assert!(x != 3, "three");
+    x
+}
+
+fn fails_on_5(x: i64) -> i64 {
+    assert!(x != 5, "five");
+    x
+}
+
+/// Blocks on the gate at `path` (none if empty), then returns `x`.
+fn gated((path, x): (String, i64)) -> i64 {
+    if !path.is_empty() {
+        block_on(&path);
+    }
+    x
+}
+
+fn pid() -> u32 {
+    std::process::id()
+}
+
+macro_rules! pool_suite {
+    ($engine:ident, $pool:ident) => {
+        mod $engine {
+            use super::*;
+
+            fn pool(n: usize) -> $pool {
+                $pool::new(Some(n)).unwrap()
+            }
+
+            #[test]
+            fn apply() {
+                let pool = pool(2);
+                assert_eq!(pool.apply(Apply(sqr, 5)).unwrap(), 25);
+                assert_eq!(pool.apply_async(Apply(sqr, 7)).get().unwrap(), 49);
+                assert_eq!(pool.apply(seven).unwrap(), 7);
+                assert!(pool.apply(Apply(fails_on_3, 3)).unwrap_err().is_panic());
+            }
+
+            #[test]
+            fn map_and_starmap() {
+                let pool = pool(2);
+                let want: Vec<i64> = (0..100).map(sqr).collect();
+                assert_eq!(pool.map(sqr, 0..10, None).unwrap(), want[..10]);
+                for chunksize in [1, 7, 53, 100, 1000] {
+                    assert_eq!(pool.map(sqr, 0..100, Some(chunksize)).unwrap(), want);
+                }
+                let pairs: Vec<(i64, i64)> = (0..10).map(|i| (i, i + 1)).collect();
+                let products: Vec<i64> = pairs.iter().map(|&(a, b)| a * b).collect();
+                assert_eq!(pool.starmap(mul, pairs.clone(), None).unwrap(), products);
+                let got = pool
+                    .starmap_async(mul, pairs, Some(3), Callbacks::new())
+                    .get()
+                    .unwrap();
+                assert_eq!(got, products);
+            }
+
+            #[test]
+            fn map_async_callbacks() {
+                let pool = pool(2);
+                let (tx, rx) = mpsc::channel();
+                let r = pool.map_async(
+                    sqr,
+                    0..10,
+                    None,
+                    Callbacks::new().on_success(move |v: &Vec<i64>| tx.send(v.clone()).unwrap()),
+                );
+                assert_eq!(r.get().unwrap().len(), 10);
+                assert_eq!(rx.recv().unwrap(), (0..10).map(sqr).collect::<Vec<_>>());
+
+                let (tx, rx) = mpsc::channel();
+                let r = pool.map_async(
+                    fails_on_3,
+                    0..10,
+                    Some(2),
+                    Callbacks::new().on_error(move |e| tx.send(e.to_string()).unwrap()),
+                );
+                let error = r.get().unwrap_err();
+                assert!(
+                    error.is_panic() && error.to_string().contains("three"),
+                    "{error}"
+                );
+                assert!(rx.recv().unwrap().contains("three"));
+                assert!(!r.successful().unwrap());
+            }
+
+            #[test]
+            fn callback_runs_before_ready_and_a_panicking_callback_does_not_wedge() {
+                let pool = pool(2);
+                let seen = Arc::new(AtomicUsize::new(0));
+                let s = seen.clone();
+                let r = pool.apply_async_with(
+                    Apply(sqr, 1),
+                    Callbacks::new().on_success(move |_| {
+                        s.fetch_add(1, Ordering::SeqCst);
+                    }),
+                );
+                r.wait();
+                assert_eq!(seen.load(Ordering::SeqCst), 1, "callback ran before ready");
+                let bad = pool.apply_async_with(
+                    Apply(sqr, 2),
+                    Callbacks::new().on_success(|_| panic!("callback boom")),
+                );
+                assert_eq!(bad.get().unwrap(), 4);
+                assert_eq!(pool.apply_async(Apply(sqr, 3)).get().unwrap(), 9);
+            }
+
+            #[test]
+            fn async_timeout_and_successful_before_ready() {
+                let pool = pool(2);
+                let gate = SocketGate::new();
+                let r = pool.apply_async(Apply(gated, (gate.path(), 5)));
+                let running = gate.arrived();
+                assert!(r.get_timeout(SHORT).unwrap_err().is_timeout());
+                assert!(!r.ready());
+                assert!(r.successful().unwrap_err().is_invalid_state());
+                assert!(!r.wait_timeout(Duration::ZERO));
+                running.open();
+                assert_eq!(r.get().unwrap(), 5);
+                assert!(r.successful().unwrap());
+            }
+
+            #[test]
+            fn imap_ordered_and_failing_item() {
+                let pool = pool(2);
+                let out: Vec<i64> = pool
+                    .imap(sqr, 0..20, 1)
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect();
+                assert_eq!(out, (0..20).map(sqr).collect::<Vec<_>>());
+                let out: Vec<_> = pool.imap(fails_on_5, 0..10, 3).unwrap().collect();
+                assert_eq!(out.len(), 10, "the iteration goes on after a failed item");
+                assert!(out[5].as_ref().unwrap_err().is_panic());
+                assert_eq!(*out[4].as_ref().unwrap(), 4);
+                assert_eq!(*out[6].as_ref().unwrap(), 6);
+            }
+
+            #[test]
+            fn imap_next_timeout() {
+                let pool = pool(2);
+                let gate = SocketGate::new();
+                let items = vec![(gate.path(), 0), (String::new(), 1), (String::new(), 2)];
+                let mut it = pool.imap(gated, items, 1).unwrap();
+                let running = gate.arrived();
+                assert!(it.next_timeout(SHORT).unwrap().unwrap_err().is_timeout());
+                running.open();
+                assert_eq!(it.map(Result::unwrap).collect::<Vec<_>>(), [0, 1, 2]);
+            }
+
+            #[test]
+            fn imap_unordered_yields_everything() {
+                let pool = pool(2);
+                let mut out: Vec<i64> = pool
+                    .imap_unordered(sqr, 0..50, 4)
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect();
+                out.sort_unstable();
+                assert_eq!(out, (0..50).map(sqr).collect::<Vec<_>>());
+            }
+
+            #[test]
+            fn empty_iterables_and_bad_chunksize() {
+                let pool = pool(2);
+                assert!(pool.map(sqr, Vec::new(), None).unwrap().is_empty());
+                let empty = pool.map_async(sqr, Vec::new(), None, Callbacks::new());
+                assert!(empty.get().unwrap().is_empty());
+                assert_eq!(pool.imap(sqr, Vec::new(), 1).unwrap().count(), 0);
+                assert_eq!(pool.imap_unordered(sqr, Vec::new(), 1).unwrap().count(), 0);
+                assert!(pool.map(sqr, 0..3, Some(0)).unwrap_err().is_invalid_state());
+                assert!(pool.imap(sqr, 0..3, 0).unwrap_err().is_invalid_state());
+                assert!($pool::new(Some(0)).unwrap_err().is_invalid_state());
+            }
+
+            #[test]
+            fn lifecycle_rules() {
+                let pool = pool(2);
+                assert!(
+                    pool.join().unwrap_err().is_invalid_state(),
+                    "join before close"
+                );
+                let r = pool.apply_async(Apply(sqr, 4));
+                pool.close();
+                assert!(pool
+                    .apply_async(seven)
+                    .get()
+                    .unwrap_err()
+                    .is_invalid_state());
+                assert!(pool.map(sqr, 0..3, None).unwrap_err().is_invalid_state());
+                pool.join().unwrap();
+                assert_eq!(r.get().unwrap(), 16, "close lets queued work finish");
+            }
+
+            #[test]
+            fn terminate_fails_every_outstanding_result() {
+                let pool = pool(1);
+                let gate = SocketGate::new();
+                let running = pool.apply_async(Apply(gated, (gate.path(), 1)));
+                let arrived = gate.arrived();
+                let queued: Vec<_> = (0..5).map(|i| pool.apply_async(Apply(sqr, i))).collect();
+                let mapped = pool.map_async(sqr, 0..10, None, Callbacks::new());
+                pool.terminate();
+                assert!(running.get().unwrap_err().is_terminated());
+                assert!(queued.iter().all(|r| r.get().unwrap_err().is_terminated()));
+                assert!(mapped.get().unwrap_err().is_terminated());
+                // A thread cannot be killed: let it finish (a process worker is gone already).
+                arrived.open();
+                pool.join().unwrap();
+            }
+
+            #[test]
+            fn drop_terminates_like_python_with_block() {
+                let gate = SocketGate::new();
+                let r = {
+                    let pool = pool(1);
+                    let _running = pool.apply_async(Apply(gated, (gate.path(), 1)));
+                    let arrived = gate.arrived();
+                    let r = pool.apply_async(seven);
+                    // The pool's drop terminates, then joins: a running thread (which cannot
+                    // be killed) is let go once the queued result has failed.
+                    r.future().add_done_callback(move |_| arrived.open());
+                    drop(pool);
+                    r
+                };
+                assert!(r.get().unwrap_err().is_terminated());
+            }
+
+            #[test]
+            fn async_results_work_with_wait_and_await() {
+                let pool = pool(2);
+                let rs: Vec<Future<i64>> = (0..4)
+                    .map(|i| pool.apply_async(Apply(sqr, i)).future())
+                    .collect();
+                assert_eq!(wait(&rs, None, ReturnWhen::AllCompleted).done.len(), 4);
+                let r = pool.apply_async(Apply(sqr, 9));
+                assert_eq!(
+                    futures::executor::block_on(async move { r.await }).unwrap(),
+                    81
+                );
+            }
+        }
+    };
+}
+
+pool_suite!(threads, ThreadPool);
+pool_suite!(processes, ProcessPool);
+
+/// Faults only worker processes have: each ends as an error on its result, and the pool heals.
+mod process_faults {
+    use super::*;
+
+    fn kill_9(pid: u32) {
+        let status = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// The pool serves `n` more calls correctly.
+    fn serves(pool: &ProcessPool, n: i64) {
+        let want: Vec<i64> = (0..n).map(sqr).collect();
+        assert_eq!(pool.map(sqr, 0..n, Some(10)).unwrap(), want);
+    }
+
+    #[test]
+    fn a_worker_killed_during_apply_async_fails_that_result_only() {
+        let pool = ProcessPool::new(Some(2)).unwrap();
+        let gate = SocketGate::new();
+        let doomed = pool.apply_async(Apply(gated, (gate.path(), 1)));
+        let arrived = gate.arrived();
+        let bystander = pool.apply_async(Apply(sqr, 6));
+        assert_eq!(bystander.get().unwrap(), 36);
+        kill_9(arrived.pid);
+        match doomed.get().unwrap_err() {
+            Error::WorkerDied { pid, exitcode } => {
+                assert_eq!((pid, exitcode), (arrived.pid, -9));
+            }
+            other => panic!("{other:?}"),
+        }
+        serves(&pool, 1000);
+    }
+
+    #[test]
+    fn a_worker_killed_during_a_map_chunk_fails_that_map_and_the_pool_serves() {
+        let pool = ProcessPool::new(Some(2)).unwrap();
+        let gate = SocketGate::new();
+        let mut items: Vec<(String, i64)> = (0..40).map(|i| (String::new(), i)).collect();
+        items[17].0 = gate.path();
+        let mapped = pool.map_async(gated, items, Some(5), Callbacks::new());
+        let arrived = gate.arrived();
+        kill_9(arrived.pid);
+        assert!(mapped.get().unwrap_err().is_worker_died());
+        serves(&pool, 1000);
+        let out: Vec<i64> = pool
+            .imap(sqr, 0..100, 7)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(out, (0..100).map(sqr).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn an_idle_worker_killed_fails_nothing() {
+        let pool = ProcessPool::new(Some(2)).unwrap();
+        // Both workers busy at once: their pids.
+        let gate = SocketGate::new();
+        let both: Vec<_> = (0..2)
+            .map(|i| pool.apply_async(Apply(gated, (gate.path(), i))))
+            .collect();
+        let (a, b) = (gate.arrived(), gate.arrived());
+        assert_ne!(a.pid, b.pid);
+        let idle = a.pid;
+        a.open();
+        b.open();
+        for r in &both {
+            r.get().unwrap();
+        }
+        kill_9(idle);
+        // Nothing it ran fails. A call sent in the instant before the pool noticed the death
+        // reaches a dead worker and fails with `WorkerDied` naming it (at most one: the pool
+        // sends nothing more to a worker whose channel is gone); every other call succeeds.
+        let mut lost = 0;
+        for i in 0..50 {
+            match pool.apply(Apply(sqr, i)) {
+                Ok(v) => assert_eq!(v, i * i),
+                Err(Error::WorkerDied { pid, exitcode: -9 }) if pid == idle => lost += 1,
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+        assert!(lost <= 1, "{lost} calls lost to one dead worker");
+        assert!(both.iter().all(|r| r.successful().unwrap()));
+        serves(&pool, 1000);
+    }
+
+    #[test]
+    fn maxtasksperchild_replaces_workers() {
+        let executor = ProcessPoolExecutor::builder()
+            .max_workers(1)
+            .max_tasks_per_child(2)
+            .build()
+            .unwrap();
+        let pool = ProcessPool::from_executor(executor);
+        let pids: Vec<u32> = (0..6).map(|_| pool.apply(pid).unwrap()).collect();
+        for pair in pids.chunks(2) {
+            assert_eq!(pair[0], pair[1], "two calls per worker: {pids:?}");
+        }
+        assert_ne!(pids[0], pids[2]);
+        assert_ne!(pids[2], pids[4]);
+        assert!(!pids.contains(&std::process::id()));
+    }
+
+    static LEVEL: AtomicUsize = AtomicUsize::new(0);
+
+    fn set_level(level: usize) {
+        LEVEL.store(level, Ordering::SeqCst);
+    }
+
+    fn level() -> usize {
+        LEVEL.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn initializer_runs_in_every_worker() {
+        let executor = ProcessPoolExecutor::builder()
+            .max_workers(2)
+            .initializer(Apply(set_level, 41))
+            .build()
+            .unwrap();
+        let pool = ProcessPool::from_executor(executor);
+        let levels = pool.map(|_: i64| level(), 0..20, Some(1)).unwrap();
+        assert!(levels.iter().all(|&l| l == 41), "{levels:?}");
+        assert_eq!(level(), 0, "the initializer ran in the workers, not here");
+    }
+}
