@@ -155,11 +155,11 @@ impl Builder {
         let (events, inbox) = crossbeam_channel::unbounded();
         let (drained_promise, drained) = future::pair();
         let shared = Arc::new(Shared {
+            next_id: std::sync::atomic::AtomicU64::new(0),
             state: Mutex::new(State {
                 queue: VecDeque::new(),
                 workers: Vec::new(),
                 starting: 0,
-                next_id: 0,
                 next_worker: 0,
                 shutdown: false,
                 broken: None,
@@ -224,6 +224,8 @@ pub struct ProcessPoolExecutor {
 
 struct Shared {
     state: Mutex<State>,
+    /// The last call id given out (ids only need to be unique per pool).
+    next_id: std::sync::atomic::AtomicU64,
     config: Config,
     /// Wakes the supervisor.
     events: Sender<Event>,
@@ -254,7 +256,6 @@ struct State {
     workers: Vec<Worker>,
     /// Workers being started by the supervisor.
     starting: usize,
-    next_id: u64,
     next_worker: u64,
     shutdown: bool,
     /// Why no worker can start (a failing initializer or handshake): every call fails.
@@ -338,7 +339,10 @@ impl Pending for Stopped {
     }
 }
 
-/// A worker's channel for writing: writes that would block are finished by a flusher thread.
+/// A worker's channel for writing. Frames are queued under the pool's lock (so they leave in
+/// the order they were added to `in_flight`) and written after it is released (so no thread
+/// waits for the lock while another is in a system call); a write that would block is
+/// finished by a short-lived flusher thread.
 struct Outbox {
     socket: UnixStream,
     backlog: Mutex<Backlog>,
@@ -346,54 +350,83 @@ struct Outbox {
 
 #[derive(Default)]
 struct Backlog {
+    /// Queued bytes not yet written.
     bytes: Vec<u8>,
+    /// A thread is writing: it writes whatever is queued meanwhile too.
     flushing: bool,
+    /// Nothing more is queued; the write side is shut once the backlog is out.
     closed: bool,
 }
 
 impl Outbox {
-    /// Sends `frame` without blocking; what does not fit now is flushed by a thread. False if
-    /// nothing of it was sent because the worker is gone (its channel is closed).
-    fn send(self: &Arc<Self>, frame: &[u8]) -> bool {
-        let mut backlog = self.backlog.lock().unwrap_or_else(PoisonError::into_inner);
+    fn lock(&self) -> MutexGuard<'_, Backlog> {
+        self.backlog.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `frames` (call with the pool's lock held; [`flush`](Outbox::flush) after
+    /// releasing it). False if the channel is closed: nothing was queued.
+    fn queue(&self, frames: &[u8]) -> bool {
+        let mut backlog = self.lock();
         if backlog.closed {
             return false;
         }
-        let mut written = 0;
-        if !backlog.flushing {
-            while written < frame.len() {
-                match sys::send_nonblocking(&self.socket, &frame[written..]) {
-                    Ok(n) => written += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    // The worker is gone; its reader will see it.
-                    Err(_) if written == 0 => return false,
-                    Err(_) => break,
-                }
-            }
-        }
-        if written == frame.len() {
-            return true;
-        }
-        backlog.bytes.extend_from_slice(&frame[written..]);
-        if !backlog.flushing {
-            backlog.flushing = true;
-            let outbox = Arc::clone(self);
-            let spawned = std::thread::Builder::new()
-                .name("concurra-process-flusher".into())
-                .spawn(move || outbox.flush());
-            if spawned.is_err() {
-                // No thread: the worker will not get its call; killing it fails the call.
-                backlog.closed = true;
-                let _ = self.socket.shutdown(Close::Both);
-            }
-        }
+        backlog.bytes.extend_from_slice(frames);
         true
     }
 
-    fn flush(&self) {
+    /// Writes what is queued without blocking, unless another thread is writing already; what
+    /// does not fit now is written by a flusher thread. If the worker is gone the bytes are
+    /// dropped: its reader sees end of file and hands its calls on.
+    fn flush(self: &Arc<Self>) {
+        let mut backlog = self.lock();
+        while !backlog.flushing && !backlog.bytes.is_empty() {
+            let bytes = std::mem::take(&mut backlog.bytes);
+            backlog.flushing = true;
+            drop(backlog);
+            let mut written = 0;
+            let blocked = loop {
+                if written == bytes.len() {
+                    break false;
+                }
+                match sys::send_nonblocking(&self.socket, &bytes[written..]) {
+                    Ok(n) => written += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break true,
+                    Err(_) => {
+                        written = bytes.len(); // the worker is gone; drop the rest
+                        break false;
+                    }
+                }
+            };
+            backlog = self.lock();
+            if blocked {
+                // Put the rest first, then let a thread wait for room.
+                let queued = std::mem::take(&mut backlog.bytes);
+                backlog.bytes = bytes[written..].to_vec();
+                backlog.bytes.extend_from_slice(&queued);
+                let outbox = Arc::clone(self);
+                let spawned = std::thread::Builder::new()
+                    .name("concurra-process-flusher".into())
+                    .spawn(move || outbox.flush_blocking());
+                if spawned.is_err() {
+                    // No thread: the worker will not get its calls; closing fails them.
+                    backlog.closed = true;
+                    backlog.bytes.clear();
+                    let _ = self.socket.shutdown(Close::Both);
+                }
+                return; // still `flushing`: the flusher thread owns the writes
+            }
+            backlog.flushing = false;
+        }
+        if backlog.closed && !backlog.flushing && backlog.bytes.is_empty() {
+            let _ = self.socket.shutdown(Close::Write);
+        }
+    }
+
+    /// The flusher thread: blocking writes until the backlog is empty.
+    fn flush_blocking(&self) {
         loop {
             let bytes = {
-                let mut backlog = self.backlog.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut backlog = self.lock();
                 if backlog.bytes.is_empty() {
                     backlog.flushing = false;
                     if backlog.closed {
@@ -404,7 +437,7 @@ impl Outbox {
                 std::mem::take(&mut backlog.bytes)
             };
             if (&self.socket).write_all(&bytes).is_err() {
-                let mut backlog = self.backlog.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut backlog = self.lock();
                 backlog.bytes.clear();
                 backlog.flushing = false;
                 return;
@@ -412,13 +445,10 @@ impl Outbox {
         }
     }
 
-    /// Closes the worker's side for reading once the backlog is out: it exits at end of file.
+    /// Queues nothing more; the worker's side is closed for reading once the backlog is out,
+    /// and it exits at end of file. Call [`flush`](Outbox::flush) after releasing the lock.
     fn close(&self) {
-        let mut backlog = self.backlog.lock().unwrap_or_else(PoisonError::into_inner);
-        backlog.closed = true;
-        if !backlog.flushing {
-            let _ = self.socket.shutdown(Close::Write);
-        }
+        self.lock().closed = true;
     }
 }
 
@@ -430,10 +460,15 @@ struct After {
     cancels: Vec<Box<dyn Pending>>,
     spawns: usize,
     drained: Option<Promise<()>>,
+    /// Workers with frames queued (or a close) to write.
+    flushes: Vec<Arc<Outbox>>,
 }
 
 impl After {
     fn run(self, shared: &Shared) {
+        for outbox in &self.flushes {
+            outbox.flush();
+        }
         for _ in 0..self.spawns {
             let _ = shared.events.send(Event::Spawn);
         }
@@ -513,11 +548,12 @@ impl Shared {
         }
         for (index, first, bytes) in batches {
             let worker = &mut state.workers[index];
-            if worker.out.send(&bytes) {
+            if worker.out.queue(&bytes) {
+                after.flushes.push(Arc::clone(&worker.out));
                 continue;
             }
-            // A dead worker not yet reaped: the batch never reached it. Its calls go back to
-            // the front of the queue, in order, for another worker.
+            // Its channel is closed (it retires, or its flusher could not start): the batch was
+            // not queued. Its calls go back to the front of the queue, in order, for another.
             worker.retiring = true;
             let unsent: Vec<InFlight> = worker.in_flight.drain(first..).collect();
             worker.sent -= unsent.len();
@@ -539,6 +575,7 @@ impl Shared {
             for w in state.workers.iter_mut().filter(|w| w.in_flight.is_empty()) {
                 w.retiring = true;
                 w.out.close();
+                after.flushes.push(Arc::clone(&w.out));
             }
             if state.workers.is_empty() && state.starting == 0 {
                 after.drained = state.drained.take();
@@ -570,11 +607,10 @@ impl ProcessPoolExecutor {
 
     fn submit_remote<W: Remote + 'static>(&self, work: W) -> Future<W::Output> {
         let shared = &*self.shared;
-        let id = {
-            let mut state = shared.lock();
-            state.next_id += 1;
-            state.next_id
-        };
+        let id = shared
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
         let (call, future) = match Call::new(work, id) {
             Ok(made) => made,
             Err(e) => return Future::completed(Err(e)),
