@@ -217,7 +217,7 @@ fn kill_9_of_an_idle_worker_fails_nothing() {
 }
 
 #[test]
-fn exit_and_abort_inside_a_task_fail_only_that_task() {
+fn exit_abort_and_segfault_inside_a_task_fail_only_that_task() {
     let pool = pool(2).build().unwrap();
     let exit = pool.submit(Apply(exit_with, 3));
     assert!(matches!(
@@ -229,7 +229,21 @@ fn exit_and_abort_inside_a_task_fail_only_that_task() {
         aborted.result().unwrap_err(),
         Error::WorkerDied { exitcode: -6, .. }
     ));
+    let crashed = pool.submit(segfault);
+    let e = crashed.result().unwrap_err();
+    assert!(
+        matches!(e, Error::WorkerDied { exitcode: -11, .. }),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("SIGSEGV"), "{e}");
     serves(&pool, 1000);
+}
+
+/// A crash: the signal a bad memory access raises, without the undefined behaviour.
+fn segfault() {
+    use rustix::process::{getpid, kill_process, Signal};
+    kill_process(getpid(), Signal::SEGV).unwrap();
+    unreachable!("SIGSEGV ends the process");
 }
 
 #[test]
