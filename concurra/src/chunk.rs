@@ -53,11 +53,6 @@ impl<T> Chunk<T> {
         Chunk { values, errors }
     }
 
-    /// The values of the items that succeeded, in order.
-    pub(crate) fn values(&self) -> &[T] {
-        &self.values
-    }
-
     /// The failed items' errors, by position in the chunk.
     pub(crate) fn errors(&self) -> &[(usize, Error)] {
         &self.errors
@@ -198,7 +193,7 @@ mod tests {
             },
             (0..6).collect(),
         );
-        assert_eq!(chunk.values(), &[0, 20, 30, 50]);
+        assert_eq!(chunk.clone().into_parts().0, [0, 20, 30, 50]);
         let outcomes: Vec<_> = chunk.into_outcomes().collect();
         assert_eq!(outcomes.len(), 6);
         assert_eq!(outcomes[0].as_ref().unwrap(), &0);

@@ -430,7 +430,8 @@ impl<E: Executor> Pool<E> {
     where
         F: MapFn<E, A>,
     {
-        self.map_async(f, items, chunksize, Callbacks::new()).get()
+        // Taken, not cloned: nobody else holds this result.
+        Future::from(self.map_async(f, items, chunksize, Callbacks::new())).into_result()
     }
 
     /// [`map`](Self::map) returning at once (Python: `map_async`); the callback gets the
@@ -469,18 +470,10 @@ impl<E: Executor> Pool<E> {
             .map(|c| F::submit_chunk(&f, &self.executor, c))
             .collect();
         let (promise, outer) = future::pair::<Vec<F::Output>>();
-        let gathered = gather(parts);
-        gathered.add_done_callback({
-            let relay = self.shared.relay(promise);
-            let shared = self.shared.clone();
-            move |g| {
-                relay_done(
-                    &shared,
-                    relay,
-                    g.try_result().expect("done").clone(),
-                    callbacks,
-                )
-            }
+        let relay = self.shared.relay(promise);
+        let shared = self.shared.clone();
+        gather(parts, move |outcome| {
+            relay_done(&shared, relay, outcome, callbacks)
         });
         AsyncResult::new(outer)
     }
@@ -590,28 +583,29 @@ fn relay_done<T: Send + Sync + 'static>(
     }
 }
 
-/// One future for many chunks: the list in order, or the first error to arrive once every
-/// chunk is done (Python's `map` does not fail fast).
-fn gather<T>(parts: Vec<Future<Chunk<T>>>) -> Future<Vec<T>>
+/// Calls `finish` with the values of every chunk, in order, or with the first error to
+/// arrive, once every chunk is done (Python's `map` does not fail fast). The chunks' values
+/// are moved, not cloned, into one list.
+fn gather<T>(parts: Vec<Future<Chunk<T>>>, finish: impl FnOnce(Result<Vec<T>>) + Send + 'static)
 where
     T: Clone + Send + Sync + 'static,
 {
+    type Finish<T> = Box<dyn FnOnce(Result<Vec<T>>) + Send>;
     struct Gather<T> {
         parts: Vec<Future<Chunk<T>>>,
         remaining: usize,
         first_error: Option<Error>,
-        promise: Option<Promise<Vec<T>>>,
+        finish: Option<Finish<T>>,
     }
-    let (promise, future) = future::pair();
     if parts.is_empty() {
-        let _ = promise.set_result(Vec::new());
-        return future;
+        finish(Ok(Vec::new()));
+        return;
     }
     let state = Arc::new(Mutex::new(Gather {
         parts: parts.clone(),
         remaining: parts.len(),
         first_error: None,
-        promise: Some(promise),
+        finish: Some(Box::new(finish)),
     }));
     for part in parts {
         let state = state.clone();
@@ -627,25 +621,31 @@ where
             if g.remaining > 0 {
                 return;
             }
-            let promise = g.promise.take().expect("completed once");
+            let finish = g.finish.take().expect("finished once");
+            let parts = std::mem::take(&mut g.parts);
             let outcome = match g.first_error.take() {
                 Some(e) => Err(e),
-                None => {
-                    let mut out = Vec::new();
-                    for part in &g.parts {
-                        if let Some(Ok(chunk)) = part.try_result() {
-                            out.extend_from_slice(chunk.values());
-                        }
-                    }
-                    Ok(out)
-                }
+                None => Ok(concat(parts)),
             };
-            g.parts.clear();
             drop(g);
-            let _ = promise.complete(outcome);
+            finish(outcome);
         });
     }
-    future
+}
+
+/// The values of successful chunks, in order, moved into one list.
+fn concat<T: Clone>(parts: Vec<Future<Chunk<T>>>) -> Vec<T> {
+    let mut lists = parts
+        .into_iter()
+        .filter_map(|part| part.into_result().ok())
+        .map(|chunk| chunk.into_parts().0);
+    let Some(mut out) = lists.next() else {
+        return Vec::new();
+    };
+    for list in lists {
+        out.extend(list);
+    }
+    out
 }
 
 /// An input read directly (its size was exact) or through a collected `Vec`.
