@@ -1,5 +1,6 @@
 """pool-map for Python: multiprocessing.pool.ThreadPool(2).map of a small CPU function over
 range(n), with Python's default chunk size. Prints `ns_per_op=<float>` (per item).
+`pool_map_mp.py` runs the same job on multiprocessing.Pool(2).
 
 Usage: python3 pool_map.py <n>
 """
@@ -11,10 +12,10 @@ from multiprocessing.pool import ThreadPool
 from map import f  # the same function as the `map` workload
 
 
-def main():
+def main(make_pool):
     n = int(sys.argv[1])
-    with ThreadPool(2) as pool:
-        pool.map(f, range(max(n // 100, 1)))  # warm-up
+    with make_pool(2) as pool:
+        pool.map(f, range(max(n // 100, 1)))  # warm-up: start the workers
         start = time.perf_counter_ns()
         out = pool.map(f, range(n))
         elapsed = time.perf_counter_ns() - start
@@ -23,4 +24,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main(ThreadPool)

@@ -44,60 +44,52 @@ fn process_pool() -> ProcessPool {
     ProcessPool::new(Some(WORKERS)).expect("2 workers is valid")
 }
 
-fn process_map(n: usize) -> f64 {
-    let pool = process_pool();
-    let mut out = Vec::new();
-    let ns = time_per_op(n, |n| out = pool.map(f, 0..n as u64, None).unwrap());
-    check(&out, n);
-    ns
-}
-
-fn process_imap_unordered(n: usize) -> f64 {
-    let pool = process_pool();
-    let mut out: Vec<u64> = Vec::new();
-    let ns = time_per_op(n, |n| {
-        let chunk = n.div_ceil(4 * WORKERS).max(1);
-        out = pool
-            .imap_unordered(f, 0..n as u64, chunk)
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-    });
-    check_unordered(out, n);
-    ns
-}
-
 fn pool() -> ThreadPool {
     ThreadPool::new(Some(WORKERS)).expect("2 workers is valid")
 }
 
-fn pool_map(n: usize) -> f64 {
-    let pool = pool();
+/// Times `job(n)` (a whole ordered map) and checks its last output.
+fn map_timed(n: usize, mut job: impl FnMut(usize) -> Vec<u64>) -> f64 {
     let mut out = Vec::new();
-    let ns = time_per_op(n, |n| out = pool.map(f, 0..n as u64, None).unwrap());
+    let ns = time_per_op(n, |n| out = job(n));
     check(&out, n);
     ns
 }
 
-fn imap_unordered(n: usize) -> f64 {
-    let pool = pool();
-    let mut out: Vec<u64> = Vec::new();
-    let ns = time_per_op(n, |n| {
-        let chunk = n.div_ceil(4 * WORKERS).max(1);
-        out = pool
-            .imap_unordered(f, 0..n as u64, chunk)
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-    });
-    check_unordered(out, n);
-    ns
-}
-
-/// `out` holds `f` of every input, in any order.
-fn check_unordered(mut out: Vec<u64>, n: usize) {
+/// Times `job(n, chunksize)` (a whole unordered map, Python's default chunk size) and checks
+/// that its last output holds `f` of every input, in any order.
+fn unordered_timed(n: usize, mut job: impl FnMut(usize, usize) -> Vec<u64>) -> f64 {
+    let mut out = Vec::new();
+    let ns = time_per_op(n, |n| out = job(n, n.div_ceil(4 * WORKERS).max(1)));
     let mut expected: Vec<u64> = (0..n as u64).map(f).collect();
     expected.sort_unstable();
     out.sort_unstable();
     assert_eq!(out, expected);
+    ns
+}
+
+fn pool_map(n: usize) -> f64 {
+    let pool = pool();
+    map_timed(n, |n| pool.map(f, 0..n as u64, None).unwrap())
+}
+
+fn process_map(n: usize) -> f64 {
+    let pool = process_pool();
+    map_timed(n, |n| pool.map(f, 0..n as u64, None).unwrap())
+}
+
+fn imap_unordered(n: usize) -> f64 {
+    let pool = pool();
+    unordered_timed(n, |n, chunk| {
+        let it = pool.imap_unordered(f, 0..n as u64, chunk).unwrap();
+        it.map(Result::unwrap).collect()
+    })
+}
+
+fn process_imap_unordered(n: usize) -> f64 {
+    let pool = process_pool();
+    unordered_timed(n, |n, chunk| {
+        let it = pool.imap_unordered(f, 0..n as u64, chunk).unwrap();
+        it.map(Result::unwrap).collect()
+    })
 }
