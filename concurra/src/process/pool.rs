@@ -15,12 +15,32 @@
 //! 3. The supervisor thread starts workers (the handshake is outside the lock) and enforces
 //!    per-task timeouts.
 //!
+//! Dispatching puts a worker's frames in its outbox under the lock, in `in_flight` order, and
+//! writes them after the lock is released (one write per worker for a batch): no thread ever
+//! waits for the lock while another is in a system call.
+//!
+//! # The window
+//!
+//! A worker holds up to a window of calls: the one it runs and the next ones, already in its
+//! channel, so it never waits for the parent between two calls. By default the window adapts
+//! to the worker's average call time: 2, growing for short calls until about 1 ms of work
+//! waits per worker (at most 64 calls), so tiny calls travel in batches. While the pool can
+//! still grow, or a worker is starting, the window is 1: a call waits for a free worker rather
+//! than queue behind a busy one. A call in a worker's window waits behind the call the worker
+//! runs; when long calls can follow short ones and that matters, a fixed `window(1)` gives
+//! Python's spread (a call never waits while a worker is free).
+//!
 //! # When a worker dies
 //!
 //! Its reader sees end of file, reaps it and, under the lock, removes it: the front call fails
 //! (with [`Error::WorkerDied`], or [`Error::Timeout`] / [`Error::Terminated`] when the pool
 //! killed it on purpose), the calls behind it go back to the front of the queue (they never
 //! started), and a replacement is started if work is waiting. Nothing else is touched.
+//!
+//! A worker killed while idle fails nothing, with one exception no parent can rule out: a call
+//! written to it in the instant between its death and its reader seeing end of file is its
+//! front call, and fails with [`Error::WorkerDied`] (a worker does not say when it takes a
+//! call: that would cost a write per call).
 //!
 //! # Shutdown
 //!
