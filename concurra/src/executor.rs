@@ -228,12 +228,21 @@ where
         let future = self.in_flight.pop_front()?;
         self.refill();
         if let Some(d) = self.deadline {
-            if !future.wait_timeout(d.saturating_duration_since(Instant::now())) {
-                future.cancel();
-                self.end();
-                return Some(Err(Error::Timeout {
-                    after: self.timeout,
-                }));
+            // `Err` here is about the wait, not the call: the deadline passed, or this is the
+            // very task running the call (a call's own failure is `Ok(Some(e))`).
+            match future.exception_timeout(d.saturating_duration_since(Instant::now())) {
+                Err(e) if e.is_timeout() => {
+                    future.cancel();
+                    self.end();
+                    return Some(Err(Error::Timeout {
+                        after: self.timeout,
+                    }));
+                }
+                Err(e) if e.is_invalid_state() => {
+                    self.end();
+                    return Some(Err(e));
+                }
+                _ => {}
             }
         }
         // Taken, not cloned: the map holds the only handle.

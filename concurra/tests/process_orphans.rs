@@ -14,7 +14,7 @@ use std::time::Duration;
 use concurra::{Apply, Executor, ProcessPoolExecutor};
 
 mod common;
-use common::socket_gate::{block_on, SocketGate};
+use common::socket_gate::{block_on, readable_within, SocketGate};
 
 concurra::worker_hook!();
 
@@ -47,20 +47,13 @@ fn parent_role() {
 
 /// Waits at most `limit` for process `pid` to exit; true if it has.
 fn exits_within(pid: u32, limit: Duration) -> bool {
-    use rustix::event::{poll, PollFd, PollFlags, Timespec};
     use rustix::process::{pidfd_open, Pid, PidfdFlags};
     let pid = Pid::from_raw(pid as i32).expect("a positive pid");
-    let fd = match pidfd_open(pid, PidfdFlags::empty()) {
-        Ok(fd) => fd,
-        Err(rustix::io::Errno::SRCH) => return true, // gone already
+    match pidfd_open(pid, PidfdFlags::empty()) {
+        Ok(fd) => readable_within(&fd, limit),
+        Err(rustix::io::Errno::SRCH) => true, // gone already
         Err(e) => panic!("pidfd_open: {e}"),
-    };
-    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
-    let timeout = Timespec {
-        tv_sec: limit.as_secs() as _,
-        tv_nsec: limit.subsec_nanos() as _,
-    };
-    poll(&mut fds, Some(&timeout)).expect("poll on a pidfd") == 1
+    }
 }
 
 #[test]

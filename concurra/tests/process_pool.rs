@@ -7,6 +7,9 @@ use concurra::process::PoolBuilder;
 use concurra::{Apply, Error, Executor, Process, ProcessPoolExecutor};
 use serde::{Serialize, Serializer};
 
+mod common;
+use common::socket_gate::{block_on, SocketGate};
+
 concurra::worker_hook!();
 
 fn square(x: u64) -> u64 {
@@ -436,4 +439,86 @@ fn submit_after_shutdown_fails() {
         .result()
         .unwrap_err()
         .is_shutdown());
+}
+
+/// Blocks on the gate at `path`, then returns 1.
+fn gated(path: String) -> u32 {
+    block_on(&path);
+    1
+}
+
+#[test]
+fn terminate_workers_fails_the_calls_in_windows_and_runs_none_of_them_later() {
+    // One worker, a window of 2: the second call waits in its channel behind the first.
+    let pool = pool(1).window(2).build().unwrap();
+    let (first_gate, second_gate) = (SocketGate::new(), SocketGate::new());
+    let running = pool.submit(Apply(gated, first_gate.path()));
+    let waiting = pool.submit(Apply(gated, second_gate.path()));
+    let queued = pool.submit(Apply(square, 3));
+    let _arrived = first_gate.arrived();
+    pool.terminate_workers();
+    assert!(running.result().unwrap_err().is_terminated());
+    assert!(waiting.result().unwrap_err().is_terminated());
+    assert!(queued.result().unwrap_err().is_cancelled());
+    // Drained: no worker is left, so none can run the waiting call now.
+    pool.shutdown(true, false);
+    assert!(
+        second_gate.try_arrived().is_none(),
+        "a call of a terminated pool ran"
+    );
+    assert!(pool.worker_pids().is_empty());
+}
+
+/// An initializer that fails once `flag` exists.
+fn init_unless(flag: String) {
+    assert!(!std::path::Path::new(&flag).exists(), "flag {flag} is set");
+}
+
+#[test]
+fn calls_handed_back_to_a_pool_that_broke_fail_instead_of_hanging() {
+    let flag = std::env::temp_dir().join(format!("concurra-flag-{}", std::process::id()));
+    let _ = std::fs::remove_file(&flag);
+    let init = Apply(init_unless, flag.to_str().unwrap().to_owned());
+    let pool = pool(2).window(2).initializer(init).build().unwrap();
+    // Two workers, each running a gated call...
+    let gate = SocketGate::new();
+    let held: Vec<_> = (0..2)
+        .map(|_| pool.submit(Apply(gated, gate.path())))
+        .collect();
+    let _arrived = [gate.arrived(), gate.arrived()];
+    // ...and one call waiting behind the first worker's (the first with room gets it).
+    let behind = pool.submit(Apply(square, 4));
+    let pids = pool.worker_pids();
+    let (a, b) = (pids[0], pids[1]);
+    // From now on a new worker's initializer fails. B dies; a new call finds no room, so a
+    // replacement is started for it, and its initializer breaks the pool.
+    std::fs::write(&flag, b"").unwrap();
+    kill_9(b);
+    let done = concurra::wait(&held, None, concurra::ReturnWhen::FirstCompleted).done;
+    assert!(done[0].result().unwrap_err().is_worker_died());
+    let queued = pool.submit(Apply(square, 5));
+    // A dies too, before or after the break: the call behind its running one comes back to a
+    // pool that cannot start a worker. Both calls fail; neither waits forever.
+    kill_9(a);
+    for f in [behind, queued] {
+        let e = f.result().unwrap_err();
+        assert!(
+            e.is_broken_pool() && e.to_string().contains("is set"),
+            "{e}"
+        );
+    }
+    assert!(pool
+        .submit(Apply(square, 6))
+        .result()
+        .unwrap_err()
+        .is_broken_pool());
+    let _ = std::fs::remove_file(&flag);
+}
+
+/// `kill -9 pid`.
+fn kill_9(pid: u32) {
+    std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
 }

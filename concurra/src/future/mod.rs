@@ -99,6 +99,19 @@ impl<T> Inner<T> {
         }
     }
 
+    /// As [`run_completed`](Self::run_completed), for the completing side's own reference: with
+    /// no callback to run it is let go before the waiters wake, so a woken waiter holding the
+    /// last handle can take the outcome without a clone ([`Future::into_result`]).
+    fn run_completed_owned(self: Arc<Self>, completed: Completed<T>) {
+        if completed.callbacks.is_empty() {
+            let waiters = completed.waiters;
+            drop(self);
+            waiters.wake_all();
+        } else {
+            self.run_completed(completed);
+        }
+    }
+
     /// Pending → Cancelled; wakes and calls back. Shared by [`Future::cancel`] and engines that
     /// cancel queued work.
     fn cancel(self: &Arc<Self>) -> bool {

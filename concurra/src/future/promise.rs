@@ -110,7 +110,7 @@ impl<T> Promise<T> {
         };
         let result = match transition {
             Ok(completed) => {
-                inner.run_completed(completed);
+                inner.run_completed_owned(completed);
                 Ok(())
             }
             Err((phase, _outcome)) => Err(Error::InvalidState(format!(

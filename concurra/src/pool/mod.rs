@@ -585,7 +585,8 @@ fn relay_done<T: Send + Sync + 'static>(
 
 /// Calls `finish` with the values of every chunk, in order, or with the first error to
 /// arrive, once every chunk is done (Python's `map` does not fail fast). The chunks' values
-/// are moved, not cloned, into one list.
+/// are moved into one list (cloned only for a chunk another handle still holds: the last one,
+/// whose done-callback this runs in).
 fn gather<T>(parts: Vec<Future<Chunk<T>>>, finish: impl FnOnce(Result<Vec<T>>) + Send + 'static)
 where
     T: Clone + Send + Sync + 'static,

@@ -81,6 +81,9 @@ const QUEUED_WORK: Duration = Duration::from_millis(1);
 /// The largest window short calls get.
 const MAX_WINDOW: usize = 64;
 
+/// Worker starts failing in a row, with no worker alive, that break the pool.
+const MAX_START_FAILURES: usize = 3;
+
 /// Appends the initializer's call frame.
 type Initializer = Arc<dyn Fn(&mut Vec<u8>) -> Result<()> + Send + Sync>;
 
@@ -183,6 +186,7 @@ impl Builder {
                 next_worker: 0,
                 shutdown: false,
                 broken: None,
+                start_failures: 0,
                 drained: Some(drained_promise),
             }),
             config: Config {
@@ -280,6 +284,8 @@ struct State {
     shutdown: bool,
     /// Why no worker can start (a failing initializer or handshake): every call fails.
     broken: Option<String>,
+    /// Worker starts that failed in a row.
+    start_failures: usize,
     drained: Option<Promise<()>>,
 }
 
@@ -412,7 +418,11 @@ impl Outbox {
                     Ok(n) => written += n,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break true,
                     Err(_) => {
-                        written = bytes.len(); // the worker is gone; drop the rest
+                        // The worker is gone, or its channel is unusable: drop the rest and
+                        // shut the channel, so its reader sees end of file and hands the calls
+                        // on whatever the cause.
+                        written = bytes.len();
+                        let _ = self.socket.shutdown(Close::Both);
                         break false;
                     }
                 }
@@ -457,6 +467,7 @@ impl Outbox {
                 std::mem::take(&mut backlog.bytes)
             };
             if (&self.socket).write_all(&bytes).is_err() {
+                let _ = self.socket.shutdown(Close::Both);
                 let mut backlog = self.lock();
                 backlog.bytes.clear();
                 backlog.flushing = false;
@@ -482,6 +493,8 @@ struct After {
     drained: Option<Promise<()>>,
     /// Workers with frames queued (or a close) to write.
     flushes: Vec<Arc<Outbox>>,
+    /// Workers given up on: dropped (killed and reaped) once the lock is released.
+    reap: Vec<Arc<Child>>,
 }
 
 impl After {
@@ -583,6 +596,19 @@ impl Shared {
             }
         }
 
+        // A broken pool with no worker left to serve its queue (calls handed back by a worker
+        // that died, say) fails them: nothing would ever run them.
+        if let Some(cause) = &state.broken {
+            if !state.workers.iter().any(|w| !w.retiring) {
+                let cause = cause.clone();
+                for call in state.queue.drain(..) {
+                    let error = Error::BrokenPool {
+                        cause: cause.clone(),
+                    };
+                    after.failures.push((call.pending, error));
+                }
+            }
+        }
         // Calls still queued found no room: start a worker for each, up to `max_workers`.
         while state.broken.is_none()
             && state.starting < state.queue.len()
@@ -777,12 +803,29 @@ impl Executor for ProcessPoolExecutor {
     /// concurra kills, so that no call can outlive it).
     fn terminate_workers(&self) {
         self.shutdown(false, true);
-        let mut state = self.shared.lock();
-        for worker in &mut state.workers {
-            if !worker.in_flight.is_empty() {
+        let mut waiting = Vec::new();
+        {
+            let mut state = self.shared.lock();
+            for worker in &mut state.workers {
+                if worker.in_flight.is_empty() {
+                    continue;
+                }
+                // The calls waiting in its window never start: they fail here, and are not
+                // handed to another worker when this one's death is seen.
+                for call in worker.in_flight.iter_mut().skip(1).filter(|f| !f.stopped) {
+                    call.stopped = true;
+                    let id = call.call.pending.future_id();
+                    waiting.push(std::mem::replace(
+                        &mut call.call.pending,
+                        Box::new(Stopped(id)),
+                    ));
+                }
                 worker.verdict = Some(Verdict::Stopped);
                 worker.child.signal(Kill::Kill);
             }
+        }
+        for pending in waiting {
+            pending.fail(Error::Terminated);
         }
     }
 }
@@ -881,6 +924,18 @@ fn enforce_timeouts(shared: &Shared) {
 
 /// Starts one worker (the handshake and initializer outside the lock) and hands it work.
 fn start_worker(shared: &Arc<Shared>) {
+    {
+        let mut state = shared.lock();
+        if state.broken.is_some() {
+            // Asked for before the pool broke: start nothing.
+            state.starting -= 1;
+            let mut after = After::default();
+            shared.dispatch(&mut state, &mut after);
+            drop(state);
+            after.run(shared);
+            return;
+        }
+    }
     // The error, and whether it was the initializer's.
     let started = Child::spawn(shared.config.handshake)
         .map_err(|e| (e, false))
@@ -925,32 +980,35 @@ fn start_worker(shared: &Arc<Shared>) {
                         let spawned = std::thread::Builder::new()
                             .name(format!("concurra-process-reader-{}", child.pid()))
                             .spawn(move || read_replies(&shared, key, &child, &reader));
-                        if spawned.is_err() {
-                            state.workers.retain(|w| w.key != key);
+                        match spawned {
+                            Ok(_) => state.start_failures = 0,
+                            Err(_) => {
+                                // No reader: the worker goes (killed and reaped by its drop,
+                                // after the lock is released).
+                                let at = state.workers.iter().position(|w| w.key == key);
+                                if let Some(at) = at {
+                                    after.reap.push(state.workers.swap_remove(at).child);
+                                }
+                            }
                         }
                     }
-                    Err(_) => drop(out),
+                    Err(_) => after.reap.push(child),
                 }
             }
             Err((e, initializer)) => {
-                // A failing initializer breaks the pool (Python: `BrokenProcessPool`); a worker
-                // that cannot start breaks it when no worker is alive to serve, even if others
-                // are on their way: they would fail alike, and restarting them forever is a
-                // hang. A start that fails while workers serve is transient: work goes on.
-                if initializer || state.workers.is_empty() {
-                    let cause = match e {
+                // A failing initializer breaks the pool (Python: `BrokenProcessPool`). A worker
+                // that cannot start breaks it when no worker is alive to serve and none is on
+                // its way, or after a few failures in a row with none alive: restarting them
+                // forever would be a hang. A start that fails while workers serve is
+                // transient: work goes on. `dispatch` fails what cannot be served.
+                state.start_failures += 1;
+                let alone = state.workers.is_empty()
+                    && (state.starting == 0 || state.start_failures >= MAX_START_FAILURES);
+                if initializer || alone {
+                    state.broken = Some(match e {
                         Error::BrokenPool { cause } => cause,
                         other => other.to_string(),
-                    };
-                    for call in state.queue.drain(..) {
-                        after.failures.push((
-                            call.pending,
-                            Error::BrokenPool {
-                                cause: cause.clone(),
-                            },
-                        ));
-                    }
-                    state.broken = Some(cause);
+                    });
                 }
             }
         }
