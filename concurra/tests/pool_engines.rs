@@ -400,6 +400,27 @@ mod process_faults {
         assert!(!pids.contains(&std::process::id()));
     }
 
+    #[test]
+    fn maxtasksperchild_with_an_early_close_still_joins() {
+        // _TestPoolWorkerLifetime.test_pool_worker_lifetime_early_close.
+        let executor = ProcessPoolExecutor::builder()
+            .max_workers(1)
+            .max_tasks_per_child(1)
+            .build()
+            .unwrap();
+        let pool = ProcessPool::from_executor(executor);
+        let results: Vec<_> = (0..6).map(|i| pool.apply_async(Apply(sqr, i))).collect();
+        pool.close();
+        pool.join().unwrap();
+        for (i, r) in results.iter().enumerate() {
+            assert_eq!(r.get().unwrap(), (i * i) as i64);
+        }
+        let zero = ProcessPoolExecutor::builder()
+            .max_tasks_per_child(0)
+            .build();
+        assert!(zero.unwrap_err().is_invalid_state());
+    }
+
     static LEVEL: AtomicUsize = AtomicUsize::new(0);
 
     fn set_level(level: usize) {

@@ -131,9 +131,10 @@ impl Builder {
         self
     }
 
-    /// Replace a worker after it has run `n` calls (Python's `max_tasks_per_child`).
+    /// Replace a worker after it has run `n` calls (Python's `max_tasks_per_child`); 0 is an
+    /// error at [`build`](Builder::build), as Python's `ValueError`.
     pub fn max_tasks_per_child(mut self, n: usize) -> Self {
-        self.max_tasks_per_child = Some(n.max(1));
+        self.max_tasks_per_child = Some(n);
         self
     }
 
@@ -164,7 +165,8 @@ impl Builder {
     /// Builds the pool. Workers start on demand, at the first calls.
     ///
     /// # Errors
-    /// [`Error::InvalidState`] for `max_workers(0)`; [`Error::Io`] if the supervisor thread
+    /// [`Error::InvalidState`] for `max_workers(0)` or `max_tasks_per_child(0)`; [`Error::Io`]
+    /// if the supervisor thread
     /// cannot start.
     pub fn build(self) -> Result<ProcessPoolExecutor> {
         let max_workers = self
@@ -173,6 +175,11 @@ impl Builder {
         if max_workers == 0 {
             return Err(Error::InvalidState(
                 "max_workers must be greater than 0".into(),
+            ));
+        }
+        if self.max_tasks_per_child == Some(0) {
+            return Err(Error::InvalidState(
+                "max_tasks_per_child must be >= 1".into(),
             ));
         }
         let (events, inbox) = crossbeam_channel::unbounded();
