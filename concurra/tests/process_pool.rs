@@ -522,3 +522,27 @@ fn kill_9(pid: u32) {
         .status()
         .unwrap();
 }
+
+/// An initializer that never returns (it waits on a gate nobody opens).
+fn init_hangs(path: String) {
+    block_on(&path);
+}
+
+#[test]
+fn an_initializer_that_hangs_is_stopped_by_the_task_timeout() {
+    let gate = SocketGate::new();
+    let pool = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .task_timeout(Duration::from_millis(200))
+        .initializer(Apply(init_hangs, gate.path()))
+        .build()
+        .unwrap();
+    let call = pool.submit(Apply(square, 2));
+    let _arrived = gate.arrived(); // the initializer runs, and hangs
+    let e = call.result().unwrap_err();
+    assert!(
+        e.is_broken_pool() && e.to_string().contains("in time"),
+        "{e}"
+    );
+    pool.shutdown(true, false); // returns: nothing hangs
+}

@@ -119,8 +119,9 @@ impl Builder {
     }
 
     /// Work every new worker runs before its first call (Python's `initializer`; pass
-    /// [`Apply`](crate::Apply) for `initargs`). If it panics the pool is broken: every call fails with
-    /// [`Error::BrokenPool`].
+    /// [`Apply`](crate::Apply) for `initargs`). If it panics, or runs longer than the
+    /// [`task_timeout`](Builder::task_timeout) when one is set, the pool is broken: every call
+    /// fails with [`Error::BrokenPool`]. It runs while the pool goes on serving.
     pub fn initializer<W>(mut self, work: W) -> Self
     where
         W: Remote + Clone + Send + Sync + 'static,
@@ -943,19 +944,48 @@ fn start_worker(shared: &Arc<Shared>) {
             return;
         }
     }
-    // The error, and whether it was the initializer's.
-    let started = Child::spawn(shared.config.handshake)
-        .map_err(|e| (e, false))
-        .and_then(|(child, socket)| {
-            if let Some(init) = &shared.config.initializer {
-                run_initializer(&socket, init.as_ref()).map_err(|e| {
-                    child.signal(Kill::Kill);
-                    let cause = format!("the initializer failed: {e}");
-                    (Error::BrokenPool { cause }, true)
-                })?;
+    let started = Child::spawn(shared.config.handshake);
+    match (started, &shared.config.initializer) {
+        // The initializer runs on a thread of its own: it may take long (or hang), and the
+        // supervisor must go on enforcing timeouts and starting workers meanwhile.
+        (Ok((child, socket)), Some(_)) => {
+            let on_thread = Arc::clone(shared);
+            let spawned = std::thread::Builder::new()
+                .name("concurra-process-init".into())
+                .spawn(move || {
+                    let init = on_thread
+                        .config
+                        .initializer
+                        .as_ref()
+                        .expect("an initializer");
+                    let deadline = on_thread.config.task_timeout.map(|t| Instant::now() + t);
+                    let started = match run_initializer(&socket, init.as_ref(), deadline) {
+                        Ok(()) => Ok((child, socket)),
+                        Err(e) => {
+                            child.signal(Kill::Kill);
+                            let cause = format!("the initializer failed: {e}");
+                            Err((Error::BrokenPool { cause }, true))
+                        }
+                    };
+                    add_worker(&on_thread, started);
+                });
+            if let Err(e) = spawned {
+                add_worker(
+                    shared,
+                    Err((Error::io("starting an initializer thread", e), false)),
+                );
             }
-            Ok((child, socket))
-        });
+        }
+        (started, _) => add_worker(shared, started.map_err(|e| (e, false))),
+    }
+}
+
+/// Adds a started worker to the pool (or records why it did not start: the error, and whether
+/// it was the initializer's) and hands it work.
+fn add_worker(
+    shared: &Arc<Shared>,
+    started: std::result::Result<(Child, UnixStream), (Error, bool)>,
+) {
     let mut after = After::default();
     {
         let mut state = shared.lock();
@@ -1024,17 +1054,19 @@ fn start_worker(shared: &Arc<Shared>) {
     after.run(shared);
 }
 
-/// Runs the initializer call on a new worker and reads its reply.
+/// Runs the initializer call on a new worker and reads its reply, by `deadline` if one is set
+/// (the pool's task timeout).
 fn run_initializer(
     socket: &UnixStream,
     init: &(dyn Fn(&mut Vec<u8>) -> Result<()> + Send + Sync),
+    deadline: Option<Instant>,
 ) -> Result<()> {
     let mut frame = Vec::new();
     init(&mut frame)?;
     (&*socket)
         .write_all(&frame)
         .map_err(|e| Error::io("sending the initializer", e))?;
-    let frame = read_frame(socket, None)
+    let frame = read_frame(socket, deadline)
         .map_err(|e| Error::Decode(format!("the initializer's reply: {e}")))?
         .ok_or_else(|| Error::WorkerStart("the worker died in the initializer".into()))?;
     // The initializer's value is not wanted (nor its type known here): a `Value` outcome (the
