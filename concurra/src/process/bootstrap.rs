@@ -48,6 +48,8 @@ pub fn init() {
     if let Some(marker) = std::env::var_os(MARKER) {
         std::process::exit(serve(&marker));
     }
+    // Not a worker: fingerprint the executable now, before it can be rebuilt under us.
+    let _ = sys::exe_fingerprint();
 }
 
 /// Whether this process was started as a worker but is running `main` instead of serving: the

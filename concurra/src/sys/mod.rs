@@ -56,8 +56,18 @@ pub(crate) fn self_exe() -> io::Result<PathBuf> {
 }
 
 /// A fingerprint of the running executable file: equal in a parent and a worker started from
-/// the same file, different after a rebuild.
+/// the same file, different after a rebuild. Taken once per process, at its first use (the
+/// engine's `init` takes it first thing), so a file rebuilt while the program runs cannot pass
+/// for the one it started from.
 pub(crate) fn exe_fingerprint() -> io::Result<u64> {
+    static ONCE: std::sync::OnceLock<Result<u64, (io::ErrorKind, String)>> =
+        std::sync::OnceLock::new();
+    ONCE.get_or_init(|| fingerprint_now().map_err(|e| (e.kind(), e.to_string())))
+        .clone()
+        .map_err(|(kind, message)| io::Error::new(kind, message))
+}
+
+fn fingerprint_now() -> io::Result<u64> {
     use std::hash::{Hash, Hasher};
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(self_exe()?)?;
