@@ -276,6 +276,21 @@ fn an_endless_task_is_stopped_by_its_timeout() {
 }
 
 #[test]
+fn a_call_with_its_own_timeout_is_stopped_by_it_and_the_others_are_not() {
+    // The pool's own limit (20 s) is only a fail-safe here.
+    let pool = pool(2).build().unwrap();
+    let limit = Duration::from_millis(100);
+    let stuck = pool.submit_timeout(forever, limit);
+    let fine = pool.submit_timeout(Apply(square, 9), Duration::from_secs(30));
+    assert_eq!(fine.result().unwrap(), 81);
+    match stuck.result().unwrap_err() {
+        Error::Timeout { after } => assert_eq!(after, limit),
+        other => panic!("{other:?}"),
+    }
+    serves(&pool, 1000);
+}
+
+#[test]
 fn stop_kills_a_running_call_and_cancel_keeps_python_meaning() {
     let pool = warm(pool(1).window(1), 1);
     let running = pool.submit(forever);

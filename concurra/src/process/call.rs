@@ -228,6 +228,8 @@ pub(crate) struct Call {
     /// Its future is marked running: it was sent to a worker that died before starting it,
     /// and waits to be sent again.
     pub(crate) started: bool,
+    /// How long it may run (`None`: the pool's task timeout, if any).
+    pub(crate) timeout: Option<std::time::Duration>,
 }
 
 /// The top bit of a call id: the worker exits after replying to this call.
@@ -251,6 +253,7 @@ impl Call {
                 frame,
                 pending: Box::new(pending),
                 started: false,
+                timeout: None,
             },
             future,
         ))

@@ -231,7 +231,7 @@ impl Builder {
 /// | `initializer=f, initargs=(a,)`           | `.initializer(Apply(f, a))`                |
 /// | `max_tasks_per_child=n`                  | `.max_tasks_per_child(n)`                  |
 /// | a worker dies: `BrokenProcessPool` for all | [`Error::WorkerDied`] for its call only; the pool heals |
-/// | (no way to stop a running call)          | `.task_timeout(t)`, [`stop`](ProcessPoolExecutor::stop) |
+/// | (no way to stop a running call)          | `.task_timeout(t)`, [`submit_timeout`](ProcessPoolExecutor::submit_timeout), [`stop`](ProcessPoolExecutor::stop) |
 ///
 /// ```
 /// use concurra::{Apply, Executor, ProcessPoolExecutor};
@@ -300,7 +300,8 @@ struct State {
 /// Why the pool killed a worker: what its front call fails with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {
-    Timeout,
+    /// Its call ran longer than this limit.
+    Timeout(Duration),
     Stopped,
 }
 
@@ -338,6 +339,16 @@ impl Worker {
             Some(_) => MAX_WINDOW,
             None => DEFAULT_WINDOW,
         }
+    }
+
+    /// The time limit of the call it runs: the call's own, or the pool's; `None` if it runs
+    /// nothing, has no limit, or is being killed already.
+    fn front_limit(&self, pool_limit: Option<Duration>) -> Option<Duration> {
+        let front = self.in_flight.front()?;
+        if self.verdict.is_some() {
+            return None;
+        }
+        front.call.timeout.or(pool_limit)
     }
 
     /// Records that the front call took `took` (an exponential average, 1/8 per call).
@@ -660,15 +671,57 @@ impl ProcessPoolExecutor {
     }
 
     fn submit_remote<W: Remote + 'static>(&self, work: W) -> Future<W::Output> {
+        self.submit_with(work, None)
+    }
+
+    /// Submits `work` (as [`Executor::submit`]) with a time limit of its own, beyond Python: if
+    /// it runs longer than `limit` its worker is killed and replaced, and its future fails with
+    /// [`Error::Timeout`]. The limit counts from the moment the call starts, not from the
+    /// submit; it overrides the pool's [`task_timeout`](Builder::task_timeout) for this call.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use concurra::ProcessPoolExecutor;
+    ///
+    /// concurra::worker_hook!();
+    ///
+    /// fn spin() {
+    ///     loop {
+    ///         std::hint::spin_loop();
+    ///     }
+    /// }
+    ///
+    /// # fn main() -> concurra::Result<()> {
+    /// let pool = ProcessPoolExecutor::builder().max_workers(1).build()?;
+    /// let stuck = pool.submit_timeout(spin, Duration::from_millis(50));
+    /// assert!(stuck.result().unwrap_err().is_timeout());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn submit_timeout<W: Remote + 'static>(
+        &self,
+        work: W,
+        limit: Duration,
+    ) -> Future<W::Output> {
+        self.submit_with(work, Some(limit))
+    }
+
+    fn submit_with<W: Remote + 'static>(
+        &self,
+        work: W,
+        timeout: Option<Duration>,
+    ) -> Future<W::Output> {
         let shared = &*self.shared;
         let id = shared
             .next_id
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             + 1;
-        let (call, future) = match Call::new(work, id) {
+        let (mut call, future) = match Call::new(work, id) {
             Ok(made) => made,
             Err(e) => return Future::completed(Err(e)),
         };
+        call.timeout = timeout;
+        let timed = timeout.is_some();
         let mut after = After::default();
         {
             let mut state = shared.lock();
@@ -684,6 +737,10 @@ impl ProcessPoolExecutor {
             shared.dispatch(&mut state, &mut after);
         }
         after.run(shared);
+        if timed {
+            // The supervisor may be asleep until a later deadline, or none.
+            let _ = shared.events.send(Event::Wake);
+        }
         future
     }
 
@@ -906,25 +963,23 @@ fn supervise(shared: &Arc<Shared>, inbox: &Receiver<Event>) {
 }
 
 fn next_deadline(shared: &Shared) -> Option<Instant> {
-    let limit = shared.config.task_timeout?;
     let state = shared.lock();
     state
         .workers
         .iter()
-        .filter(|w| !w.in_flight.is_empty() && w.verdict.is_none())
-        .map(|w| w.front_since + limit)
+        .filter_map(|w| Some(w.front_since + w.front_limit(shared.config.task_timeout)?))
         .min()
 }
 
 fn enforce_timeouts(shared: &Shared) {
-    let Some(limit) = shared.config.task_timeout else {
-        return;
-    };
     let now = Instant::now();
     let mut state = shared.lock();
     for w in &mut state.workers {
-        if !w.in_flight.is_empty() && w.verdict.is_none() && w.front_since + limit <= now {
-            w.verdict = Some(Verdict::Timeout);
+        let Some(limit) = w.front_limit(shared.config.task_timeout) else {
+            continue;
+        };
+        if w.front_since + limit <= now {
+            w.verdict = Some(Verdict::Timeout(limit));
             w.child.signal(Kill::Kill);
         }
     }
@@ -1160,9 +1215,7 @@ fn read_replies(shared: &Arc<Shared>, key: u64, child: &Child, socket: &UnixStre
         if let Some(front) = worker.in_flight.pop_front() {
             let error = match (&malformed, worker.verdict) {
                 (Some(why), _) => Error::Decode(format!("worker {}: {why}", child.pid())),
-                (None, Some(Verdict::Timeout)) => Error::Timeout {
-                    after: shared.config.task_timeout.unwrap_or_default(),
-                },
+                (None, Some(Verdict::Timeout(after))) => Error::Timeout { after },
                 (None, Some(Verdict::Stopped)) => Error::Terminated,
                 (None, None) => Error::WorkerDied {
                     pid: child.pid(),
