@@ -1,0 +1,318 @@
+//! The supervisor and the readers: the lifecycle of worker processes.
+//!
+//! The supervisor thread starts workers (so that their parent-death signal, tied to the
+//! starting thread on Linux, fires only when the pool is gone) and enforces time limits. Each
+//! worker has a reader thread that takes its replies, completes their futures, and handles its
+//! death: the call it was running fails, the calls behind it go back to the queue, and a
+//! replacement starts if work waits (see the [pool's protocol](super)).
+
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::Receiver;
+
+use super::outbox::Outbox;
+use super::{After, Event, Shared, Verdict, Worker, MAX_START_FAILURES};
+use crate::error::{Error, Result};
+use crate::process::call::LAST;
+use crate::process::child::{read_frame, Child};
+use crate::process::identity::Outcome;
+use crate::process::wire::{Decoder, FrameKind};
+use crate::sys::Kill;
+
+/// The supervisor thread: starts workers and enforces task timeouts until the pool drains.
+/// Workers are started from this thread so that their parent-death signal (tied to the
+/// starting thread on Linux) fires only when the pool is gone.
+pub(super) fn supervise(shared: &Arc<Shared>, inbox: &Receiver<Event>) {
+    loop {
+        let deadline = next_deadline(shared);
+        let event = match deadline {
+            Some(d) => inbox.recv_deadline(d).ok(),
+            None => inbox.recv().ok(),
+        };
+        match event {
+            Some(Event::Spawn) => start_worker(shared),
+            Some(Event::Wake) | None => {}
+        }
+        enforce_timeouts(shared);
+        if shared.drained.done() && inbox.is_empty() {
+            return;
+        }
+    }
+}
+
+fn next_deadline(shared: &Shared) -> Option<Instant> {
+    let state = shared.lock();
+    state
+        .workers
+        .iter()
+        .filter_map(|w| Some(w.front_since + w.front_limit(shared.config.task_timeout)?))
+        .min()
+}
+
+fn enforce_timeouts(shared: &Shared) {
+    let now = Instant::now();
+    let mut state = shared.lock();
+    for w in &mut state.workers {
+        let Some(limit) = w.front_limit(shared.config.task_timeout) else {
+            continue;
+        };
+        if w.front_since + limit <= now {
+            w.verdict = Some(Verdict::Timeout(limit));
+            w.child.signal(Kill::Kill);
+        }
+    }
+}
+
+/// Starts one worker (the handshake and initializer outside the lock) and hands it work.
+fn start_worker(shared: &Arc<Shared>) {
+    {
+        let mut state = shared.lock();
+        if state.broken.is_some() {
+            // Asked for before the pool broke: start nothing.
+            state.starting -= 1;
+            let mut after = After::default();
+            shared.dispatch(&mut state, &mut after);
+            drop(state);
+            after.run(shared);
+            return;
+        }
+    }
+    let started = Child::spawn(shared.config.handshake);
+    match (started, &shared.config.initializer) {
+        // The initializer runs on a thread of its own: it may take long (or hang), and the
+        // supervisor must go on enforcing timeouts and starting workers meanwhile.
+        (Ok((child, socket)), Some(_)) => {
+            let on_thread = Arc::clone(shared);
+            let spawned = std::thread::Builder::new()
+                .name("concurra-process-init".into())
+                .spawn(move || {
+                    let init = on_thread
+                        .config
+                        .initializer
+                        .as_ref()
+                        .expect("an initializer");
+                    let deadline = on_thread.config.task_timeout.map(|t| Instant::now() + t);
+                    let started = match run_initializer(&socket, init.as_ref(), deadline) {
+                        Ok(()) => Ok((child, socket)),
+                        Err(e) => {
+                            child.signal(Kill::Kill);
+                            let cause = format!("the initializer failed: {e}");
+                            Err((Error::BrokenPool { cause }, true))
+                        }
+                    };
+                    add_worker(&on_thread, started);
+                });
+            if let Err(e) = spawned {
+                add_worker(
+                    shared,
+                    Err((Error::io("starting an initializer thread", e), false)),
+                );
+            }
+        }
+        (started, _) => add_worker(shared, started.map_err(|e| (e, false))),
+    }
+}
+
+/// Adds a started worker to the pool (or records why it did not start: the error, and whether
+/// it was the initializer's) and hands it work.
+fn add_worker(
+    shared: &Arc<Shared>,
+    started: std::result::Result<(Child, UnixStream), (Error, bool)>,
+) {
+    let mut after = After::default();
+    {
+        let mut state = shared.lock();
+        state.starting -= 1;
+        match started {
+            Ok((child, socket)) => {
+                let reader = socket.try_clone();
+                let child = Arc::new(child);
+                let key = state.next_worker;
+                state.next_worker += 1;
+                let out = Arc::new(Outbox::new(socket));
+                match reader {
+                    Ok(reader) => {
+                        state.workers.push(Worker {
+                            key,
+                            child: Arc::clone(&child),
+                            out,
+                            in_flight: VecDeque::new(),
+                            front_since: Instant::now(),
+                            sent: 0,
+                            retiring: false,
+                            verdict: None,
+                            call_time: None,
+                        });
+                        let shared = Arc::clone(shared);
+                        let spawned = std::thread::Builder::new()
+                            .name(format!("concurra-process-reader-{}", child.pid()))
+                            .spawn(move || read_replies(&shared, key, &child, &reader));
+                        match spawned {
+                            Ok(_) => state.start_failures = 0,
+                            Err(_) => {
+                                // No reader: the worker goes (killed and reaped by its drop,
+                                // after the lock is released).
+                                let at = state.workers.iter().position(|w| w.key == key);
+                                if let Some(at) = at {
+                                    after.reap.push(state.workers.swap_remove(at).child);
+                                }
+                            }
+                        }
+                    }
+                    Err(_) => after.reap.push(child),
+                }
+            }
+            Err((e, initializer)) => {
+                // A failing initializer breaks the pool (Python: `BrokenProcessPool`). A worker
+                // that cannot start breaks it when no worker is alive to serve and none is on
+                // its way, or after a few failures in a row with none alive: restarting them
+                // forever would be a hang. A start that fails while workers serve is
+                // transient: work goes on. `dispatch` fails what cannot be served.
+                state.start_failures += 1;
+                let alone = state.workers.is_empty()
+                    && (state.starting == 0 || state.start_failures >= MAX_START_FAILURES);
+                if initializer || alone {
+                    state.broken = Some(match e {
+                        Error::BrokenPool { cause } => cause,
+                        other => other.to_string(),
+                    });
+                }
+            }
+        }
+        shared.dispatch(&mut state, &mut after);
+    }
+    after.run(shared);
+}
+
+/// Runs the initializer call on a new worker and reads its reply, by `deadline` if one is set
+/// (the pool's task timeout).
+fn run_initializer(
+    socket: &UnixStream,
+    init: &(dyn Fn(&mut Vec<u8>) -> Result<()> + Send + Sync),
+    deadline: Option<Instant>,
+) -> Result<()> {
+    let mut frame = Vec::new();
+    init(&mut frame)?;
+    (&*socket)
+        .write_all(&frame)
+        .map_err(|e| Error::io("sending the initializer", e))?;
+    let frame = read_frame(socket, deadline)
+        .map_err(|e| Error::Decode(format!("the initializer's reply: {e}")))?
+        .ok_or_else(|| Error::WorkerStart("the worker died in the initializer".into()))?;
+    // The initializer's value is not wanted (nor its type known here): a `Value` outcome (the
+    // variant tag 0) is success, whatever follows. postcard cannot skip a value it does not
+    // know the type of, so the other outcomes, which carry no value, are decoded whole.
+    if postcard::take_from_bytes::<u32>(&frame.payload).is_ok_and(|(tag, _)| tag == 0) {
+        return Ok(());
+    }
+    let outcome: Outcome<()> = frame.decode()?;
+    match outcome {
+        Outcome::Value(()) => Ok(()),
+        Outcome::Panicked { message, location } => Err(Error::Panicked { message, location }),
+        Outcome::Decode(e) => Err(Error::Decode(e)),
+        Outcome::Encode(e) => Err(Error::Encode(e)),
+    }
+}
+
+/// A worker's reader thread: replies in, futures completed, more calls out; at end of file,
+/// the worker's death is handled (see the module docs).
+fn read_replies(shared: &Arc<Shared>, key: u64, child: &Child, socket: &UnixStream) {
+    let mut decoder = Decoder::new();
+    let mut buf = vec![0u8; 64 << 10];
+    let malformed = loop {
+        let n = match (&*socket).read(&mut buf) {
+            Ok(0) => break None,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break None,
+        };
+        decoder.push(&buf[..n]);
+        let mut replies = Vec::new();
+        let bad = loop {
+            match decoder.next_frame() {
+                Ok(Some(frame)) if frame.kind == FrameKind::Reply => {
+                    replies.push((frame.id & !LAST, frame.payload));
+                }
+                Ok(Some(frame)) => break Some(format!("a {:?} frame from a worker", frame.kind)),
+                Ok(None) => break None,
+                Err(e) => break Some(e.to_string()),
+            }
+        };
+        let mut after = After::default();
+        let mut out_of_step = bad;
+        {
+            let mut state = shared.lock();
+            let Some(worker) = state.workers.iter_mut().find(|w| w.key == key) else {
+                return;
+            };
+            for (id, payload) in replies {
+                match worker.in_flight.front() {
+                    Some(front) if front.call.id() == id => {
+                        let done = worker.in_flight.pop_front().expect("front");
+                        let now = Instant::now();
+                        worker.observe(now.saturating_duration_since(worker.front_since));
+                        worker.front_since = now;
+                        if !done.stopped {
+                            after.replies.push((done.call.pending, payload));
+                        }
+                    }
+                    _ => {
+                        out_of_step = Some(format!("a reply to call {id}, out of order"));
+                        break;
+                    }
+                }
+            }
+            // A call stopped while it waited in the window has now started: stop it.
+            if worker.in_flight.front().is_some_and(|f| f.stopped) {
+                worker.verdict = Some(Verdict::Stopped);
+                worker.child.signal(Kill::Kill);
+            }
+            if out_of_step.is_some() {
+                worker.child.signal(Kill::Kill);
+            }
+            shared.dispatch(&mut state, &mut after);
+        }
+        after.run(shared);
+        if let Some(why) = out_of_step {
+            break Some(why);
+        }
+    };
+    let exitcode = child.reap();
+    let mut after = After::default();
+    {
+        let mut state = shared.lock();
+        let Some(at) = state.workers.iter().position(|w| w.key == key) else {
+            return;
+        };
+        let mut worker = state.workers.swap_remove(at);
+        if let Some(front) = worker.in_flight.pop_front() {
+            let error = match (&malformed, worker.verdict) {
+                (Some(why), _) => Error::Decode(format!("worker {}: {why}", child.pid())),
+                (None, Some(Verdict::Timeout(after))) => Error::Timeout { after },
+                (None, Some(Verdict::Stopped)) => Error::Terminated,
+                (None, None) => Error::WorkerDied {
+                    pid: child.pid(),
+                    exitcode,
+                },
+            };
+            if !front.stopped {
+                after.failures.push((front.call.pending, error));
+            }
+        }
+        // The calls behind the front never started: back to the front of the queue, in order
+        // (their futures stay running; see `Call::started`).
+        for mut waiting in worker.in_flight.drain(..).rev() {
+            if waiting.stopped {
+                continue;
+            }
+            waiting.call.unmark_last();
+            state.queue.push_front(waiting.call);
+        }
+        shared.dispatch(&mut state, &mut after);
+    }
+    after.run(shared);
+}
