@@ -436,23 +436,19 @@ impl Shared {
         // behind a long call.
         let growing =
             state.workers.len() + state.starting < self.config.max_workers || state.starting > 0;
-        // Frames for each worker, sent in one write per worker after the loop.
-        let mut batches: Vec<(usize, usize, Vec<u8>)> = Vec::new();
         while !state.queue.is_empty() {
-            let Some((index, worker)) = state
+            let Some(worker) = state
                 .workers
                 .iter_mut()
-                .enumerate()
-                .filter(|(_, w)| {
-                    !w.retiring
-                        && w.in_flight.len()
-                            < if growing {
-                                1
-                            } else {
-                                w.window(self.config.window)
-                            }
+                .filter(|w| {
+                    let window = if growing {
+                        1
+                    } else {
+                        w.window(self.config.window)
+                    };
+                    !w.retiring && w.in_flight.len() < window
                 })
-                .min_by_key(|(_, w)| w.in_flight.len())
+                .min_by_key(|w| w.in_flight.len())
             else {
                 break;
             };
@@ -463,38 +459,32 @@ impl Shared {
                 }
                 call.started = true;
             }
+            if self.config.max_tasks_per_child == Some(worker.sent + 1) {
+                call.mark_last();
+            }
+            if !worker.out.queue(&call.frame) {
+                // Its channel is closed (its flusher could not start): another worker takes
+                // the call.
+                worker.retiring = true;
+                call.unmark_last();
+                state.queue.push_front(call);
+                continue;
+            }
+            // One write per worker for all its frames, once the lock is released.
+            if !after.flushes.iter().any(|o| Arc::ptr_eq(o, &worker.out)) {
+                after.flushes.push(Arc::clone(&worker.out));
+            }
             worker.sent += 1;
             if self.config.max_tasks_per_child == Some(worker.sent) {
-                call.mark_last();
                 worker.retiring = true;
             }
             if worker.in_flight.is_empty() {
                 worker.front_since = now;
             }
-            match batches.iter_mut().find(|(i, _, _)| *i == index) {
-                Some((_, _, bytes)) => bytes.extend_from_slice(&call.frame),
-                None => batches.push((index, worker.in_flight.len(), call.frame.clone())),
-            }
             worker.in_flight.push_back(InFlight {
                 call,
                 stopped: false,
             });
-        }
-        for (index, first, bytes) in batches {
-            let worker = &mut state.workers[index];
-            if worker.out.queue(&bytes) {
-                after.flushes.push(Arc::clone(&worker.out));
-                continue;
-            }
-            // Its channel is closed (it retires, or its flusher could not start): the batch was
-            // not queued. Its calls go back to the front of the queue, in order, for another.
-            worker.retiring = true;
-            let unsent: Vec<InFlight> = worker.in_flight.drain(first..).collect();
-            worker.sent -= unsent.len();
-            for mut waiting in unsent.into_iter().rev() {
-                waiting.call.unmark_last();
-                state.queue.push_front(waiting.call);
-            }
         }
 
         // A broken pool with no worker left to serve its queue (calls handed back by a worker
