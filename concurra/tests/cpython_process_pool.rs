@@ -7,7 +7,7 @@
 //! - `test_killed_child` asserts the opposite of CPython: there every future fails with
 //!   `BrokenProcessPool`; here only the killed worker's call fails (`WorkerDied`) and the pool
 //!   heals. It is renamed `killed_child_fails_only_its_call`.
-//! - `test_map_chunksize`'s `ValueError` for `chunksize < 1` is a panic (a programming error).
+//! - `test_map_chunksize`'s `ValueError` for `chunksize < 1` is one `Error::InvalidState` item.
 //! - `test_max_workers_negative`'s `ValueError` is `Error::InvalidState` from `build()`.
 //! - `test_traceback`: the child's traceback text becomes the panic message and location.
 //! - Worker counts are read with `worker_pids()` (Python reads `executor._processes`).
@@ -103,10 +103,15 @@ fn map_chunksize() {
 }
 
 #[test]
-#[should_panic(expected = "chunksize must be >= 1")]
 fn map_chunksize_zero_is_refused() {
     let pool = builder(1).build().unwrap();
-    let _ = pool.map_chunked(|i: u64| i, 0..4u64, 0);
+    let out: Vec<_> = pool.map_chunked(|i: u64| i, 0..4u64, 0).collect();
+    assert_eq!(out.len(), 1, "one error, nothing mapped");
+    let e = out[0].as_ref().unwrap_err();
+    assert!(
+        e.is_invalid_state() && e.to_string().contains(">= 1"),
+        "{e}"
+    );
 }
 
 #[test]

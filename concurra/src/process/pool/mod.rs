@@ -658,8 +658,8 @@ impl ProcessPoolExecutor {
     /// order, lazily; a failing item fails only its place (`Err` at its position, and the
     /// iteration goes on, unlike [`Executor::map`] which ends at the first error).
     ///
-    /// # Panics
-    /// If `chunksize` is 0 (Python: `ValueError`).
+    /// A `chunksize` of 0 yields one [`Error::InvalidState`] and nothing else (Python:
+    /// `ValueError`).
     pub fn map_chunked<F, A, T, I>(
         &self,
         f: F,
@@ -673,7 +673,10 @@ impl ProcessPoolExecutor {
         I: IntoIterator<Item = A>,
         I::IntoIter: 'static,
     {
-        assert!(chunksize >= 1, "chunksize must be >= 1");
+        if chunksize == 0 {
+            let refused = Error::InvalidState("chunksize must be >= 1".into());
+            return Either::Refused(std::iter::once(Err(refused)));
+        }
         let mut items = items.into_iter();
         let chunks = std::iter::from_fn(move || {
             let chunk: Vec<A> = items.by_ref().take(chunksize).collect();
@@ -686,7 +689,11 @@ impl ProcessPoolExecutor {
                     * (self.shared.config.window.unwrap_or(DEFAULT_WINDOW) + 2),
             ),
         };
-        crate::chunk::flatten(self.map_with(Chunked(f), chunks, per_worker))
+        Either::Mapped(crate::chunk::flatten(self.map_with(
+            Chunked(f),
+            chunks,
+            per_worker,
+        )))
     }
 
     /// Submits `f` over one chunk of `items` (the Pool facade's map unit).
@@ -810,5 +817,23 @@ impl fmt::Debug for ProcessPoolExecutor {
             .field("queued", &state.queue.len())
             .field("shutdown", &state.shutdown)
             .finish()
+    }
+}
+
+/// What [`ProcessPoolExecutor::map_chunked`] returns: the mapped items, or the one error of a
+/// refused call.
+enum Either<M, R> {
+    Mapped(M),
+    Refused(R),
+}
+
+impl<T, M: Iterator<Item = T>, R: Iterator<Item = T>> Iterator for Either<M, R> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        match self {
+            Either::Mapped(m) => m.next(),
+            Either::Refused(r) => r.next(),
+        }
     }
 }
