@@ -315,19 +315,32 @@ impl ProcessPool {
     /// Python's `initializer`, `initargs` and `maxtasksperchild`, build the executor and use
     /// [`Pool::from_executor`]:
     ///
-    /// ```no_run
+    /// ```
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    ///
     /// use concurra::pool::ProcessPool;
     /// use concurra::{Apply, ProcessPoolExecutor};
     ///
-    /// fn setup(level: u32) { /* per-worker state */ }
+    /// concurra::worker_hook!();
+    ///
+    /// static LEVEL: AtomicU32 = AtomicU32::new(0);
+    ///
+    /// fn setup(level: u32) {
+    ///     LEVEL.store(level, Ordering::Relaxed); // per-worker state
+    /// }
+    ///
+    /// fn level(x: u32) -> u32 {
+    ///     LEVEL.load(Ordering::Relaxed) * x
+    /// }
     ///
     /// # fn main() -> concurra::Result<()> {
     /// let executor = ProcessPoolExecutor::builder()
-    ///     .max_workers(4)
+    ///     .max_workers(2)
     ///     .initializer(Apply(setup, 3))
     ///     .max_tasks_per_child(100)
     ///     .build()?;
     /// let pool = ProcessPool::from_executor(executor);
+    /// assert_eq!(pool.map(level, 1..=3, None)?, [3, 6, 9]);
     /// # Ok(()) }
     /// ```
     ///
