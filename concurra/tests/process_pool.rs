@@ -561,3 +561,43 @@ fn an_initializer_that_hangs_is_stopped_by_the_task_timeout() {
     );
     pool.shutdown(true, false); // returns: nothing hangs
 }
+
+#[test]
+fn a_timed_call_that_starts_after_an_untimed_one_is_still_stopped() {
+    // No pool limit: the supervisor sleeps with no deadline while the untimed call runs; the
+    // timed call waits behind it (a window of 2), then starts when it replies.
+    let pool = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .window(2)
+        .build()
+        .unwrap();
+    let gate = SocketGate::new();
+    let first = pool.submit(Apply(gated, gate.path()));
+    let arrived = gate.arrived();
+    let stuck = pool.submit_timeout(forever, Duration::from_millis(100));
+    arrived.open();
+    assert_eq!(first.result().unwrap(), 1);
+    assert!(stuck.result().unwrap_err().is_timeout());
+    // An idle pool with a limit, then an untimed submit: stopped too.
+    let limited = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .task_timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    assert_eq!(limited.submit(Apply(square, 3)).result().unwrap(), 9);
+    assert!(limited.submit(forever).result().unwrap_err().is_timeout());
+}
+
+#[test]
+fn a_limit_too_long_to_count_is_no_limit() {
+    let pool = pool(1).build().unwrap();
+    let f = pool.submit_timeout(Apply(square, 5), Duration::MAX);
+    assert_eq!(f.result().unwrap(), 25);
+    let pool = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .task_timeout(Duration::MAX)
+        .initializer(Apply(init_returns, 1))
+        .build()
+        .unwrap();
+    assert_eq!(pool.submit(Apply(square, 6)).result().unwrap(), 36);
+}

@@ -184,7 +184,7 @@ fn handshake_on(
     limit: Duration,
     fingerprint: u64,
 ) -> std::result::Result<(), String> {
-    let frame = read_frame(channel, Some(Instant::now() + limit))
+    let frame = read_frame(channel, Instant::now().checked_add(limit))
         .map_err(|e| format!("no handshake within {limit:?} ({e})"))?
         .ok_or("it exited before the handshake")?;
     if frame.kind != FrameKind::Ready {

@@ -60,11 +60,13 @@ pub(crate) fn self_exe() -> io::Result<PathBuf> {
 /// engine's `init` takes it first thing), so a file rebuilt while the program runs cannot pass
 /// for the one it started from.
 pub(crate) fn exe_fingerprint() -> io::Result<u64> {
-    static ONCE: std::sync::OnceLock<Result<u64, (io::ErrorKind, String)>> =
-        std::sync::OnceLock::new();
-    ONCE.get_or_init(|| fingerprint_now().map_err(|e| (e.kind(), e.to_string())))
-        .clone()
-        .map_err(|(kind, message)| io::Error::new(kind, message))
+    static ONCE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    if let Some(&fingerprint) = ONCE.get() {
+        return Ok(fingerprint);
+    }
+    // A failure is not kept: the next start tries again.
+    let fingerprint = fingerprint_now()?;
+    Ok(*ONCE.get_or_init(|| fingerprint))
 }
 
 fn fingerprint_now() -> io::Result<u64> {

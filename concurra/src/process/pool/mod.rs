@@ -195,6 +195,8 @@ impl Builder {
                 shutdown: false,
                 broken: None,
                 start_failures: 0,
+                armed: None,
+                initializing: Vec::new(),
                 drained: Some(drained_promise),
             }),
             config: Config {
@@ -294,14 +296,28 @@ struct State {
     broken: Option<String>,
     /// Worker starts that failed in a row.
     start_failures: usize,
+    /// The deadline the supervisor sleeps towards (`None`: it sleeps until woken). A call
+    /// whose limit ends earlier wakes it.
+    armed: Option<Instant>,
+    /// Workers running their initializer (not serving yet): `terminate_workers` kills them.
+    initializing: Vec<Arc<Child>>,
     drained: Option<Promise<()>>,
 }
 
-/// Why the pool killed a worker: what its front call fails with.
+/// Why the pool killed a worker, and the call it killed it for (its front call then). If
+/// that call replied before the worker died, the call running at death fails as any other
+/// worker death does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
-    /// Its call ran longer than this limit.
+struct Verdict {
+    call: u64,
+    why: Why,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Why {
+    /// The call ran longer than this limit.
     Timeout(Duration),
+    /// [`ProcessPoolExecutor::stop`] or `terminate_workers`.
     Stopped,
 }
 
@@ -351,6 +367,22 @@ impl Worker {
         front.call.timeout.or(pool_limit)
     }
 
+    /// When the call it runs must be stopped (`None`: never, or too far to count).
+    fn front_deadline(&self, pool_limit: Option<Duration>) -> Option<Instant> {
+        self.front_since.checked_add(self.front_limit(pool_limit)?)
+    }
+
+    /// Kills the worker for the reason `why`, aimed at the call it runs now.
+    fn kill_for(&mut self, why: Why) {
+        if let Some(front) = self.in_flight.front() {
+            self.verdict = Some(Verdict {
+                call: front.call.id(),
+                why,
+            });
+        }
+        self.child.signal(Kill::Kill);
+    }
+
     /// Records that the front call took `took` (an exponential average, 1/8 per call).
     fn observe(&mut self, took: Duration) {
         self.call_time = Some(match self.call_time {
@@ -396,12 +428,17 @@ struct After {
     flushes: Vec<Arc<Outbox>>,
     /// Workers given up on: dropped (killed and reaped) once the lock is released.
     reap: Vec<Arc<Child>>,
+    /// A call started whose limit ends before the supervisor's armed deadline.
+    wake: bool,
 }
 
 impl After {
     fn run(self, shared: &Shared) {
         for outbox in &self.flushes {
             outbox.flush();
+        }
+        if self.wake {
+            let _ = shared.events.send(Event::Wake);
         }
         for _ in 0..self.spawns {
             let _ = shared.events.send(Event::Spawn);
@@ -425,6 +462,18 @@ impl After {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A worker's front call has just started: if its limit ends before the deadline the
+    /// supervisor sleeps towards, wake the supervisor (after the lock is released).
+    fn front_started(&self, worker: &Worker, armed: &mut Option<Instant>, after: &mut After) {
+        let Some(deadline) = worker.front_deadline(self.config.task_timeout) else {
+            return;
+        };
+        if armed.is_none_or(|a| deadline < a) {
+            *armed = Some(deadline);
+            after.wake = true;
+        }
     }
 
     /// Sends queued calls to workers with room, asks for workers if calls still wait, and
@@ -478,13 +527,17 @@ impl Shared {
             if self.config.max_tasks_per_child == Some(worker.sent) {
                 worker.retiring = true;
             }
-            if worker.in_flight.is_empty() {
+            let starts = worker.in_flight.is_empty();
+            if starts {
                 worker.front_since = now;
             }
             worker.in_flight.push_back(InFlight {
                 call,
                 stopped: false,
             });
+            if starts {
+                self.front_started(worker, &mut state.armed, after);
+            }
         }
 
         // A broken pool with no worker left to serve its queue (calls handed back by a worker
@@ -593,7 +646,6 @@ impl ProcessPoolExecutor {
             Err(e) => return Future::completed(Err(e)),
         };
         call.timeout = timeout;
-        let timed = timeout.is_some();
         let mut after = After::default();
         {
             let mut state = shared.lock();
@@ -609,10 +661,6 @@ impl ProcessPoolExecutor {
             shared.dispatch(&mut state, &mut after);
         }
         after.run(shared);
-        if timed {
-            // The supervisor may be asleep until a later deadline, or none.
-            let _ = shared.events.send(Event::Wake);
-        }
         future
     }
 
@@ -640,8 +688,7 @@ impl ProcessPoolExecutor {
                 continue;
             };
             if at == 0 {
-                worker.verdict = Some(Verdict::Stopped);
-                worker.child.signal(Kill::Kill);
+                worker.kill_for(Why::Stopped);
                 return true;
             }
             let waiting = &mut worker.in_flight[at];
@@ -764,8 +811,11 @@ impl Executor for ProcessPoolExecutor {
                         Box::new(Stopped(id)),
                     ));
                 }
-                worker.verdict = Some(Verdict::Stopped);
-                worker.child.signal(Kill::Kill);
+                worker.kill_for(Why::Stopped);
+            }
+            // Workers still in their initializer go too.
+            for child in &state.initializing {
+                child.signal(Kill::Kill);
             }
         }
         for pending in waiting {

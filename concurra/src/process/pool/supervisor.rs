@@ -15,7 +15,7 @@ use std::time::Instant;
 use crossbeam_channel::Receiver;
 
 use super::outbox::Outbox;
-use super::{After, Event, Shared, Verdict, Worker, MAX_START_FAILURES};
+use super::{After, Event, Shared, Verdict, Why, Worker, MAX_START_FAILURES};
 use crate::error::{Error, Result};
 use crate::process::call::LAST;
 use crate::process::child::{read_frame, Child};
@@ -44,25 +44,28 @@ pub(super) fn supervise(shared: &Arc<Shared>, inbox: &Receiver<Event>) {
     }
 }
 
+/// The earliest deadline of a running call, which the supervisor then sleeps towards
+/// (recorded as `armed`, so that a call with an earlier one wakes it).
 fn next_deadline(shared: &Shared) -> Option<Instant> {
-    let state = shared.lock();
-    state
+    let mut state = shared.lock();
+    let pool_limit = shared.config.task_timeout;
+    let next = state
         .workers
         .iter()
-        .filter_map(|w| Some(w.front_since + w.front_limit(shared.config.task_timeout)?))
-        .min()
+        .filter_map(|w| w.front_deadline(pool_limit))
+        .min();
+    state.armed = next;
+    next
 }
 
 fn enforce_timeouts(shared: &Shared) {
     let now = Instant::now();
+    let pool_limit = shared.config.task_timeout;
     let mut state = shared.lock();
     for w in &mut state.workers {
-        let Some(limit) = w.front_limit(shared.config.task_timeout) else {
-            continue;
-        };
-        if w.front_since + limit <= now {
-            w.verdict = Some(Verdict::Timeout(limit));
-            w.child.signal(Kill::Kill);
+        if w.front_deadline(pool_limit).is_some_and(|d| d <= now) {
+            let limit = w.front_limit(pool_limit).expect("a deadline has a limit");
+            w.kill_for(Why::Timeout(limit));
         }
     }
 }
@@ -81,32 +84,24 @@ fn start_worker(shared: &Arc<Shared>) {
             return;
         }
     }
-    let started = Child::spawn(shared.config.handshake);
+    let started =
+        Child::spawn(shared.config.handshake).map(|(child, socket)| (Arc::new(child), socket));
     match (started, &shared.config.initializer) {
         // The initializer runs on a thread of its own: it may take long (or hang), and the
         // supervisor must go on enforcing timeouts and starting workers meanwhile.
         (Ok((child, socket)), Some(_)) => {
+            let mine = Arc::clone(&child);
+            shared.lock().initializing.push(Arc::clone(&child));
             let on_thread = Arc::clone(shared);
             let spawned = std::thread::Builder::new()
                 .name("concurra-process-init".into())
-                .spawn(move || {
-                    let init = on_thread
-                        .config
-                        .initializer
-                        .as_ref()
-                        .expect("an initializer");
-                    let deadline = on_thread.config.task_timeout.map(|t| Instant::now() + t);
-                    let started = match run_initializer(&socket, init.as_ref(), deadline) {
-                        Ok(()) => Ok((child, socket)),
-                        Err(e) => {
-                            child.signal(Kill::Kill);
-                            let cause = format!("the initializer failed: {e}");
-                            Err((Error::BrokenPool { cause }, true))
-                        }
-                    };
-                    add_worker(&on_thread, started);
-                });
+                .spawn(move || initialize(&on_thread, child, socket));
             if let Err(e) = spawned {
+                shared
+                    .lock()
+                    .initializing
+                    .retain(|c| !Arc::ptr_eq(c, &mine));
+                drop(mine); // the last reference: killed and reaped, outside the lock
                 add_worker(
                     shared,
                     Err((Error::io("starting an initializer thread", e), false)),
@@ -117,11 +112,36 @@ fn start_worker(shared: &Arc<Shared>) {
     }
 }
 
+/// The initializer thread: runs the pool's initializer on a new worker (bounded by the task
+/// timeout if one is set), then adds the worker, or records the failure.
+fn initialize(shared: &Arc<Shared>, child: Arc<Child>, socket: UnixStream) {
+    let init = shared.config.initializer.as_ref().expect("an initializer");
+    let deadline = shared
+        .config
+        .task_timeout
+        .and_then(|t| Instant::now().checked_add(t));
+    let outcome =
+        crate::unwind::catch(|| run_initializer(&socket, init.as_ref(), deadline)).and_then(|r| r);
+    shared
+        .lock()
+        .initializing
+        .retain(|c| !Arc::ptr_eq(c, &child));
+    let started = match outcome {
+        Ok(()) => Ok((child, socket)),
+        Err(e) => {
+            child.signal(Kill::Kill);
+            let cause = format!("the initializer failed: {e}");
+            Err((Error::BrokenPool { cause }, true))
+        }
+    };
+    add_worker(shared, started);
+}
+
 /// Adds a started worker to the pool (or records why it did not start: the error, and whether
 /// it was the initializer's) and hands it work.
 fn add_worker(
     shared: &Arc<Shared>,
-    started: std::result::Result<(Child, UnixStream), (Error, bool)>,
+    started: std::result::Result<(Arc<Child>, UnixStream), (Error, bool)>,
 ) {
     let mut after = After::default();
     {
@@ -130,7 +150,6 @@ fn add_worker(
         match started {
             Ok((child, socket)) => {
                 let reader = socket.try_clone();
-                let child = Arc::new(child);
                 let key = state.next_worker;
                 state.next_worker += 1;
                 let out = Arc::new(Outbox::new(socket));
@@ -245,7 +264,8 @@ fn read_replies(shared: &Arc<Shared>, key: u64, child: &Child, socket: &UnixStre
         let mut after = After::default();
         let mut out_of_step = bad;
         {
-            let mut state = shared.lock();
+            let mut guard = shared.lock();
+            let state = &mut *guard;
             let Some(worker) = state.workers.iter_mut().find(|w| w.key == key) else {
                 return;
             };
@@ -268,13 +288,16 @@ fn read_replies(shared: &Arc<Shared>, key: u64, child: &Child, socket: &UnixStre
             }
             // A call stopped while it waited in the window has now started: stop it.
             if worker.in_flight.front().is_some_and(|f| f.stopped) {
-                worker.verdict = Some(Verdict::Stopped);
-                worker.child.signal(Kill::Kill);
+                worker.kill_for(Why::Stopped);
+            }
+            // The front changed: its limit may end before the supervisor's next wake-up.
+            if !worker.in_flight.is_empty() {
+                shared.front_started(worker, &mut state.armed, &mut after);
             }
             if out_of_step.is_some() {
                 worker.child.signal(Kill::Kill);
             }
-            shared.dispatch(&mut state, &mut after);
+            shared.dispatch(state, &mut after);
         }
         after.run(shared);
         if let Some(why) = out_of_step {
@@ -290,10 +313,24 @@ fn read_replies(shared: &Arc<Shared>, key: u64, child: &Child, socket: &UnixStre
         };
         let mut worker = state.workers.swap_remove(at);
         if let Some(front) = worker.in_flight.pop_front() {
-            let error = match (&malformed, worker.verdict) {
+            // The verdict counts for the call it was aimed at; if that one replied before the
+            // worker died, the call running then died as in any other death.
+            let verdict = worker.verdict.filter(|v| v.call == front.call.id());
+            let error = match (&malformed, verdict) {
                 (Some(why), _) => Error::Decode(format!("worker {}: {why}", child.pid())),
-                (None, Some(Verdict::Timeout(after))) => Error::Timeout { after },
-                (None, Some(Verdict::Stopped)) => Error::Terminated,
+                (
+                    None,
+                    Some(Verdict {
+                        why: Why::Timeout(after),
+                        ..
+                    }),
+                ) => Error::Timeout { after },
+                (
+                    None,
+                    Some(Verdict {
+                        why: Why::Stopped, ..
+                    }),
+                ) => Error::Terminated,
                 (None, None) => Error::WorkerDied {
                     pid: child.pid(),
                     exitcode,
