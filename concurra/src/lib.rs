@@ -68,8 +68,9 @@
 //! ```
 
 #![deny(missing_docs)]
-// `unsafe` lives in one place, `process/identity.rs` (calling a function named by its address
-// in a worker), each block with a `// SAFETY:` comment; everything else is safe code.
+// `unsafe` lives in two places, each block with a `// SAFETY:` comment: `process/identity.rs`
+// (calling a function named by its address in a worker) and `aio/waker.rs` (a task's waker is a
+// number, not a pointer: its vtable never dereferences it). Everything else is safe code.
 #![deny(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]

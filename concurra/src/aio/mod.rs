@@ -83,10 +83,17 @@
 //!    [`Error::InvalidState`](crate::Error::InvalidState)), and ready callbacks and timers are
 //!    dropped without running. Tasks created on a closed loop are cancelled at once; callbacks
 //!    scheduled on it get a cancelled handle.
-//! 5. **Threads.** The loop and its tasks are not `Send`. Wakers are: a waker woken on the
-//!    loop's thread queues its task directly; from another thread it pushes the task's id to
-//!    the inject queue and, if that queue was empty, notifies the reactor (a `mio::Waker`),
-//!    which interrupts step 1.1. [`LoopHandle::call_soon_threadsafe`] takes the same path.
+//! 5. **Threads.** The loop and its tasks are not `Send`. Wakers are, and they are plain
+//!    numbers (which loop, which slot of its task slab; no allocation, no reference count): a
+//!    waker woken on the loop's thread queues its task directly; from another thread it finds
+//!    the loop in a process-wide registry, pushes the task's key to the inject queue and, if
+//!    that queue was empty, notifies the reactor (a `mio::Waker`), which interrupts step 1.1.
+//!    [`LoopHandle::call_soon_threadsafe`] takes the same path. A wake for a task that has
+//!    ended, or for a loop that is gone, finds nothing and is dropped.
+//! 6. **Memory.** A task is one `Rc` (header, boxed coroutine, outcome) in the loop's slab.
+//!    The crate-wide [`Future`](crate::Future) of a task is made only when asked for
+//!    ([`Task::future`], `Future::from`, [`Task::try_result`]); `task.await` does not need
+//!    it.
 //!
 //! # Time
 //!
@@ -108,9 +115,11 @@ mod group;
 mod queue;
 mod reactor;
 mod runtime;
+mod slab;
 mod sync;
 mod task;
 mod time;
+mod waker;
 
 use std::future::Future as StdFuture;
 use std::time::Duration;

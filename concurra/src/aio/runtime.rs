@@ -10,24 +10,35 @@
 //! A wake on the loop thread therefore always finds the queues free.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future as StdFuture;
 use std::pin::pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::reactor::{Notifier, Reactor};
+use super::slab::{Key, Slab};
 use super::task::{self, Task, TaskRun};
 use super::time::{Clock, SystemClock, TimerAction, Timers};
+use super::waker::{self, LoopBits};
 use crate::error::{Error, Result};
 use crate::unwind;
 
-/// The id of the main coroutine's waker; tasks count from 1.
-const MAIN_ID: u64 = 0;
+/// The key of the main coroutine's waker (tasks have slab keys; no slab reaches this one).
+const MAIN_KEY: WakeKey = WakeKey::Main;
+
+/// What a waker wakes: main, or the task in a slot of the task slab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WakeKey {
+    /// The main coroutine.
+    Main,
+    /// A task, by its slab key (stale once the task ended).
+    Task(Key),
+}
 
 thread_local! {
     /// The loop running on this thread, if any. Set by `run` for its whole duration.
@@ -78,7 +89,7 @@ enum Runnable {
 /// What other threads hand the loop.
 enum Injected {
     /// A task (or main) was woken from another thread.
-    Wake(u64),
+    Wake(WakeKey),
     /// `call_soon_threadsafe`.
     Callback(Handle, Box<dyn FnOnce() + Send>),
 }
@@ -125,39 +136,25 @@ impl Shared {
     }
 }
 
-/// Wakes a task (or main) of one loop, from any thread.
+/// Wakes a task (or main) of the loop with `bits`, from any thread (the protocol is in the
+/// [`waker`](super::waker) module docs).
 ///
-/// On the loop's own thread the task is scheduled directly; from anywhere else its id goes
+/// On the loop's own thread the task is scheduled directly; from anywhere else its key goes
 /// through the inject queue and the reactor's notifier.
-pub(crate) struct TaskWaker {
-    id: u64,
-    shared: Arc<Shared>,
-}
-
-impl TaskWaker {
-    pub(crate) fn waker(id: u64, shared: Arc<Shared>) -> Waker {
-        Waker::from(Arc::new(TaskWaker { id, shared }))
-    }
-}
-
-impl Wake for TaskWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        let local = CURRENT
-            .try_with(|c| match &*c.borrow() {
-                Some(core) if Arc::ptr_eq(&core.shared, &self.shared) => {
-                    core.schedule(self.id);
-                    true
-                }
-                _ => false,
-            })
-            .unwrap_or(false);
-        if !local {
+pub(crate) fn wake(bits: LoopBits, key: WakeKey) {
+    let local = CURRENT
+        .try_with(|c| match &*c.borrow() {
+            Some(core) if core.loop_bits == bits => {
+                core.schedule(key);
+                true
+            }
+            _ => false,
+        })
+        .unwrap_or(false);
+    if !local {
+        if let Some(shared) = waker::lookup(bits) {
             // A closed loop refuses: the task is gone, nothing to wake.
-            let _ = self.shared.inject(Injected::Wake(self.id));
+            let _ = shared.inject(Injected::Wake(key));
         }
     }
 }
@@ -175,11 +172,13 @@ enum Phase {
 /// The loop thread's state. Reached through [`current`] or a [`Loop`].
 pub(crate) struct Core {
     shared: Arc<Shared>,
+    /// This loop's part of its wakers' words (registered in [`waker`]).
+    loop_bits: LoopBits,
     clock: Rc<dyn Clock>,
     reactor: RefCell<Reactor>,
     ready: RefCell<VecDeque<Runnable>>,
-    /// Live tasks by id (ids grow, so this is creation order).
-    tasks: RefCell<BTreeMap<u64, Rc<dyn TaskRun>>>,
+    /// Live tasks, by the key their wakers carry.
+    tasks: RefCell<Slab<Rc<dyn TaskRun>>>,
     timers: RefCell<Timers>,
     next_task_id: Cell<u64>,
     main_scheduled: Cell<bool>,
@@ -192,21 +191,23 @@ impl Core {
     fn new(clock: Rc<dyn Clock>) -> Result<Self> {
         let (reactor, notifier) =
             Reactor::new().map_err(|e| Error::io("creating the event loop's reactor", e))?;
-        Ok(Core {
-            shared: Arc::new(Shared {
-                inject: Mutex::new(Inject {
-                    queue: Vec::new(),
-                    closed: false,
-                }),
-                pending: AtomicBool::new(false),
-                notifier,
+        let shared = Arc::new(Shared {
+            inject: Mutex::new(Inject {
+                queue: Vec::new(),
+                closed: false,
             }),
+            pending: AtomicBool::new(false),
+            notifier,
+        });
+        Ok(Core {
+            loop_bits: waker::register(shared.clone()),
+            shared,
             clock,
             reactor: RefCell::new(reactor),
             ready: RefCell::new(VecDeque::new()),
-            tasks: RefCell::new(BTreeMap::new()),
+            tasks: RefCell::new(Slab::default()),
             timers: RefCell::new(Timers::default()),
-            next_task_id: Cell::new(MAIN_ID + 1),
+            next_task_id: Cell::new(1),
             main_scheduled: Cell::new(false),
             cancelling: Cell::new(0),
             phase: Cell::new(Phase::Running),
@@ -221,17 +222,20 @@ impl Core {
         self.phase.get() == Phase::Closed
     }
 
-    /// Schedules the task (or main) with this id, unless it is already queued or gone.
-    fn schedule(&self, id: u64) {
-        if id == MAIN_ID {
-            if !self.main_scheduled.replace(true) {
-                self.ready.borrow_mut().push_back(Runnable::Main);
+    /// Schedules the task (or main) with this key, unless it is already queued or gone.
+    fn schedule(&self, key: WakeKey) {
+        match key {
+            WakeKey::Main => {
+                if !self.main_scheduled.replace(true) {
+                    self.ready.borrow_mut().push_back(Runnable::Main);
+                }
             }
-            return;
-        }
-        let task = self.tasks.borrow().get(&id).cloned();
-        if let Some(task) = task {
-            self.schedule_task(task);
+            WakeKey::Task(key) => {
+                let task = self.tasks.borrow().get(key).cloned();
+                if let Some(task) = task {
+                    self.schedule_task(task);
+                }
+            }
         }
     }
 
@@ -248,20 +252,23 @@ impl Core {
     {
         let id = self.next_task_id.get();
         self.next_task_id.set(id + 1);
-        let (cell, task) = task::new(id, TaskWaker::waker(id, self.shared.clone()), coro);
+        let key = self.tasks.borrow().vacant_key();
+        let waker = waker::waker(self.loop_bits, WakeKey::Task(key));
+        let (cell, task) = task::new(id, key, waker, coro);
         if self.is_closed() {
             // Never runs, as a task cancelled before its first step.
             self.drop_cancelled(&cell);
         } else {
-            self.tasks.borrow_mut().insert(id, cell.clone());
+            let inserted = self.tasks.borrow_mut().insert(cell.clone());
+            debug_assert_eq!(inserted, key);
             self.schedule_task(cell);
         }
         task
     }
 
     /// Removes a finished task from the live set.
-    pub(crate) fn forget_task(&self, id: u64) {
-        let gone = self.tasks.borrow_mut().remove(&id);
+    pub(crate) fn forget_task(&self, key: Key) {
+        let gone = self.tasks.borrow_mut().remove(key);
         drop(gone);
     }
 
@@ -377,9 +384,11 @@ impl Core {
     /// Step 4: cancel what is left, close the inject queue, drop every queue.
     fn shutdown(&self) {
         self.phase.set(Phase::Closed);
-        loop {
-            let next = self.tasks.borrow_mut().pop_first();
-            let Some((_, task)) = next else { break };
+        // Tasks made while this runs are cancelled at once (the loop is closed), so one pass
+        // over a snapshot, in creation order, leaves none.
+        let mut live = self.tasks.borrow_mut().drain();
+        live.sort_by_key(|task| task.header().id());
+        for task in live {
             self.drop_cancelled(&task);
         }
         let injected = {
@@ -392,6 +401,12 @@ impl Core {
         drop(ready);
         let timers = self.timers.borrow_mut().take_all();
         drop(timers);
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        waker::unregister(self.loop_bits);
     }
 }
 
@@ -451,9 +466,9 @@ fn block_on<F: StdFuture>(clock: Rc<dyn Clock>, main: F) -> F::Output {
         Rc::new(Core::new(clock).unwrap_or_else(|e| panic!("cannot start the event loop: {e}")));
     let _enter = Enter::new(core.clone());
     let mut main = pin!(main);
-    let main_waker = TaskWaker::waker(MAIN_ID, core.shared.clone());
+    let main_waker = waker::waker(core.loop_bits, MAIN_KEY);
     let mut main_cx = Context::from_waker(&main_waker);
-    core.schedule(MAIN_ID);
+    core.schedule(MAIN_KEY);
     loop {
         core.wait_for_events();
         core.run_due_timers();

@@ -29,7 +29,7 @@
 //! ends: `Future::cancel` from any thread succeeds then, and the task's coroutine is dropped at
 //! its next step (the done-callback that [`Task::future`] installs wakes it for that).
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
 use std::future::{Future as StdFuture, IntoFuture};
 use std::pin::Pin;
@@ -37,7 +37,8 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use super::runtime::{self, Core};
-use crate::error::Result;
+use super::slab::Key;
+use crate::error::{Error, Result};
 use crate::future::{self, Future, Promise};
 use crate::unwind;
 
@@ -48,13 +49,17 @@ pub(crate) enum Stage {
     Scheduled,
     /// Polled at least once and not finished. The cell is full except during a step.
     Suspended,
-    /// Finished, failed or cancelled. The cell and the promise are empty, for good.
+    /// Finished, failed or cancelled. The cell and the promise are empty, and the outcome is
+    /// in [`Outcome`], for good.
     Done,
 }
 
 /// The type-independent part of a task, read by the loop and by [`Task`].
 pub(crate) struct Header {
+    /// Creation order: ids grow from 1; shutdown cancels in this order.
     id: u64,
+    /// The task's slot in the loop's task slab; its waker carries the same key.
+    key: Key,
     /// True while the task sits in the ready queue (deduplicates wakes).
     pub(crate) scheduled: Cell<bool>,
     /// Set by [`Task::cancel`]; read at the next step.
@@ -65,31 +70,134 @@ pub(crate) struct Header {
     waker: Waker,
 }
 
+impl Header {
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+/// Where a task's outcome lives.
+///
+/// 1. Until someone asks for the crate-wide [`Future`] ([`Task::future`], `Future::from`,
+///    [`Task::try_result`]), there is none: the outcome goes into `local` when the task ends
+///    and [`Join`]s wait in `joins`. Most tasks never pay for a shared future.
+/// 2. The first ask makes it: a pending task gets a `(Promise, Future)` pair (the promise is
+///    completed or cancelled when the task ends); a finished task's outcome moves from `local`
+///    into a completed (or cancelled) future.
+/// 3. Once `shared` is set, `local` stays empty for good and every read goes through `shared`.
+pub(crate) struct Outcome<T> {
+    local: RefCell<Option<Result<T>>>,
+    shared: OnceCell<Future<T>>,
+    /// The write side of `shared`, from its creation (while pending) to the task's end.
+    promise: RefCell<Option<Promise<T>>>,
+    /// Wakers of [`Join`]s parked on this task, woken when it ends.
+    joins: RefCell<Vec<Waker>>,
+}
+
+impl<T> Outcome<T> {
+    fn new() -> Self {
+        Outcome {
+            local: RefCell::new(None),
+            shared: OnceCell::new(),
+            promise: RefCell::new(None),
+            joins: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The crate-wide future, made now if needed (step 2).
+    fn shared(&self) -> &Future<T> {
+        self.shared.get_or_init(|| {
+            let local = self.local.borrow_mut().take();
+            match local {
+                Some(Err(Error::Cancelled)) => {
+                    let (promise, future) = future::pair();
+                    promise.cancel();
+                    future
+                }
+                Some(outcome) => Future::completed(outcome),
+                None => {
+                    let (promise, future) = future::pair();
+                    *self.promise.borrow_mut() = Some(promise);
+                    future
+                }
+            }
+        })
+    }
+
+    fn done(&self, stage: Stage) -> bool {
+        stage == Stage::Done || self.shared.get().is_some_and(Future::done)
+    }
+
+    fn cancelled_from_outside(&self) -> bool {
+        self.promise
+            .borrow()
+            .as_ref()
+            .is_some_and(Promise::is_cancelled)
+    }
+
+    /// Stores the outcome (`None`: cancelled) and wakes the joins. No borrow is held while
+    /// the promise runs its done-callbacks or a join's waker is woken.
+    fn finish(&self, outcome: Option<Result<T>>) {
+        let promise = self.promise.borrow_mut().take();
+        match promise {
+            // Refused only if the shared future was cancelled meanwhile: it stays so.
+            Some(promise) => match outcome {
+                Some(outcome) => drop(promise.complete(outcome)),
+                None => drop(promise.cancel()),
+            },
+            None => {
+                let outcome = outcome.unwrap_or(Err(Error::Cancelled));
+                *self.local.borrow_mut() = Some(outcome);
+            }
+        }
+        let joins = std::mem::take(&mut *self.joins.borrow_mut());
+        for waker in joins {
+            waker.wake();
+        }
+    }
+
+    /// Registers `waker` to be woken at the end, once per distinct waker.
+    fn park(&self, waker: &Waker) {
+        let mut joins = self.joins.borrow_mut();
+        if !joins.iter().any(|w| w.will_wake(waker)) {
+            joins.push(waker.clone());
+        }
+    }
+}
+
 /// What the loop does with a task, whatever its coroutine's type.
 pub(crate) trait TaskRun {
     fn header(&self) -> &Header;
     /// One step (see the module docs).
     fn run(self: Rc<Self>, core: &Core);
-    /// Drops the coroutine without polling it and cancels the promise (shutdown, a task
-    /// created on a closed loop). Call inside a cancelling section.
+    /// Drops the coroutine without polling it and cancels the task (shutdown, a task created
+    /// on a closed loop). Call inside a cancelling section.
     fn cancel_now(&self);
 }
 
+/// What a [`Task`] handle reaches, whatever the coroutine's type.
+trait TaskRef<T> {
+    fn header(&self) -> &Header;
+    fn outcome(&self) -> &Outcome<T>;
+}
+
+/// A task: header, coroutine and outcome in one `Rc`, shared by the loop's slab, the ready
+/// queue (while scheduled) and the [`Task`] handles.
 struct TaskCell<F: StdFuture> {
     header: Header,
     coro: RefCell<Option<Pin<Box<F>>>>,
-    promise: RefCell<Option<Promise<F::Output>>>,
+    outcome: Outcome<F::Output>,
 }
 
 /// Creates a task: the loop's side and the user's handle.
-pub(crate) fn new<F>(id: u64, waker: Waker, coro: F) -> (Rc<dyn TaskRun>, Task<F::Output>)
+pub(crate) fn new<F>(id: u64, key: Key, waker: Waker, coro: F) -> (Rc<dyn TaskRun>, Task<F::Output>)
 where
     F: StdFuture + 'static,
 {
-    let (promise, future) = future::pair();
-    let cell: Rc<dyn TaskRun> = Rc::new(TaskCell {
+    let cell = Rc::new(TaskCell {
         header: Header {
             id,
+            key,
             scheduled: Cell::new(false),
             cancel_requested: Cell::new(false),
             stage: Cell::new(Stage::Scheduled),
@@ -97,12 +205,9 @@ where
             waker,
         },
         coro: RefCell::new(Some(Box::pin(coro))),
-        promise: RefCell::new(Some(promise)),
+        outcome: Outcome::new(),
     });
-    let task = Task {
-        cell: cell.clone(),
-        future,
-    };
+    let task = Task { cell: cell.clone() };
     (cell, task)
 }
 
@@ -116,21 +221,17 @@ impl<F: StdFuture> TaskCell<F> {
 
     fn finish(&self, outcome: Option<Result<F::Output>>) {
         self.header.stage.set(Stage::Done);
-        let promise = self.promise.borrow_mut().take();
-        if let Some(promise) = promise {
-            match outcome {
-                // Refused only if the shared future was cancelled meanwhile: it stays so.
-                Some(outcome) => drop(promise.complete(outcome)),
-                None => drop(promise.cancel()),
-            }
-        }
+        self.outcome.finish(outcome);
+    }
+}
+
+impl<F: StdFuture + 'static> TaskRef<F::Output> for TaskCell<F> {
+    fn header(&self) -> &Header {
+        &self.header
     }
 
-    fn cancelled_from_outside(&self) -> bool {
-        self.promise
-            .borrow()
-            .as_ref()
-            .is_some_and(Promise::is_cancelled)
+    fn outcome(&self) -> &Outcome<F::Output> {
+        &self.outcome
     }
 }
 
@@ -146,8 +247,8 @@ impl<F: StdFuture + 'static> TaskRun for TaskCell<F> {
         let coro = self.coro.borrow_mut().take();
         let Some(mut coro) = coro else { return };
         // Step 2.
-        if h.cancel_requested.get() || self.cancelled_from_outside() {
-            core.forget_task(h.id);
+        if h.cancel_requested.get() || self.outcome.cancelled_from_outside() {
+            core.forget_task(h.key);
             {
                 let _cancelling = core.enter_cancelling();
                 self.drop_coro(coro);
@@ -161,7 +262,7 @@ impl<F: StdFuture + 'static> TaskRun for TaskCell<F> {
         match unwind::catch(|| coro.as_mut().poll(&mut cx)) {
             Ok(Poll::Pending) => *self.coro.borrow_mut() = Some(coro),
             Ok(Poll::Ready(value)) => {
-                core.forget_task(h.id);
+                core.forget_task(h.key);
                 self.drop_coro(coro);
                 if h.cancel_requested.get() {
                     drop(value);
@@ -171,7 +272,7 @@ impl<F: StdFuture + 'static> TaskRun for TaskCell<F> {
                 }
             }
             Err(panic) => {
-                core.forget_task(h.id);
+                core.forget_task(h.key);
                 self.drop_coro(coro);
                 self.finish(Some(Err(panic)));
             }
@@ -198,8 +299,7 @@ impl<F: StdFuture + 'static> TaskRun for TaskCell<F> {
 /// asyncio, where only weak references keep a task alive, gh-88831). Not `Send`: tasks live on
 /// the loop's thread.
 pub struct Task<T> {
-    cell: Rc<dyn TaskRun>,
-    future: Future<T>,
+    cell: Rc<dyn TaskRef<T>>,
 }
 
 impl<T> Task<T> {
@@ -211,10 +311,10 @@ impl<T> Task<T> {
     /// every destructor in it runs then. A task that cancels itself and then returns a value
     /// still ends cancelled. Awaiting it then gives [`Error::Cancelled`](crate::Error::Cancelled).
     pub fn cancel(&self) -> bool {
-        let h = self.cell.header();
-        if h.stage.get() == Stage::Done || self.future.done() {
+        if self.done() {
             return false;
         }
+        let h = self.cell.header();
         h.cancel_requested.set(true);
         h.waker.wake_by_ref();
         true
@@ -222,17 +322,24 @@ impl<T> Task<T> {
 
     /// True once the task finished, failed or was cancelled (Python: `task.done()`).
     pub fn done(&self) -> bool {
-        self.future.done()
+        self.cell.outcome().done(self.cell.header().stage.get())
     }
 
     /// True if the task ended cancelled (Python: `task.cancelled()`).
     pub fn cancelled(&self) -> bool {
-        self.future.cancelled()
+        let outcome = self.cell.outcome();
+        match outcome.shared.get() {
+            Some(future) => future.cancelled(),
+            None => matches!(*outcome.local.borrow(), Some(Err(Error::Cancelled))),
+        }
     }
 
     /// The outcome, if the task is done. Never blocks.
     pub fn try_result(&self) -> Option<&Result<T>> {
-        self.future.try_result()
+        if !self.done() {
+            return None;
+        }
+        self.cell.outcome().shared().try_result()
     }
 
     /// A second handle on the same task (crate-internal: handles are not `Clone`, so that
@@ -240,20 +347,22 @@ impl<T> Task<T> {
     pub(crate) fn share(&self) -> Task<T> {
         Task {
             cell: self.cell.clone(),
-            future: self.future.clone(),
         }
     }
 
     /// The shared [`Future`] this task completes. `Future::cancel` on it (from any thread)
     /// cancels the task: the future is cancelled at once and the coroutine is dropped at its
     /// next step, which a done-callback installed here wakes it for.
+    ///
+    /// The future is made on the first call (a task nobody asks this of never allocates one).
     pub fn future(&self) -> Future<T> {
         let h = self.cell.header();
-        if !h.watching.replace(true) {
+        let future = self.cell.outcome().shared();
+        if h.stage.get() != Stage::Done && !h.watching.replace(true) {
             let waker = h.waker.clone();
-            self.future.add_done_callback(move |_| waker.wake());
+            future.add_done_callback(move |_| waker.wake());
         }
-        self.future.clone()
+        future.clone()
     }
 }
 
@@ -270,6 +379,7 @@ impl<T: Clone> IntoFuture for Task<T> {
     fn into_future(self) -> Join<T> {
         Join {
             task: self,
+            shared: None,
             awaiting: false,
         }
     }
@@ -282,7 +392,8 @@ impl<T> fmt::Debug for Task<T> {
             .field("id", &h.id)
             .field("stage", &h.stage.get())
             .field("cancel_requested", &h.cancel_requested.get())
-            .field("future", &self.future)
+            .field("done", &self.done())
+            .field("cancelled", &self.cancelled())
             .finish()
     }
 }
@@ -294,6 +405,9 @@ impl<T> fmt::Debug for Task<T> {
 /// (test_cancel_awaited_task). Dropping a `Join` for any other reason leaves the task running.
 pub struct Join<T> {
     task: Task<T>,
+    /// This join's handle on the task's shared future, once the task has one: then the join
+    /// waits through it.
+    shared: Option<Future<T>>,
     /// True after a poll returned `Pending`: this is the await the coroutine is parked at.
     awaiting: bool,
 }
@@ -303,16 +417,30 @@ impl<T: Clone> StdFuture for Join<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         let this = &mut *self;
-        match Pin::new(&mut this.task.future).poll(cx) {
-            Poll::Ready(outcome) => {
-                this.awaiting = false;
-                Poll::Ready(outcome)
-            }
-            Poll::Pending => {
-                this.awaiting = true;
-                Poll::Pending
+        let polled = this.poll_outcome(cx);
+        this.awaiting = polled.is_pending();
+        polled
+    }
+}
+
+impl<T: Clone> Join<T> {
+    fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        if self.shared.is_none() {
+            let outcome = self.task.cell.outcome();
+            match outcome.shared.get() {
+                Some(future) => self.shared = Some(future.clone()),
+                None => {
+                    if let Some(out) = outcome.local.borrow().as_ref() {
+                        return Poll::Ready(out.clone());
+                    }
+                    // No lost wake-up: the task ends on this thread, never during this poll.
+                    outcome.park(cx.waker());
+                    return Poll::Pending;
+                }
             }
         }
+        let future = self.shared.as_mut().expect("set above");
+        Pin::new(future).poll(cx)
     }
 }
 
