@@ -23,7 +23,9 @@ use std::time::Duration;
 use super::reactor::{Notifier, Reactor};
 use super::slab::{Key, Slab};
 use super::task::{self, Task, TaskRun};
-use super::time::{Clock, SystemClock, TimerAction, Timers};
+use std::cell::RefMut;
+
+use super::time::{Clock, Due, SystemClock, TimerAction, Timers};
 use super::waker::{self, LoopBits};
 use crate::error::{Error, Result};
 use crate::unwind;
@@ -310,6 +312,16 @@ impl Core {
         self.timers.borrow_mut().push(when, action);
     }
 
+    /// The timer heap, for one statement (see the module docs, # Borrows).
+    pub(crate) fn timers(&self) -> RefMut<'_, Timers> {
+        self.timers.borrow_mut()
+    }
+
+    /// This loop's part of its wakers' words; unique among the loops alive.
+    pub(crate) fn loop_bits(&self) -> LoopBits {
+        self.loop_bits
+    }
+
     /// Step 1 of an iteration: wait for events (or not), then drain the inject queue.
     fn wait_for_events(&self) {
         if !self.ready.borrow().is_empty() {
@@ -366,17 +378,19 @@ impl Core {
     fn run_due_timers(&self) {
         let now = self.clock.now();
         loop {
-            let entry = self.timers.borrow_mut().pop_due(now);
-            let Some(entry) = entry else { break };
-            if entry.is_cancelled() {
-                continue;
-            }
-            match entry.action {
-                TimerAction::Callback(handle, f) => self
+            let due = self.timers.borrow_mut().pop_due(now);
+            match due {
+                None => break,
+                Some(Due::Skip(entry)) => drop(entry),
+                Some(Due::Callback(handle, f)) => self
                     .ready
                     .borrow_mut()
                     .push_back(Runnable::Callback(handle, f)),
-                TimerAction::Wake(slot) => slot.fire(),
+                Some(Due::Wake(waker)) => {
+                    if let Some(waker) = waker {
+                        waker.wake();
+                    }
+                }
             }
         }
     }

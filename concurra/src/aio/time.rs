@@ -14,18 +14,26 @@
 //! 4. Cancelling a timer only marks it; it stays in the heap until it is popped, or until more
 //!    than half of a heap of more than 64 timers is cancelled, when the heap is rebuilt (as
 //!    CPython does).
+//! 5. A [`Sleep`] owns no allocation: its first poll puts a slot (the waker, a fired flag) in
+//!    the loop's sleep [`Slab`] and an entry with the slot's key in the heap; the `Sleep` keeps
+//!    the key. Everything is on the loop's thread, so there is no lock and no reference count.
+//!    When the entry is due the slot is marked fired and the waker woken; the next poll frees
+//!    the slot and completes. Dropping the sleep frees the slot, which is how its entry reads
+//!    as cancelled (step 4).
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
 use std::fmt;
 use std::future::Future as StdFuture;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use super::runtime::{self, Handle};
+use super::slab::{Key, Slab};
+use super::waker::LoopBits;
 
 /// Where the loop reads the time (Python: `loop.time()`), and how it waits for a deadline.
 ///
@@ -140,24 +148,16 @@ impl Clock for PausedClock {
 pub(crate) enum TimerAction {
     /// `call_later`/`call_at`: the callback joins the ready queue.
     Callback(Handle, Box<dyn FnOnce()>),
-    /// A [`Sleep`]: its slot is marked fired and its waker woken.
-    Wake(Arc<TimerSlot>),
+    /// A [`Sleep`]: its slot in [`Timers::sleeps`] is marked fired and its waker woken.
+    Wake(Key),
 }
 
 /// One entry of the heap.
 pub(crate) struct TimerEntry {
-    when: Duration,
+    /// The deadline in nanoseconds on the loop's clock (saturating).
+    when: u64,
     seq: u64,
-    pub(crate) action: TimerAction,
-}
-
-impl TimerEntry {
-    pub(crate) fn is_cancelled(&self) -> bool {
-        match &self.action {
-            TimerAction::Callback(handle, _) => handle.cancelled(),
-            TimerAction::Wake(slot) => slot.cancelled.load(Ordering::Acquire),
-        }
-    }
+    action: TimerAction,
 }
 
 impl PartialEq for TimerEntry {
@@ -181,49 +181,140 @@ impl Ord for TimerEntry {
     }
 }
 
-/// The loop's timer heap. Lives in the loop's core, borrowed only briefly: nothing here runs
-/// user code, and entries that leave the heap are dropped by the caller after the borrow ends.
+/// A [`Sleep`]'s state, in [`Timers::sleeps`] from its first poll until it completes or is
+/// dropped. Only the loop's thread touches it: no lock, no reference count.
+pub(crate) struct SleepSlot {
+    /// The waker of the last poll; taken when the timer fires.
+    waker: Option<Waker>,
+    /// The deadline passed (its heap entry is gone).
+    fired: bool,
+}
+
+/// What [`Timers::pop_due`] hands the loop, to act on once the borrow has ended.
+pub(crate) enum Due {
+    /// A callback for the ready queue.
+    Callback(Handle, Box<dyn FnOnce()>),
+    /// A sleep fired: wake its task.
+    Wake(Option<Waker>),
+    /// A cancelled entry, to drop.
+    Skip(TimerEntry),
+}
+
+/// What [`Timers::poll_sleep`] found.
+pub(crate) enum SleepPoll {
+    /// The deadline passed; the slot is gone.
+    Fired,
+    /// Still waiting; the waker it replaced, if any, to drop once the borrow has ended.
+    Waiting(Option<Waker>),
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The loop's timer heap and its sleeps. Lives in the loop's core, borrowed only briefly:
+/// nothing here runs user code, and what leaves it (entries, slots, wakers) is dropped or
+/// woken by the caller after the borrow ends.
 #[derive(Default)]
 pub(crate) struct Timers {
     heap: BinaryHeap<TimerEntry>,
+    sleeps: Slab<SleepSlot>,
     next_seq: u64,
     /// Timers marked cancelled since the last rebuild (an estimate: see step 4).
     cancelled: usize,
+}
+
+/// False once the entry's callback handle was cancelled or its sleep was dropped.
+fn is_live(sleeps: &Slab<SleepSlot>, entry: &TimerEntry) -> bool {
+    match &entry.action {
+        TimerAction::Callback(handle, _) => !handle.cancelled(),
+        TimerAction::Wake(key) => sleeps.get(*key).is_some(),
+    }
 }
 
 impl Timers {
     pub(crate) fn push(&mut self, when: Duration, action: TimerAction) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.heap.push(TimerEntry { when, seq, action });
+        self.heap.push(TimerEntry {
+            when: nanos(when),
+            seq,
+            action,
+        });
+    }
+
+    /// A sleep's first poll: a slot holding `waker`, and its heap entry.
+    pub(crate) fn add_sleep(&mut self, when: Duration, waker: Waker) -> Key {
+        let key = self.sleeps.insert(SleepSlot {
+            waker: Some(waker),
+            fired: false,
+        });
+        self.push(when, TimerAction::Wake(key));
+        key
+    }
+
+    /// A later poll of a sleep: done if it fired (the slot is freed), else keep the newest
+    /// waker.
+    pub(crate) fn poll_sleep(&mut self, key: Key, waker: &Waker) -> SleepPoll {
+        match self.sleeps.get_mut(key) {
+            Some(slot) if !slot.fired => match &slot.waker {
+                Some(old) if old.will_wake(waker) => SleepPoll::Waiting(None),
+                _ => SleepPoll::Waiting(slot.waker.replace(waker.clone())),
+            },
+            _ => {
+                let gone = self.sleeps.remove(key);
+                debug_assert!(gone.as_ref().is_none_or(|s| s.waker.is_none()));
+                SleepPoll::Fired
+            }
+        }
+    }
+
+    /// A sleep was dropped: frees its slot (the caller drops it) and, if its timer had not
+    /// fired, counts it cancelled (step 4; the rebuilt-away entries go to the caller too).
+    #[must_use]
+    pub(crate) fn cancel_sleep(&mut self, key: Key) -> (Option<SleepSlot>, Vec<TimerEntry>) {
+        let slot = self.sleeps.remove(key);
+        let gone = match &slot {
+            Some(s) if !s.fired => self.note_cancelled(),
+            _ => Vec::new(),
+        };
+        (slot, gone)
     }
 
     /// Pops a cancelled entry from the top, if the top is one (the caller drops it).
     pub(crate) fn pop_cancelled_top(&mut self) -> Option<TimerEntry> {
-        if self.heap.peek()?.is_cancelled() {
+        if is_live(&self.sleeps, self.heap.peek()?) {
+            None
+        } else {
             self.cancelled = self.cancelled.saturating_sub(1);
             self.heap.pop()
-        } else {
-            None
         }
     }
 
     /// The earliest deadline (of a live timer, once cancelled tops were popped).
     pub(crate) fn next_deadline(&self) -> Option<Duration> {
-        self.heap.peek().map(|e| e.when)
+        self.heap.peek().map(|e| Duration::from_nanos(e.when))
     }
 
-    /// Pops the earliest timer if it is due at `now`, cancelled or not (the caller checks).
-    pub(crate) fn pop_due(&mut self, now: Duration) -> Option<TimerEntry> {
-        if self.heap.peek()?.when <= now {
-            let entry = self.heap.pop();
-            if entry.as_ref().is_some_and(TimerEntry::is_cancelled) {
-                self.cancelled = self.cancelled.saturating_sub(1);
-            }
-            entry
-        } else {
-            None
+    /// Pops the earliest timer if it is due at `now` (step 3); a sleep's slot is marked fired
+    /// and its waker handed out.
+    pub(crate) fn pop_due(&mut self, now: Duration) -> Option<Due> {
+        if self.heap.peek()?.when > nanos(now) {
+            return None;
         }
+        let entry = self.heap.pop()?;
+        if !is_live(&self.sleeps, &entry) {
+            self.cancelled = self.cancelled.saturating_sub(1);
+            return Some(Due::Skip(entry));
+        }
+        Some(match entry.action {
+            TimerAction::Callback(handle, f) => Due::Callback(handle, f),
+            TimerAction::Wake(key) => {
+                let slot = self.sleeps.get_mut(key).expect("a live sleep has a slot");
+                slot.fired = true;
+                Due::Wake(slot.waker.take())
+            }
+        })
     }
 
     /// Counts a cancellation; rebuilds the heap when most of it is cancelled. Returns the
@@ -232,10 +323,11 @@ impl Timers {
     pub(crate) fn note_cancelled(&mut self) -> Vec<TimerEntry> {
         self.cancelled += 1;
         if self.heap.len() > 64 && self.cancelled * 2 > self.heap.len() {
+            let sleeps = &self.sleeps;
             let (keep, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut self.heap)
                 .into_vec()
                 .into_iter()
-                .partition(|e| !e.is_cancelled());
+                .partition(|e| is_live(sleeps, e));
             self.heap = keep.into();
             self.cancelled = 0;
             gone
@@ -244,50 +336,16 @@ impl Timers {
         }
     }
 
-    /// Every entry, for shutdown.
-    pub(crate) fn take_all(&mut self) -> Vec<TimerEntry> {
-        std::mem::take(&mut self.heap).into_vec()
+    /// Every entry and every sleep slot, for shutdown.
+    pub(crate) fn take_all(&mut self) -> (Vec<TimerEntry>, Vec<SleepSlot>) {
+        (
+            std::mem::take(&mut self.heap).into_vec(),
+            self.sleeps.drain(),
+        )
     }
 
     pub(crate) fn len(&self) -> usize {
         self.heap.len()
-    }
-}
-
-/// The state a [`Sleep`] shares with its heap entry.
-pub(crate) struct TimerSlot {
-    fired: AtomicBool,
-    cancelled: AtomicBool,
-    waker: Mutex<Option<Waker>>,
-}
-
-impl TimerSlot {
-    fn new(waker: Waker) -> Self {
-        TimerSlot {
-            fired: AtomicBool::new(false),
-            cancelled: AtomicBool::new(false),
-            waker: Mutex::new(Some(waker)),
-        }
-    }
-
-    /// The deadline passed: mark fired, then wake (no lock held while waking).
-    pub(crate) fn fire(&self) {
-        // ORDERING: Release pairs with the Acquire in `Sleep::poll`; the flag is set before
-        // the waker is taken, so a poll that stores a new waker either sees the flag or has
-        // its waker taken here.
-        self.fired.store(true, Ordering::Release);
-        let waker = self
-            .waker
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
-
-    fn fired(&self) -> bool {
-        self.fired.load(Ordering::Acquire)
     }
 }
 
@@ -329,8 +387,9 @@ enum SleepState {
     Start,
     /// `sleep(0)` woke its task and returned pending once; the next poll completes.
     Yielded,
-    /// A timer is in the heap; the slot says whether it fired.
-    Waiting(Arc<TimerSlot>),
+    /// A timer is in the heap of the loop with these waker bits; its slot in that loop's
+    /// [`Timers`] says whether it fired.
+    Waiting(LoopBits, Key),
     /// Completed.
     Done,
 }
@@ -349,32 +408,33 @@ impl StdFuture for Sleep {
             }
             SleepState::Start => {
                 let core = runtime::expect_current("aio::sleep");
-                let slot = Arc::new(TimerSlot::new(cx.waker().clone()));
                 let when = core.now().saturating_add(this.delay);
-                core.add_timer(when, TimerAction::Wake(slot.clone()));
-                this.state = SleepState::Waiting(slot);
+                let key = core.timers().add_sleep(when, cx.waker().clone());
+                this.state = SleepState::Waiting(core.loop_bits(), key);
                 Poll::Pending
             }
             SleepState::Yielded => {
                 this.state = SleepState::Done;
                 Poll::Ready(())
             }
-            SleepState::Waiting(slot) => {
-                if !slot.fired() {
-                    // Step 1: store the latest waker; step 2: re-check the flag.
-                    {
-                        let mut w = slot.waker.lock().unwrap_or_else(PoisonError::into_inner);
-                        match &mut *w {
-                            Some(old) if old.will_wake(cx.waker()) => {}
-                            other => *other = Some(cx.waker().clone()),
-                        }
+            &SleepState::Waiting(bits, key) => {
+                let core = runtime::expect_current("aio::sleep");
+                assert!(
+                    core.loop_bits() == bits,
+                    "a Sleep must be polled on the loop that started it"
+                );
+                // The timer fires on this thread, between polls: no lost wake-up.
+                let polled = core.timers().poll_sleep(key, cx.waker());
+                match polled {
+                    SleepPoll::Waiting(old) => {
+                        drop(old);
+                        Poll::Pending
                     }
-                    if !slot.fired() {
-                        return Poll::Pending;
+                    SleepPoll::Fired => {
+                        this.state = SleepState::Done;
+                        Poll::Ready(())
                     }
                 }
-                this.state = SleepState::Done;
-                Poll::Ready(())
             }
             SleepState::Done => Poll::Ready(()),
         }
@@ -383,9 +443,12 @@ impl StdFuture for Sleep {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let SleepState::Waiting(slot) = &self.state {
-            if !slot.fired() && !slot.cancelled.swap(true, Ordering::AcqRel) {
-                runtime::note_timer_cancelled();
+        if let SleepState::Waiting(bits, key) = self.state {
+            // Dropped off its loop (another thread, or after the loop ended): the slot stays
+            // until the loop ends, and its timer wakes the task once for nothing.
+            if let Some(core) = runtime::current().filter(|c| c.loop_bits() == bits) {
+                let gone = core.timers().cancel_sleep(key);
+                drop(gone);
             }
         }
     }
@@ -396,8 +459,7 @@ impl fmt::Debug for Sleep {
         let state = match &self.state {
             SleepState::Start => "start",
             SleepState::Yielded => "yielded",
-            SleepState::Waiting(slot) if slot.fired() => "fired",
-            SleepState::Waiting(_) => "waiting",
+            SleepState::Waiting(..) => "waiting",
             SleepState::Done => "done",
         };
         f.debug_struct("Sleep")
