@@ -80,7 +80,7 @@ impl Header {
 ///
 /// 1. Until someone asks for the crate-wide [`Future`] ([`Task::future`], `Future::from`,
 ///    [`Task::try_result`]), there is none: the outcome goes into `local` when the task ends
-///    and [`Join`]s wait in `joins`. Most tasks never pay for a shared future.
+///    and a [`Join`] waits in `join` (a second, other awaiter makes the shared future). Most tasks never pay for a shared future.
 /// 2. The first ask makes it: a pending task gets a `(Promise, Future)` pair (the promise is
 ///    completed or cancelled when the task ends); a finished task's outcome moves from `local`
 ///    into a completed (or cancelled) future.
@@ -90,8 +90,9 @@ pub(crate) struct Outcome<T> {
     shared: OnceCell<Future<T>>,
     /// The write side of `shared`, from its creation (while pending) to the task's end.
     promise: RefCell<Option<Promise<T>>>,
-    /// Wakers of [`Join`]s parked on this task, woken when it ends.
-    joins: RefCell<Vec<Waker>>,
+    /// The waker of the [`Join`] parked on this task, woken when it ends. A second awaiter
+    /// with another waker waits through `shared` instead (no allocation for the common case).
+    join: RefCell<Option<Waker>>,
 }
 
 impl<T> Outcome<T> {
@@ -100,7 +101,7 @@ impl<T> Outcome<T> {
             local: RefCell::new(None),
             shared: OnceCell::new(),
             promise: RefCell::new(None),
-            joins: RefCell::new(Vec::new()),
+            join: RefCell::new(None),
         }
     }
 
@@ -135,7 +136,7 @@ impl<T> Outcome<T> {
             .is_some_and(Promise::is_cancelled)
     }
 
-    /// Stores the outcome (`None`: cancelled) and wakes the joins. No borrow is held while
+    /// Stores the outcome (`None`: cancelled) and wakes the join. No borrow is held while
     /// the promise runs its done-callbacks or a join's waker is woken.
     fn finish(&self, outcome: Option<Result<T>>) {
         let promise = self.promise.borrow_mut().take();
@@ -150,17 +151,22 @@ impl<T> Outcome<T> {
                 *self.local.borrow_mut() = Some(outcome);
             }
         }
-        let joins = std::mem::take(&mut *self.joins.borrow_mut());
-        for waker in joins {
+        let join = self.join.borrow_mut().take();
+        if let Some(waker) = join {
             waker.wake();
         }
     }
 
-    /// Registers `waker` to be woken at the end, once per distinct waker.
-    fn park(&self, waker: &Waker) {
-        let mut joins = self.joins.borrow_mut();
-        if !joins.iter().any(|w| w.will_wake(waker)) {
-            joins.push(waker.clone());
+    /// Registers `waker` to be woken at the end; false if another waker holds the slot.
+    fn park(&self, waker: &Waker) -> bool {
+        let mut join = self.join.borrow_mut();
+        match &*join {
+            Some(old) if !old.will_wake(waker) => false,
+            Some(_) => true,
+            None => {
+                *join = Some(waker.clone());
+                true
+            }
         }
     }
 }
@@ -434,8 +440,11 @@ impl<T: Clone> Join<T> {
                         return Poll::Ready(out.clone());
                     }
                     // No lost wake-up: the task ends on this thread, never during this poll.
-                    outcome.park(cx.waker());
-                    return Poll::Pending;
+                    if outcome.park(cx.waker()) {
+                        return Poll::Pending;
+                    }
+                    // Another awaiter holds the slot: wait through the shared future.
+                    self.shared = Some(outcome.shared().clone());
                 }
             }
         }
