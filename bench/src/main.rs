@@ -27,6 +27,7 @@ workloads:
   pool-map         ThreadPool.map / imap_unordered over 1M items, chunked (per item)
   aio-spawn        100k trivial tasks spawned on a one-thread loop, then awaited (per task)
   aio-timers       100k tasks each sleeping 0-10 ms on a one-thread loop (per timer)
+  aio-queue        100k producer/consumer round trips through two one-slot queues (per round trip)
   proc-roundtrip   20k trivial calls, one at a time, to a 1-process pool (per round trip)
   proc-throughput  100k trivial calls submitted to a 2-process pool, then all awaited (per task)
   proc-map         x * x over 1M items on a 2-process pool, chunked (per item)

@@ -29,13 +29,14 @@ pub struct Workload {
     pub peers: fn() -> Vec<Peer>,
 }
 
-pub const ALL: [Workload; 10] = [
+pub const ALL: [Workload; 11] = [
     submit_wait::WORKLOAD,
     wake_latency::WORKLOAD,
     map::WORKLOAD,
     pool_map::WORKLOAD,
     aio::SPAWN,
     aio::TIMERS,
+    aio::QUEUE,
     process::ROUNDTRIP,
     process::THROUGHPUT,
     process::MAP,
