@@ -256,6 +256,59 @@ fn many_cancelled_timers_leave_the_live_ones_in_order() {
 }
 
 #[test]
+fn a_sleep_polled_with_another_waker_wakes_the_latest_one() {
+    // First polled by hand with a waker that does nothing, then awaited by the task: the
+    // timer must wake the task (the later waker), in deadline order with another sleep.
+    let log = Log::default();
+    let l = log.clone();
+    let now = paused(async move {
+        let mut first = Box::pin(aio::sleep(Duration::from_secs(2)));
+        let noop = std::task::Waker::noop();
+        assert!(first
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(noop))
+            .is_pending());
+        let l2 = l.clone();
+        let other = aio::create_task(async move {
+            aio::sleep(Duration::from_secs(1)).await;
+            l2.push("one");
+        });
+        first.await;
+        l.push("two");
+        other.await.unwrap();
+        aio::time()
+    });
+    assert_eq!(now, Duration::from_secs(2));
+    assert_eq!(log.take(), ["one", "two"]);
+}
+
+#[test]
+fn a_dropped_sleep_never_moves_the_paused_clock() {
+    let now = paused(async {
+        {
+            let mut s = std::pin::pin!(aio::sleep(Duration::from_secs(10)));
+            let noop = std::task::Waker::noop();
+            let _ = s.as_mut().poll(&mut std::task::Context::from_waker(noop));
+        }
+        // The loop idles here with the dropped sleep's entry on top of the heap: it is
+        // discarded, neither waited for nor taken as fired.
+        aio::to_thread(|| ()).await.unwrap();
+        let before = aio::time();
+        // A later, earlier sleep (the timeout's) polled again before its deadline is not done.
+        let out = aio::wait_for(Duration::from_secs(5), async {
+            for _ in 0..3 {
+                aio::yield_now().await;
+            }
+            7
+        })
+        .await;
+        aio::sleep(Duration::from_secs(1)).await;
+        (before, out.unwrap(), aio::time())
+    });
+    assert_eq!(now, (Duration::ZERO, 7, Duration::from_secs(1)));
+}
+
+#[test]
 fn a_panicking_callback_does_not_stop_the_loop() {
     let log = Log::default();
     let l = log.clone();

@@ -386,11 +386,7 @@ impl Core {
                     .ready
                     .borrow_mut()
                     .push_back(Runnable::Callback(handle, f)),
-                Some(Due::Wake(waker)) => {
-                    if let Some(waker) = waker {
-                        waker.wake();
-                    }
-                }
+                Some(Due::Wake(waker)) => waker.wake(),
             }
         }
     }

@@ -120,17 +120,6 @@ impl<V> Slab<V> {
         }
     }
 
-    /// The value under `key`, mutably, unless the key is stale.
-    #[inline]
-    pub(crate) fn get_mut(&mut self, key: Key) -> Option<&mut V> {
-        let slot = self.slots.get_mut(key.index())?;
-        if slot.generation == key.generation() {
-            slot.value.as_mut()
-        } else {
-            None
-        }
-    }
-
     /// The generation of slot `index`, if it holds a value.
     pub(crate) fn generation_at(&self, index: usize) -> Option<u16> {
         let slot = self.slots.get(index)?;

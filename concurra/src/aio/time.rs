@@ -14,15 +14,20 @@
 //! 4. Cancelling a timer only marks it; it stays in the heap until it is popped, or until more
 //!    than half of a heap of more than 64 timers is cancelled, when the heap is rebuilt (as
 //!    CPython does).
-//! 5. A [`Sleep`] owns no allocation: its first poll puts a slot (the waker, a fired flag) in
-//!    the loop's sleep [`Slab`] and an entry with the slot's key in the heap; the `Sleep` keeps
-//!    the key. Everything is on the loop's thread, so there is no lock and no reference count.
-//!    When the entry is due the slot is marked fired and the waker woken; the next poll frees
-//!    the slot and completes. Dropping the sleep frees the slot, which is how its entry reads
-//!    as cancelled (step 4).
+//! 5. A [`Sleep`] owns no allocation and shares nothing: its first poll pushes an entry that
+//!    holds its waker, and the `Sleep` keeps the entry's `(deadline, sequence)`. Everything is
+//!    on the loop's thread, so there is no lock and no reference count.
+//!    1. *Fired* needs no flag: the heap pops in `(deadline, sequence)` order and a sleep's
+//!       deadline is later than any popped before it was made, so a sleep has fired exactly
+//!       when its `(deadline, sequence)` is at or before the last entry popped.
+//!    2. A poll with another waker than the entry's (the sleep moved to another task or
+//!       combinator) records that waker in a side map, which the entry wakes instead.
+//!    3. Dropping a sleep that has not fired records its sequence in a side set: its entry
+//!       reads as cancelled (step 4). Both side tables are empty in the common case, and
+//!       cost nothing then.
 
 use std::cmp::Ordering as CmpOrdering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::fmt;
 use std::future::Future as StdFuture;
 use std::pin::Pin;
@@ -32,7 +37,6 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use super::runtime::{self, Handle};
-use super::slab::{Key, Slab};
 use super::waker::LoopBits;
 
 /// Where the loop reads the time (Python: `loop.time()`), and how it waits for a deadline.
@@ -148,8 +152,9 @@ impl Clock for PausedClock {
 pub(crate) enum TimerAction {
     /// `call_later`/`call_at`: the callback joins the ready queue.
     Callback(Handle, Box<dyn FnOnce()>),
-    /// A [`Sleep`]: its slot in [`Timers::sleeps`] is marked fired and its waker woken.
-    Wake(Key),
+    /// A [`Sleep`]: the waker of its last poll is woken (unless a later poll left another one
+    /// in [`Timers::rewake`]).
+    Wake(Waker),
 }
 
 /// One entry of the heap.
@@ -160,9 +165,25 @@ pub(crate) struct TimerEntry {
     action: TimerAction,
 }
 
+impl TimerEntry {
+    fn id(&self) -> TimerId {
+        TimerId {
+            when: self.when,
+            seq: self.seq,
+        }
+    }
+}
+
+/// A timer's place in the heap's order: `(deadline, sequence)`, unique per timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct TimerId {
+    when: u64,
+    seq: u64,
+}
+
 impl PartialEq for TimerEntry {
     fn eq(&self, other: &Self) -> bool {
-        (self.when, self.seq) == (other.when, other.seq)
+        self.id() == other.id()
     }
 }
 
@@ -177,17 +198,8 @@ impl PartialOrd for TimerEntry {
 impl Ord for TimerEntry {
     /// Reversed, so that `BinaryHeap` (a max-heap) pops the earliest `(deadline, sequence)`.
     fn cmp(&self, other: &Self) -> CmpOrdering {
-        (other.when, other.seq).cmp(&(self.when, self.seq))
+        other.id().cmp(&self.id())
     }
-}
-
-/// A [`Sleep`]'s state, in [`Timers::sleeps`] from its first poll until it completes or is
-/// dropped. Only the loop's thread touches it: no lock, no reference count.
-pub(crate) struct SleepSlot {
-    /// The waker of the last poll; taken when the timer fires.
-    waker: Option<Waker>,
-    /// The deadline passed (its heap entry is gone).
-    fired: bool,
 }
 
 /// What [`Timers::pop_due`] hands the loop, to act on once the borrow has ended.
@@ -195,99 +207,94 @@ pub(crate) enum Due {
     /// A callback for the ready queue.
     Callback(Handle, Box<dyn FnOnce()>),
     /// A sleep fired: wake its task.
-    Wake(Option<Waker>),
+    Wake(Waker),
     /// A cancelled entry, to drop.
     Skip(TimerEntry),
-}
-
-/// What [`Timers::poll_sleep`] found.
-pub(crate) enum SleepPoll {
-    /// The deadline passed; the slot is gone.
-    Fired,
-    /// Still waiting; the waker it replaced, if any, to drop once the borrow has ended.
-    Waiting(Option<Waker>),
 }
 
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// The loop's timer heap and its sleeps. Lives in the loop's core, borrowed only briefly:
-/// nothing here runs user code, and what leaves it (entries, slots, wakers) is dropped or
-/// woken by the caller after the borrow ends.
+/// The loop's timer heap. Lives in the loop's core, borrowed only briefly: nothing here runs
+/// user code, and what leaves it (entries, wakers) is dropped or woken by the caller after
+/// the borrow ends.
 #[derive(Default)]
 pub(crate) struct Timers {
     heap: BinaryHeap<TimerEntry>,
-    sleeps: Slab<SleepSlot>,
     next_seq: u64,
+    /// The last entry popped: every sleep at or before it has fired (step 5).
+    popped: Option<TimerId>,
+    /// Sleeps dropped before they fired (step 5), by sequence; empty in the common case.
+    dropped: HashSet<u64>,
+    /// Sleeps polled with another waker than their entry holds (step 5); usually empty.
+    rewake: HashMap<u64, Waker>,
     /// Timers marked cancelled since the last rebuild (an estimate: see step 4).
     cancelled: usize,
 }
 
-/// False once the entry's callback handle was cancelled or its sleep was dropped.
-fn is_live(sleeps: &Slab<SleepSlot>, entry: &TimerEntry) -> bool {
-    match &entry.action {
-        TimerAction::Callback(handle, _) => !handle.cancelled(),
-        TimerAction::Wake(key) => sleeps.get(*key).is_some(),
-    }
-}
-
 impl Timers {
-    pub(crate) fn push(&mut self, when: Duration, action: TimerAction) {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.heap.push(TimerEntry {
-            when: nanos(when),
-            seq,
-            action,
-        });
-    }
-
-    /// A sleep's first poll: a slot holding `waker`, and its heap entry.
-    pub(crate) fn add_sleep(&mut self, when: Duration, waker: Waker) -> Key {
-        let key = self.sleeps.insert(SleepSlot {
-            waker: Some(waker),
-            fired: false,
-        });
-        self.push(when, TimerAction::Wake(key));
-        key
-    }
-
-    /// A later poll of a sleep: done if it fired (the slot is freed), else keep the newest
-    /// waker.
-    pub(crate) fn poll_sleep(&mut self, key: Key, waker: &Waker) -> SleepPoll {
-        match self.sleeps.get_mut(key) {
-            Some(slot) if !slot.fired => match &slot.waker {
-                Some(old) if old.will_wake(waker) => SleepPoll::Waiting(None),
-                _ => SleepPoll::Waiting(slot.waker.replace(waker.clone())),
-            },
-            _ => {
-                let gone = self.sleeps.remove(key);
-                debug_assert!(gone.as_ref().is_none_or(|s| s.waker.is_none()));
-                SleepPoll::Fired
-            }
+    fn is_live(&self, entry: &TimerEntry) -> bool {
+        match &entry.action {
+            TimerAction::Callback(handle, _) => !handle.cancelled(),
+            TimerAction::Wake(_) => self.dropped.is_empty() || !self.dropped.contains(&entry.seq),
         }
     }
 
-    /// A sleep was dropped: frees its slot (the caller drops it) and, if its timer had not
-    /// fired, counts it cancelled (step 4; the rebuilt-away entries go to the caller too).
-    #[must_use]
-    pub(crate) fn cancel_sleep(&mut self, key: Key) -> (Option<SleepSlot>, Vec<TimerEntry>) {
-        let slot = self.sleeps.remove(key);
-        let gone = match &slot {
-            Some(s) if !s.fired => self.note_cancelled(),
-            _ => Vec::new(),
+    fn push_entry(&mut self, when: Duration, action: TimerAction) -> TimerId {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let entry = TimerEntry {
+            when: nanos(when),
+            seq,
+            action,
         };
-        (slot, gone)
+        let id = entry.id();
+        self.heap.push(entry);
+        id
+    }
+
+    pub(crate) fn push(&mut self, when: Duration, action: TimerAction) {
+        self.push_entry(when, action);
+    }
+
+    /// A sleep's first poll: its entry, holding `waker`.
+    pub(crate) fn add_sleep(&mut self, when: Duration, waker: Waker) -> TimerId {
+        self.push_entry(when, TimerAction::Wake(waker))
+    }
+
+    /// True once the sleep `id` was popped. The heap pops in `(deadline, sequence)` order,
+    /// and a sleep's deadline is later than every deadline popped before it was made (it is
+    /// `now + delay` with `delay > 0`, and only deadlines `<= now` were popped).
+    pub(crate) fn fired(&self, id: TimerId) -> bool {
+        self.popped.is_some_and(|last| id <= last)
+    }
+
+    /// A later poll of the pending sleep `id` came with another waker: wake that one instead.
+    /// Returns the waker it replaces, if any, to drop after the borrow.
+    pub(crate) fn rewake(&mut self, id: TimerId, waker: Waker) -> Option<Waker> {
+        self.rewake.insert(id.seq, waker)
+    }
+
+    /// A sleep was dropped. Unless it fired, its entry counts as cancelled (step 4); what it
+    /// held goes back to the caller to drop.
+    #[must_use]
+    pub(crate) fn cancel_sleep(&mut self, id: TimerId) -> (Option<Waker>, Vec<TimerEntry>) {
+        let rewake = self.rewake.remove(&id.seq);
+        if self.fired(id) {
+            return (rewake, Vec::new());
+        }
+        self.dropped.insert(id.seq);
+        (rewake, self.note_cancelled())
     }
 
     /// Pops a cancelled entry from the top, if the top is one (the caller drops it).
     pub(crate) fn pop_cancelled_top(&mut self) -> Option<TimerEntry> {
-        if is_live(&self.sleeps, self.heap.peek()?) {
+        if self.is_live(self.heap.peek()?) {
             None
         } else {
-            self.cancelled = self.cancelled.saturating_sub(1);
-            self.heap.pop()
+            // Not due, perhaps: it must not move `popped` (step 5.1 counts due pops only).
+            self.pop(false)
         }
     }
 
@@ -296,23 +303,48 @@ impl Timers {
         self.heap.peek().map(|e| Duration::from_nanos(e.when))
     }
 
-    /// Pops the earliest timer if it is due at `now` (step 3); a sleep's slot is marked fired
-    /// and its waker handed out.
+    /// Pops the top entry, keeping `dropped` and the cancelled count up to date, and
+    /// `popped` if the entry is `due`.
+    fn pop(&mut self, due: bool) -> Option<TimerEntry> {
+        let entry = self.heap.pop()?;
+        if due {
+            self.popped = Some(entry.id());
+        }
+        if let TimerAction::Wake(_) = entry.action {
+            if !self.dropped.is_empty() && self.dropped.remove(&entry.seq) {
+                self.cancelled = self.cancelled.saturating_sub(1);
+            }
+        } else if !self.is_live(&entry) {
+            self.cancelled = self.cancelled.saturating_sub(1);
+        }
+        Some(entry)
+    }
+
+    /// Pops the earliest timer if it is due at `now` (step 3).
     pub(crate) fn pop_due(&mut self, now: Duration) -> Option<Due> {
         if self.heap.peek()?.when > nanos(now) {
             return None;
         }
-        let entry = self.heap.pop()?;
-        if !is_live(&self.sleeps, &entry) {
-            self.cancelled = self.cancelled.saturating_sub(1);
+        let live = self.is_live(self.heap.peek()?);
+        let entry = self.pop(true)?;
+        if !live {
             return Some(Due::Skip(entry));
         }
         Some(match entry.action {
             TimerAction::Callback(handle, f) => Due::Callback(handle, f),
-            TimerAction::Wake(key) => {
-                let slot = self.sleeps.get_mut(key).expect("a live sleep has a slot");
-                slot.fired = true;
-                Due::Wake(slot.waker.take())
+            TimerAction::Wake(waker) => {
+                let newer = if self.rewake.is_empty() {
+                    None
+                } else {
+                    self.rewake.remove(&entry.seq)
+                };
+                match newer {
+                    Some(newer) => {
+                        drop(waker);
+                        Due::Wake(newer)
+                    }
+                    None => Due::Wake(waker),
+                }
             }
         })
     }
@@ -323,11 +355,11 @@ impl Timers {
     pub(crate) fn note_cancelled(&mut self) -> Vec<TimerEntry> {
         self.cancelled += 1;
         if self.heap.len() > 64 && self.cancelled * 2 > self.heap.len() {
-            let sleeps = &self.sleeps;
-            let (keep, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut self.heap)
-                .into_vec()
-                .into_iter()
-                .partition(|e| is_live(sleeps, e));
+            let entries = std::mem::take(&mut self.heap).into_vec();
+            let (keep, gone): (Vec<_>, Vec<_>) = entries.into_iter().partition(|e| self.is_live(e));
+            for entry in &gone {
+                self.dropped.remove(&entry.seq);
+            }
             self.heap = keep.into();
             self.cancelled = 0;
             gone
@@ -336,11 +368,12 @@ impl Timers {
         }
     }
 
-    /// Every entry and every sleep slot, for shutdown.
-    pub(crate) fn take_all(&mut self) -> (Vec<TimerEntry>, Vec<SleepSlot>) {
+    /// Every entry and every stored waker, for shutdown.
+    pub(crate) fn take_all(&mut self) -> (Vec<TimerEntry>, HashMap<u64, Waker>) {
+        self.dropped.clear();
         (
             std::mem::take(&mut self.heap).into_vec(),
-            self.sleeps.drain(),
+            std::mem::take(&mut self.rewake),
         )
     }
 
@@ -387,9 +420,13 @@ enum SleepState {
     Start,
     /// `sleep(0)` woke its task and returned pending once; the next poll completes.
     Yielded,
-    /// A timer is in the heap of the loop with these waker bits; its slot in that loop's
-    /// [`Timers`] says whether it fired.
-    Waiting(LoopBits, Key),
+    /// A timer is in the heap of the loop with these waker bits; the heap's order says
+    /// whether it fired ([`Timers::fired`]). `waker` is the one the timer will wake.
+    Waiting {
+        bits: LoopBits,
+        id: TimerId,
+        waker: Waker,
+    },
     /// Completed.
     Done,
 }
@@ -399,7 +436,7 @@ impl StdFuture for Sleep {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        match &this.state {
+        match &mut this.state {
             SleepState::Start if this.delay.is_zero() => {
                 // Re-queue the task behind everything already ready.
                 cx.waker().wake_by_ref();
@@ -409,32 +446,36 @@ impl StdFuture for Sleep {
             SleepState::Start => {
                 let core = runtime::expect_current("aio::sleep");
                 let when = core.now().saturating_add(this.delay);
-                let key = core.timers().add_sleep(when, cx.waker().clone());
-                this.state = SleepState::Waiting(core.loop_bits(), key);
+                let id = core.timers().add_sleep(when, cx.waker().clone());
+                this.state = SleepState::Waiting {
+                    bits: core.loop_bits(),
+                    id,
+                    waker: cx.waker().clone(),
+                };
                 Poll::Pending
             }
             SleepState::Yielded => {
                 this.state = SleepState::Done;
                 Poll::Ready(())
             }
-            &SleepState::Waiting(bits, key) => {
+            SleepState::Waiting { bits, id, waker } => {
                 let core = runtime::expect_current("aio::sleep");
                 assert!(
-                    core.loop_bits() == bits,
+                    core.loop_bits() == *bits,
                     "a Sleep must be polled on the loop that started it"
                 );
                 // The timer fires on this thread, between polls: no lost wake-up.
-                let polled = core.timers().poll_sleep(key, cx.waker());
-                match polled {
-                    SleepPoll::Waiting(old) => {
-                        drop(old);
-                        Poll::Pending
-                    }
-                    SleepPoll::Fired => {
-                        this.state = SleepState::Done;
-                        Poll::Ready(())
-                    }
+                if core.timers().fired(*id) {
+                    this.state = SleepState::Done;
+                    return Poll::Ready(());
                 }
+                if !waker.will_wake(cx.waker()) {
+                    let id = *id;
+                    *waker = cx.waker().clone();
+                    let old = core.timers().rewake(id, cx.waker().clone());
+                    drop(old);
+                }
+                Poll::Pending
             }
             SleepState::Done => Poll::Ready(()),
         }
@@ -443,11 +484,11 @@ impl StdFuture for Sleep {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let SleepState::Waiting(bits, key) = self.state {
-            // Dropped off its loop (another thread, or after the loop ended): the slot stays
-            // until the loop ends, and its timer wakes the task once for nothing.
-            if let Some(core) = runtime::current().filter(|c| c.loop_bits() == bits) {
-                let gone = core.timers().cancel_sleep(key);
+        if let SleepState::Waiting { bits, id, .. } = &self.state {
+            // Dropped off its loop (another thread, or after the loop ended): the entry
+            // stays, and wakes its task once for nothing.
+            if let Some(core) = runtime::current().filter(|c| c.loop_bits() == *bits) {
+                let gone = core.timers().cancel_sleep(*id);
                 drop(gone);
             }
         }
@@ -459,7 +500,7 @@ impl fmt::Debug for Sleep {
         let state = match &self.state {
             SleepState::Start => "start",
             SleepState::Yielded => "yielded",
-            SleepState::Waiting(..) => "waiting",
+            SleepState::Waiting { .. } => "waiting",
             SleepState::Done => "done",
         };
         f.debug_struct("Sleep")
