@@ -68,9 +68,12 @@
 //! ```
 
 #![deny(missing_docs)]
-// `unsafe` lives in two places, each block with a `// SAFETY:` comment: `process/identity.rs`
-// (calling a function named by its address in a worker) and `aio/waker.rs` (a task's waker is a
-// number, not a pointer: its vtable never dereferences it). Everything else is safe code.
+// `unsafe` lives in three places, each block with a `// SAFETY:` comment: `process/identity.rs`
+// (calling a function named by its address in a worker), `aio/waker.rs` (a task's waker is a
+// number, not a pointer: its vtable never dereferences it) and `aio/task.rs` (a coroutine is
+// polled pinned in place in its task's `Rc`). The two in `aio/` are run under Miri by
+// `cargo +nightly miri test -p concurra --lib aio`, `--test aio_tasks` and `--test aio_threads`.
+// Everything else is safe code.
 #![deny(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]

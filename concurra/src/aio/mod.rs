@@ -90,7 +90,8 @@
 //!    that queue was empty, notifies the reactor (a `mio::Waker`), which interrupts step 1.1.
 //!    [`LoopHandle::call_soon_threadsafe`] takes the same path. A wake for a task that has
 //!    ended, or for a loop that is gone, finds nothing and is dropped.
-//! 6. **Memory.** A task is one `Rc` (header, boxed coroutine, outcome) in the loop's slab.
+//! 6. **Memory.** A task is one allocation: an `Rc` holding its header, its coroutine (polled
+//!    pinned in place) and its outcome, kept in the loop's slab.
 //!    The crate-wide [`Future`](crate::Future) of a task is made only when asked for
 //!    ([`Task::future`], `Future::from`, [`Task::try_result`]); `task.await` does not need
 //!    it.

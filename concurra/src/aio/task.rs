@@ -14,14 +14,15 @@
 //!
 //! # One step
 //!
-//! 1. The scheduled flag is cleared (a wake from now on queues the task again).
+//! 1. The scheduled flag is cleared (a wake from now on queues the task again); a task that is
+//!    already done does nothing more.
 //! 2. If a cancel was requested ([`Task::cancel`]) or the shared future was cancelled
 //!    ([`Future::cancel`](crate::Future::cancel)), the coroutine is dropped inside a
 //!    "cancelling" section and the promise is cancelled.
-//! 3. Otherwise the coroutine is moved out of its cell and polled through
-//!    [`unwind::catch`](crate::unwind): no borrow is held while it runs, so it may create tasks,
-//!    cancel itself or await its own handle. `Pending` puts it back. `Ready(v)` completes the
-//!    promise with `v`, unless the task cancelled itself during that step (then it ends
+//! 3. Otherwise the coroutine is polled in place, pinned in the task's one allocation, through
+//!    [`unwind::catch`](crate::unwind). Only the coroutine's own cell is borrowed while it
+//!    runs, so it may create tasks, cancel itself or await its own handle. `Pending` leaves it
+//!    there. `Ready(v)` drops it in place and completes the task with `v`, unless the task cancelled itself during that step (then it ends
 //!    cancelled, as asyncio's test_cancel_at_end). A panic drops the coroutine and fails the
 //!    promise with [`Error::Panicked`](crate::Error::Panicked); the loop goes on.
 //!
@@ -187,11 +188,23 @@ trait TaskRef<T> {
     fn outcome(&self) -> &Outcome<T>;
 }
 
-/// A task: header, coroutine and outcome in one `Rc`, shared by the loop's slab, the ready
-/// queue (while scheduled) and the [`Task`] handles.
+/// A task: header, coroutine and outcome in one `Rc` (one allocation per task), shared by the
+/// loop's slab, the ready queue (while scheduled) and the [`Task`] handles.
+///
+/// # Pinning
+///
+/// The coroutine is polled in place, pinned inside the `Rc`. That is sound because:
+///
+/// 1. it is moved into the `Rc` before its first poll, and the `Rc`'s contents never move
+///    (nothing calls `Rc::try_unwrap`, `Rc::into_inner` or `Rc::get_mut` on a task);
+/// 2. it leaves its `Option` only by being dropped where it is (`*slot = None` in
+///    [`drop_coro`](TaskCell::drop_coro), or the cell's own drop), never by `take` or
+///    `replace`.
 struct TaskCell<F: StdFuture> {
     header: Header,
-    coro: RefCell<Option<Pin<Box<F>>>>,
+    /// Borrowed for the whole of a step (nothing else touches it then: a coroutine may create
+    /// tasks, cancel itself or await its own handle, none of which reach this cell).
+    coro: RefCell<Option<F>>,
     outcome: Outcome<F::Output>,
 }
 
@@ -210,7 +223,7 @@ where
             watching: Cell::new(false),
             waker,
         },
-        coro: RefCell::new(Some(Box::pin(coro))),
+        coro: RefCell::new(Some(coro)),
         outcome: Outcome::new(),
     });
     let task = Task { cell: cell.clone() };
@@ -218,16 +231,32 @@ where
 }
 
 impl<F: StdFuture> TaskCell<F> {
-    /// Drops a coroutine, reporting (not propagating) a panic in its destructor.
-    fn drop_coro(&self, coro: Pin<Box<F>>) {
-        unwind::report(&format_args!("dropping task {}", self.header.id), || {
-            drop(coro)
-        });
+    /// Drops the coroutine in place (see # Pinning), reporting (not propagating) a panic in
+    /// its destructor.
+    fn drop_coro(&self) {
+        let mut slot = self.coro.borrow_mut();
+        if slot.is_some() {
+            unwind::report(&format_args!("dropping task {}", self.header.id), || {
+                *slot = None;
+            });
+        }
     }
 
     fn finish(&self, outcome: Option<Result<F::Output>>) {
         self.header.stage.set(Stage::Done);
         self.outcome.finish(outcome);
+    }
+
+    /// Step 3: polls the coroutine once; `None` if it is gone.
+    fn poll_coro(&self) -> Option<Result<Poll<F::Output>>> {
+        let mut slot = self.coro.try_borrow_mut().ok()?;
+        let coro = slot.as_mut()?;
+        // SAFETY: the coroutine is never moved while it lives (see # Pinning on `TaskCell`):
+        // it sits in its `Rc` from before its first poll until it is dropped in place.
+        #[allow(unsafe_code)]
+        let coro = unsafe { Pin::new_unchecked(coro) };
+        let mut cx = Context::from_waker(&self.header.waker);
+        Some(unwind::catch(|| coro.poll(&mut cx)))
     }
 }
 
@@ -250,26 +279,26 @@ impl<F: StdFuture + 'static> TaskRun for TaskCell<F> {
         let h = &self.header;
         // Step 1.
         h.scheduled.set(false);
-        let coro = self.coro.borrow_mut().take();
-        let Some(mut coro) = coro else { return };
+        if h.stage.get() == Stage::Done {
+            return;
+        }
         // Step 2.
         if h.cancel_requested.get() || self.outcome.cancelled_from_outside() {
             core.forget_task(h.key);
             {
                 let _cancelling = core.enter_cancelling();
-                self.drop_coro(coro);
+                self.drop_coro();
             }
             self.finish(None);
             return;
         }
         // Step 3.
         h.stage.set(Stage::Suspended);
-        let mut cx = Context::from_waker(&h.waker);
-        match unwind::catch(|| coro.as_mut().poll(&mut cx)) {
-            Ok(Poll::Pending) => *self.coro.borrow_mut() = Some(coro),
-            Ok(Poll::Ready(value)) => {
+        match self.poll_coro() {
+            None | Some(Ok(Poll::Pending)) => {}
+            Some(Ok(Poll::Ready(value))) => {
                 core.forget_task(h.key);
-                self.drop_coro(coro);
+                self.drop_coro();
                 if h.cancel_requested.get() {
                     drop(value);
                     self.finish(None);
@@ -277,19 +306,16 @@ impl<F: StdFuture + 'static> TaskRun for TaskCell<F> {
                     self.finish(Some(Ok(value)));
                 }
             }
-            Err(panic) => {
+            Some(Err(panic)) => {
                 core.forget_task(h.key);
-                self.drop_coro(coro);
+                self.drop_coro();
                 self.finish(Some(Err(panic)));
             }
         }
     }
 
     fn cancel_now(&self) {
-        let coro = self.coro.borrow_mut().take();
-        if let Some(coro) = coro {
-            self.drop_coro(coro);
-        }
+        self.drop_coro();
         self.finish(None);
     }
 }
@@ -467,5 +493,53 @@ impl<T> fmt::Debug for Join<T> {
             .field("task", &self.task)
             .field("awaiting", &self.awaiting)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::aio::{self, create_task, yield_now};
+
+    /// The coroutine pinned in its task (see # Pinning on `TaskCell`), for Miri
+    /// (`cargo +nightly miri test -p concurra --lib aio::task`): references into a coroutine's
+    /// own locals held across awaits, through a value, a panic, a cancel and a shutdown drop.
+    #[test]
+    fn coroutines_stay_pinned_in_their_task() {
+        let out = aio::run(async {
+            let summed = create_task(async {
+                let v = vec![1, 2, 3];
+                let r = &v;
+                yield_now().await;
+                r.iter().sum::<i32>()
+            });
+            let panicked = create_task(async {
+                let s = String::from("boom");
+                let r = &s;
+                yield_now().await;
+                panic!("{r}")
+            });
+            let cancelled = create_task(async {
+                let s = String::from("cancelled");
+                let r = &s;
+                std::future::pending::<()>().await;
+                r.len()
+            });
+            let left = create_task(async {
+                let s = String::from("dropped at shutdown");
+                let r = &s;
+                std::future::pending::<()>().await;
+                r.len()
+            });
+            yield_now().await;
+            assert!(cancelled.cancel());
+            let out = (
+                summed.await.unwrap(),
+                panicked.await.unwrap_err().is_panic(),
+                cancelled.await.unwrap_err().is_cancelled(),
+            );
+            drop(left);
+            out
+        });
+        assert_eq!(out, (6, true, true));
     }
 }
