@@ -26,7 +26,7 @@ use super::task::{self, Task, TaskRun};
 use std::cell::RefMut;
 
 use super::time::{Clock, Due, SystemClock, TimerAction, Timers};
-use super::waker::{self, LoopBits};
+use super::waker::{self, LoopBits, WakeWord};
 use crate::error::{Error, Result};
 use crate::unwind;
 
@@ -255,8 +255,8 @@ impl Core {
         let id = self.next_task_id.get();
         self.next_task_id.set(id + 1);
         let key = self.tasks.borrow().vacant_key();
-        let waker = waker::waker(self.loop_bits, WakeKey::Task(key));
-        let (cell, task) = task::new(id, key, waker, coro);
+        let wake = WakeWord::new(self.loop_bits, WakeKey::Task(key));
+        let (cell, task) = task::new(id, wake, coro);
         if self.is_closed() {
             // Never runs, as a task cancelled before its first step.
             self.drop_cancelled(&cell);

@@ -30,15 +30,16 @@
 //! ends: `Future::cancel` from any thread succeeds then, and the task's coroutine is dropped at
 //! its next step (the done-callback that [`Task::future`] installs wakes it for that).
 
-use std::cell::{Cell, OnceCell, RefCell};
+use std::cell::{Cell, OnceCell, Ref, RefCell};
 use std::fmt;
 use std::future::{Future as StdFuture, IntoFuture};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use super::runtime::{self, Core};
+use super::runtime::{self, Core, WakeKey};
 use super::slab::Key;
+use super::waker::WakeWord;
 use crate::error::{Error, Result};
 use crate::future::{self, Future, Promise};
 use crate::unwind;
@@ -46,12 +47,12 @@ use crate::unwind;
 /// Where a task is in its life (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stage {
-    /// Created, first step queued, never polled. The coroutine cell is full.
+    /// Created, first step queued, never polled. The body holds the coroutine.
     Scheduled,
-    /// Polled at least once and not finished. The cell is full except during a step.
+    /// Polled at least once and not finished. The body holds the coroutine.
     Suspended,
-    /// Finished, failed or cancelled. The cell and the promise are empty, and the outcome is
-    /// in [`Outcome`], for good.
+    /// Finished, failed or cancelled. The coroutine is gone and the outcome is in the body or
+    /// in the shared future, for good.
     Done,
 }
 
@@ -59,8 +60,8 @@ pub(crate) enum Stage {
 pub(crate) struct Header {
     /// Creation order: ids grow from 1; shutdown cancels in this order.
     id: u64,
-    /// The task's slot in the loop's task slab; its waker carries the same key.
-    key: Key,
+    /// The task's waker, as its data word: the loop and the task's slot in its task slab.
+    wake: WakeWord,
     /// True while the task sits in the ready queue (deduplicates wakes).
     pub(crate) scheduled: Cell<bool>,
     /// Set by [`Task::cancel`]; read at the next step.
@@ -68,94 +69,79 @@ pub(crate) struct Header {
     stage: Cell<Stage>,
     /// Whether [`Task::future`] installed the wake-on-external-cancel callback.
     watching: Cell<bool>,
-    waker: Waker,
 }
 
 impl Header {
     pub(crate) fn id(&self) -> u64 {
         self.id
     }
+
+    fn key(&self) -> Key {
+        match self.wake.task() {
+            WakeKey::Task(key) => key,
+            WakeKey::Main => unreachable!("a task's word names a task"),
+        }
+    }
+}
+
+/// What a task's one allocation holds besides its header: the coroutine while it runs, then
+/// its outcome.
+enum Body<F: StdFuture> {
+    /// Not done: the coroutine, pinned here (see # Pinning on [`TaskCell`]).
+    Running(F),
+    /// Done, and no shared future was made: the outcome.
+    Done(Result<F::Output>),
+    /// The coroutine is gone and the outcome is elsewhere (the shared future) or not yet set.
+    Empty,
+}
+
+/// The crate-wide future of a task and its write side, made on demand.
+struct Shared<T> {
+    future: Future<T>,
+    /// From the future's creation (while the task runs) to the task's end.
+    promise: RefCell<Option<Promise<T>>>,
 }
 
 /// Where a task's outcome lives.
 ///
 /// 1. Until someone asks for the crate-wide [`Future`] ([`Task::future`], `Future::from`,
-///    [`Task::try_result`]), there is none: the outcome goes into `local` when the task ends
-///    and a [`Join`] waits in `join` (a second, other awaiter makes the shared future). Most tasks never pay for a shared future.
+///    [`Task::try_result`]), there is none: the outcome goes into the task's body when it
+///    ends, and a [`Join`] waits in `join` (a second awaiter with another waker makes the
+///    shared future). Most tasks never pay for a shared future.
 /// 2. The first ask makes it: a pending task gets a `(Promise, Future)` pair (the promise is
-///    completed or cancelled when the task ends); a finished task's outcome moves from `local`
-///    into a completed (or cancelled) future.
-/// 3. Once `shared` is set, `local` stays empty for good and every read goes through `shared`.
+///    completed or cancelled when the task ends); a finished task's outcome moves from the
+///    body into a completed (or cancelled) future.
+/// 3. Once `shared` is set, the body never holds the outcome and every read goes through
+///    `shared`.
 pub(crate) struct Outcome<T> {
-    local: RefCell<Option<Result<T>>>,
-    shared: OnceCell<Future<T>>,
-    /// The write side of `shared`, from its creation (while pending) to the task's end.
-    promise: RefCell<Option<Promise<T>>>,
-    /// The waker of the [`Join`] parked on this task, woken when it ends. A second awaiter
-    /// with another waker waits through `shared` instead (no allocation for the common case).
+    shared: OnceCell<Box<Shared<T>>>,
+    /// The waker of the [`Join`] parked on this task, woken when it ends.
     join: RefCell<Option<Waker>>,
 }
 
 impl<T> Outcome<T> {
     fn new() -> Self {
         Outcome {
-            local: RefCell::new(None),
             shared: OnceCell::new(),
-            promise: RefCell::new(None),
             join: RefCell::new(None),
         }
     }
 
-    /// The crate-wide future, made now if needed (step 2).
-    fn shared(&self) -> &Future<T> {
-        self.shared.get_or_init(|| {
-            let local = self.local.borrow_mut().take();
-            match local {
-                Some(Err(Error::Cancelled)) => {
-                    let (promise, future) = future::pair();
-                    promise.cancel();
-                    future
-                }
-                Some(outcome) => Future::completed(outcome),
-                None => {
-                    let (promise, future) = future::pair();
-                    *self.promise.borrow_mut() = Some(promise);
-                    future
-                }
-            }
-        })
+    fn shared_future(&self) -> Option<&Future<T>> {
+        self.shared.get().map(|s| &s.future)
     }
 
     fn done(&self, stage: Stage) -> bool {
-        stage == Stage::Done || self.shared.get().is_some_and(Future::done)
+        stage == Stage::Done || self.shared_future().is_some_and(Future::done)
     }
 
     fn cancelled_from_outside(&self) -> bool {
-        self.promise
-            .borrow()
-            .as_ref()
-            .is_some_and(Promise::is_cancelled)
-    }
-
-    /// Stores the outcome (`None`: cancelled) and wakes the join. No borrow is held while
-    /// the promise runs its done-callbacks or a join's waker is woken.
-    fn finish(&self, outcome: Option<Result<T>>) {
-        let promise = self.promise.borrow_mut().take();
-        match promise {
-            // Refused only if the shared future was cancelled meanwhile: it stays so.
-            Some(promise) => match outcome {
-                Some(outcome) => drop(promise.complete(outcome)),
-                None => drop(promise.cancel()),
-            },
-            None => {
-                let outcome = outcome.unwrap_or(Err(Error::Cancelled));
-                *self.local.borrow_mut() = Some(outcome);
-            }
-        }
-        let join = self.join.borrow_mut().take();
-        if let Some(waker) = join {
-            waker.wake();
-        }
+        self.shared.get().is_some_and(|s| {
+            s.promise
+                .borrow()
+                .as_ref()
+                .is_some_and(Promise::is_cancelled)
+        })
     }
 
     /// Registers `waker` to be woken at the end; false if another waker holds the slot.
@@ -186,6 +172,11 @@ pub(crate) trait TaskRun {
 trait TaskRef<T> {
     fn header(&self) -> &Header;
     fn outcome(&self) -> &Outcome<T>;
+    /// The outcome in the body, if the task is done and no shared future was made. `None`
+    /// also during the task's own step (the body is borrowed then, and the task not done).
+    fn local(&self) -> Option<Ref<'_, Result<T>>>;
+    /// The shared future, made now if needed (step 2 of [`Outcome`]).
+    fn shared(&self) -> &Future<T>;
 }
 
 /// A task: header, coroutine and outcome in one `Rc` (one allocation per task), shared by the
@@ -197,33 +188,32 @@ trait TaskRef<T> {
 ///
 /// 1. it is moved into the `Rc` before its first poll, and the `Rc`'s contents never move
 ///    (nothing calls `Rc::try_unwrap`, `Rc::into_inner` or `Rc::get_mut` on a task);
-/// 2. it leaves its `Option` only by being dropped where it is (`*slot = None` in
-///    [`drop_coro`](TaskCell::drop_coro), or the cell's own drop), never by `take` or
-///    `replace`.
+/// 2. it leaves [`Body::Running`] only by being dropped where it is (`*body = Body::Empty` in
+///    [`drop_coro`](TaskCell::drop_coro), or the cell's own drop); the body is moved out of
+///    (`mem::replace`) only when it is [`Body::Done`], which holds no coroutine.
 struct TaskCell<F: StdFuture> {
     header: Header,
-    /// Borrowed for the whole of a step (nothing else touches it then: a coroutine may create
-    /// tasks, cancel itself or await its own handle, none of which reach this cell).
-    coro: RefCell<Option<F>>,
+    /// Borrowed for the whole of a step (nothing else needs it then: a coroutine may create
+    /// tasks, cancel itself or await its own handle, and those only try to borrow it).
+    body: RefCell<Body<F>>,
     outcome: Outcome<F::Output>,
 }
 
 /// Creates a task: the loop's side and the user's handle.
-pub(crate) fn new<F>(id: u64, key: Key, waker: Waker, coro: F) -> (Rc<dyn TaskRun>, Task<F::Output>)
+pub(crate) fn new<F>(id: u64, wake: WakeWord, coro: F) -> (Rc<dyn TaskRun>, Task<F::Output>)
 where
     F: StdFuture + 'static,
 {
     let cell = Rc::new(TaskCell {
         header: Header {
             id,
-            key,
+            wake,
             scheduled: Cell::new(false),
             cancel_requested: Cell::new(false),
             stage: Cell::new(Stage::Scheduled),
             watching: Cell::new(false),
-            waker,
         },
-        coro: RefCell::new(Some(coro)),
+        body: RefCell::new(Body::Running(coro)),
         outcome: Outcome::new(),
     });
     let task = Task { cell: cell.clone() };
@@ -234,29 +224,64 @@ impl<F: StdFuture> TaskCell<F> {
     /// Drops the coroutine in place (see # Pinning), reporting (not propagating) a panic in
     /// its destructor.
     fn drop_coro(&self) {
-        let mut slot = self.coro.borrow_mut();
-        if slot.is_some() {
+        let mut body = self.body.borrow_mut();
+        if let Body::Running(_) = &*body {
             unwind::report(&format_args!("dropping task {}", self.header.id), || {
-                *slot = None;
+                *body = Body::Empty;
             });
         }
     }
 
+    /// Stores the outcome (`None`: cancelled) and wakes the join. No borrow is held while the
+    /// promise runs its done-callbacks or the join's waker is woken.
     fn finish(&self, outcome: Option<Result<F::Output>>) {
         self.header.stage.set(Stage::Done);
-        self.outcome.finish(outcome);
+        let promise = self
+            .outcome
+            .shared
+            .get()
+            .and_then(|s| s.promise.borrow_mut().take());
+        match promise {
+            // Refused only if the shared future was cancelled meanwhile: it stays so.
+            Some(promise) => match outcome {
+                Some(outcome) => drop(promise.complete(outcome)),
+                None => drop(promise.cancel()),
+            },
+            None => {
+                let outcome = outcome.unwrap_or(Err(Error::Cancelled));
+                *self.body.borrow_mut() = Body::Done(outcome);
+            }
+        }
+        let join = self.outcome.join.borrow_mut().take();
+        if let Some(waker) = join {
+            waker.wake();
+        }
     }
 
     /// Step 3: polls the coroutine once; `None` if it is gone.
     fn poll_coro(&self) -> Option<Result<Poll<F::Output>>> {
-        let mut slot = self.coro.try_borrow_mut().ok()?;
-        let coro = slot.as_mut()?;
+        let mut body = self.body.try_borrow_mut().ok()?;
+        let Body::Running(coro) = &mut *body else {
+            return None;
+        };
         // SAFETY: the coroutine is never moved while it lives (see # Pinning on `TaskCell`):
         // it sits in its `Rc` from before its first poll until it is dropped in place.
         #[allow(unsafe_code)]
         let coro = unsafe { Pin::new_unchecked(coro) };
-        let mut cx = Context::from_waker(&self.header.waker);
+        let waker = self.header.wake.waker();
+        let mut cx = Context::from_waker(&waker);
         Some(unwind::catch(|| coro.poll(&mut cx)))
+    }
+
+    /// Moves a finished task's outcome out of the body (step 2 of [`Outcome`]).
+    fn take_local(&self) -> Option<Result<F::Output>> {
+        let mut body = self.body.try_borrow_mut().ok()?;
+        let Body::Done(_) = &*body else { return None };
+        // No coroutine in a `Done` body: moving it is allowed (see # Pinning).
+        match std::mem::replace(&mut *body, Body::Empty) {
+            Body::Done(outcome) => Some(outcome),
+            _ => None,
+        }
     }
 }
 
@@ -267,6 +292,37 @@ impl<F: StdFuture + 'static> TaskRef<F::Output> for TaskCell<F> {
 
     fn outcome(&self) -> &Outcome<F::Output> {
         &self.outcome
+    }
+
+    fn local(&self) -> Option<Ref<'_, Result<F::Output>>> {
+        let body = self.body.try_borrow().ok()?;
+        Ref::filter_map(body, |b| match b {
+            Body::Done(outcome) => Some(outcome),
+            _ => None,
+        })
+        .ok()
+    }
+
+    fn shared(&self) -> &Future<F::Output> {
+        let shared = self.outcome.shared.get_or_init(|| {
+            let (future, promise) = match self.take_local() {
+                Some(Err(Error::Cancelled)) => {
+                    let (promise, future) = future::pair();
+                    promise.cancel();
+                    (future, None)
+                }
+                Some(outcome) => (Future::completed(outcome), None),
+                None => {
+                    let (promise, future) = future::pair();
+                    (future, Some(promise))
+                }
+            };
+            Box::new(Shared {
+                future,
+                promise: RefCell::new(promise),
+            })
+        });
+        &shared.future
     }
 }
 
@@ -284,7 +340,7 @@ impl<F: StdFuture + 'static> TaskRun for TaskCell<F> {
         }
         // Step 2.
         if h.cancel_requested.get() || self.outcome.cancelled_from_outside() {
-            core.forget_task(h.key);
+            core.forget_task(h.key());
             {
                 let _cancelling = core.enter_cancelling();
                 self.drop_coro();
@@ -297,7 +353,7 @@ impl<F: StdFuture + 'static> TaskRun for TaskCell<F> {
         match self.poll_coro() {
             None | Some(Ok(Poll::Pending)) => {}
             Some(Ok(Poll::Ready(value))) => {
-                core.forget_task(h.key);
+                core.forget_task(h.key());
                 self.drop_coro();
                 if h.cancel_requested.get() {
                     drop(value);
@@ -307,7 +363,7 @@ impl<F: StdFuture + 'static> TaskRun for TaskCell<F> {
                 }
             }
             Some(Err(panic)) => {
-                core.forget_task(h.key);
+                core.forget_task(h.key());
                 self.drop_coro();
                 self.finish(Some(Err(panic)));
             }
@@ -348,7 +404,7 @@ impl<T> Task<T> {
         }
         let h = self.cell.header();
         h.cancel_requested.set(true);
-        h.waker.wake_by_ref();
+        h.wake.waker().wake();
         true
     }
 
@@ -359,10 +415,12 @@ impl<T> Task<T> {
 
     /// True if the task ended cancelled (Python: `task.cancelled()`).
     pub fn cancelled(&self) -> bool {
-        let outcome = self.cell.outcome();
-        match outcome.shared.get() {
+        match self.cell.outcome().shared_future() {
             Some(future) => future.cancelled(),
-            None => matches!(*outcome.local.borrow(), Some(Err(Error::Cancelled))),
+            None => self
+                .cell
+                .local()
+                .is_some_and(|outcome| matches!(*outcome, Err(Error::Cancelled))),
         }
     }
 
@@ -371,7 +429,7 @@ impl<T> Task<T> {
         if !self.done() {
             return None;
         }
-        self.cell.outcome().shared().try_result()
+        self.cell.shared().try_result()
     }
 
     /// A second handle on the same task (crate-internal: handles are not `Clone`, so that
@@ -389,9 +447,9 @@ impl<T> Task<T> {
     /// The future is made on the first call (a task nobody asks this of never allocates one).
     pub fn future(&self) -> Future<T> {
         let h = self.cell.header();
-        let future = self.cell.outcome().shared();
+        let future = self.cell.shared();
         if h.stage.get() != Stage::Done && !h.watching.replace(true) {
-            let waker = h.waker.clone();
+            let waker = h.wake.waker();
             future.add_done_callback(move |_| waker.wake());
         }
         future.clone()
@@ -458,11 +516,12 @@ impl<T: Clone> StdFuture for Join<T> {
 impl<T: Clone> Join<T> {
     fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<Result<T>> {
         if self.shared.is_none() {
-            let outcome = self.task.cell.outcome();
-            match outcome.shared.get() {
+            let cell = &self.task.cell;
+            let outcome = cell.outcome();
+            match outcome.shared_future() {
                 Some(future) => self.shared = Some(future.clone()),
                 None => {
-                    if let Some(out) = outcome.local.borrow().as_ref() {
+                    if let Some(out) = cell.local() {
                         return Poll::Ready(out.clone());
                     }
                     // No lost wake-up: the task ends on this thread, never during this poll.
@@ -470,7 +529,7 @@ impl<T: Clone> Join<T> {
                         return Poll::Pending;
                     }
                     // Another awaiter holds the slot: wait through the shared future.
-                    self.shared = Some(outcome.shared().clone());
+                    self.shared = Some(cell.shared().clone());
                 }
             }
         }

@@ -106,28 +106,52 @@ pub(crate) fn lookup(bits: LoopBits) -> Option<Arc<Shared>> {
     loops.get(key).cloned()
 }
 
+/// A waker's data word (see the module docs): 8 bytes that make the waker on demand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WakeWord(u64);
+
+impl WakeWord {
+    /// The word of `task` on the loop with `bits`.
+    ///
+    /// # Panics
+    /// With 2^28 - 1 tasks alive on one loop.
+    pub(crate) fn new(bits: LoopBits, task: WakeKey) -> WakeWord {
+        let task_bits = match task {
+            WakeKey::Main => MAIN_INDEX,
+            WakeKey::Task(key) => {
+                let index = key.index() as u64;
+                assert!(
+                    index < MAIN_INDEX,
+                    "more than 2^28 - 1 tasks alive on one event loop"
+                );
+                index | u64::from(key.generation()) << TASK_GEN_SHIFT
+            }
+        };
+        WakeWord(bits.0 | task_bits)
+    }
+
+    /// Which task this word wakes.
+    pub(crate) fn task(self) -> WakeKey {
+        decode(std::ptr::without_provenance(self.0 as usize)).1
+    }
+
+    /// The waker (no allocation).
+    pub(crate) fn waker(self) -> Waker {
+        let raw = RawWaker::new(std::ptr::without_provenance(self.0 as usize), &VTABLE);
+        // SAFETY: the vtable's functions never dereference the data word (see the module
+        // docs, # Safety): they are sound on any thread and for any word, so the `RawWaker`
+        // contract (thread-safe functions; clone gives a waker of the same task; wake
+        // consumes) holds.
+        #[allow(unsafe_code)]
+        unsafe {
+            Waker::from_raw(raw)
+        }
+    }
+}
+
 /// The waker of `task` on the loop with `bits`.
 pub(crate) fn waker(bits: LoopBits, task: WakeKey) -> Waker {
-    let task_bits = match task {
-        WakeKey::Main => MAIN_INDEX,
-        WakeKey::Task(key) => {
-            let index = key.index() as u64;
-            assert!(
-                index < MAIN_INDEX,
-                "more than 2^28 - 1 tasks alive on one event loop"
-            );
-            index | u64::from(key.generation()) << TASK_GEN_SHIFT
-        }
-    };
-    let word = bits.0 | task_bits;
-    let raw = RawWaker::new(std::ptr::without_provenance(word as usize), &VTABLE);
-    // SAFETY: the vtable's functions never dereference the data word (see the module docs,
-    // # Safety): they are sound on any thread and for any word, so the `RawWaker` contract
-    // (thread-safe functions; clone gives a waker of the same task; wake consumes) holds.
-    #[allow(unsafe_code)]
-    unsafe {
-        Waker::from_raw(raw)
-    }
+    WakeWord::new(bits, task).waker()
 }
 
 /// Splits a waker word into its loop and its task.
