@@ -80,8 +80,13 @@ pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, Error> {
 /// `what` and swallowed, as Python logs "exception calling callback for ...".
 pub(crate) fn report(what: &dyn std::fmt::Display, f: impl FnOnce()) {
     if let Err(e) = catch(f) {
-        eprintln!("concurra: {what} panicked: {e}");
+        print_report(&format_args!("{what} panicked: {e}"));
     }
+}
+
+/// The one place concurra writes a swallowed failure to stderr.
+pub(crate) fn print_report(message: &dyn std::fmt::Display) {
+    eprintln!("concurra: {message}");
 }
 
 /// The text of a panic payload: the `&str` or `String` it carries, or a placeholder.

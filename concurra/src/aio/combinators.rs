@@ -111,11 +111,23 @@ impl<T, R> Children<T, R> {
     where
         T: Clone,
     {
-        for (slot, result) in self.joins.iter_mut().zip(self.results.iter_mut()) {
-            let Some(join) = slot else { continue };
+        for i in 0..self.joins.len() {
+            let Some(join) = &mut self.joins[i] else {
+                continue;
+            };
             if let Poll::Ready(outcome) = Pin::new(join).poll(cx) {
-                *slot = None;
-                *result = Some(keep(outcome)?);
+                self.joins[i] = None;
+                match keep(outcome) {
+                    Ok(kept) => self.results[i] = Some(kept),
+                    Err(e) => {
+                        // As asyncio's gather: the children left running are retrieved by
+                        // the gather, so their failures are not reported later.
+                        for join in self.joins.iter().flatten() {
+                            join.observe();
+                        }
+                        return Poll::Ready(Err(e));
+                    }
+                }
                 self.remaining -= 1;
             }
         }

@@ -35,6 +35,10 @@
 //! | `asyncio.to_thread(fn)`                        | [`to_thread`]                              |
 //! | `loop.run_in_executor(executor, fn)`           | [`run_in_executor`]                        |
 //! | `asyncio.run_coroutine_threadsafe(coro, loop)` | [`LoopHandle::run_coroutine_threadsafe`]   |
+//! | `create_task(coro, name=n)`, `get_name`, `set_name` | [`Task::with_name`], [`Task::name`], [`Task::set_name`] |
+//! | `loop.set_exception_handler(handler)`          | [`Builder::exception_handler`] → [`Report`] |
+//! | "Task exception was never retrieved"           | [`ReportKind::NeverRetrieved`] (see step 6) |
+//! | debug mode, `loop.slow_callback_duration`      | [`Builder::slow_callback_duration`] → [`ReportKind::Slow`] |
 //! | `asyncio.CancelledError`                       | [`Error::Cancelled`](crate::Error::Cancelled) on the task's outcome (see below) |
 //!
 //! # Protocol
@@ -90,7 +94,20 @@
 //!    that queue was empty, notifies the reactor (a `mio::Waker`), which interrupts step 1.1.
 //!    [`LoopHandle::call_soon_threadsafe`] takes the same path. A wake for a task that has
 //!    ended, or for a loop that is gone, finds nothing and is dropped.
-//! 6. **Memory.** A task is one allocation: an `Rc` holding its header, its coroutine (polled
+//! 6. **Reports.** What the loop swallows goes to the [`Builder::exception_handler`], or to
+//!    stderr without one (the `report` module docs):
+//!    1. a callback that panicked ([`ReportKind::CallbackPanicked`]);
+//!    2. a task failure (a panic) nobody observed ([`ReportKind::NeverRetrieved`]). Awaiting
+//!       the task, [`Task::try_result`], converting it into a [`Future`](crate::Future)
+//!       (whose holder then owns the outcome), `as_completed`, `wait`, `shield`, a
+//!       [`TaskGroup`] and a [`gather`] that gave up on it all observe it. Unobserved, it is
+//!       reported exactly once: when its last handle is dropped if it has failed by then;
+//!       when it fails if no handle is left; else when the loop ends (step 4), after the
+//!       leftovers are cancelled. A cancellation is not a failure;
+//!    3. with [`Builder::slow_callback_duration`], a task step, callback or poll of main
+//!       that held the loop at least that long on the loop's clock ([`ReportKind::Slow`], with
+//!       the task's [name](Task::name)).
+//! 7. **Memory.** A task is one allocation: an `Rc` holding its header, its coroutine (polled
 //!    pinned in place) and its outcome, kept in the loop's slab.
 //!    The crate-wide [`Future`](crate::Future) of a task is made only when asked for
 //!    ([`Task::future`], `Future::from`, [`Task::try_result`]); `task.await` does not need
@@ -115,6 +132,7 @@ mod combinators;
 mod group;
 mod queue;
 mod reactor;
+mod report;
 mod runtime;
 mod slab;
 mod sync;
@@ -135,6 +153,7 @@ pub use self::queue::{
     Fifo, GenericQueue, Get, GetError, Join as QueueJoin, Lifo, LifoQueue, Priority, PriorityQueue,
     Put, PutError, Queue, Storage,
 };
+pub use self::report::{Report, ReportKind};
 pub use self::runtime::{Builder, Handle, Loop, LoopHandle};
 pub use self::sync::{
     Acquire, Barrier, BarrierWait, BoundedSemaphore, Condition, Event, EventWait, Lock, LockGuard,

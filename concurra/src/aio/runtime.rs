@@ -14,13 +14,14 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future as StdFuture;
 use std::pin::pin;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::reactor::{Notifier, Reactor};
+use super::report::{Handler, Report, ReportKind};
 use super::slab::{Key, Slab};
 use super::task::{self, Task, TaskRun};
 use std::cell::RefMut;
@@ -86,6 +87,17 @@ enum Runnable {
     Task(Rc<dyn TaskRun>),
     /// Call a callback unless its handle was cancelled.
     Callback(Handle, Box<dyn FnOnce()>),
+}
+
+impl Runnable {
+    /// Whose step this is, for a slow-step report: a task's name, "main", or none.
+    fn name(&self) -> Option<String> {
+        match self {
+            Runnable::Main => Some("main".to_owned()),
+            Runnable::Task(task) => Some(task.header().name()),
+            Runnable::Callback(..) => None,
+        }
+    }
 }
 
 /// What other threads hand the loop.
@@ -161,6 +173,16 @@ pub(crate) fn wake(bits: LoopBits, key: WakeKey) {
     }
 }
 
+/// Reports a task failure nobody retrieved, found when its last handle was dropped: through
+/// the running loop's handler, or straight to stderr off the loop (see the `report` docs).
+pub(crate) fn report_never_retrieved(name: String, error: Error) {
+    let report = Report::new(ReportKind::NeverRetrieved, Some(name), Some(error));
+    match current() {
+        Some(core) => core.report(report),
+        None => unwind::print_report(&report),
+    }
+}
+
 /// Whether the loop still accepts work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -187,10 +209,17 @@ pub(crate) struct Core {
     /// Depth of "dropping a cancelled coroutine" sections.
     cancelling: Cell<usize>,
     phase: Cell<Phase>,
+    /// Where reports go ([`Builder::exception_handler`]); stderr without one.
+    handler: Option<Handler>,
+    /// [`Builder::slow_callback_duration`].
+    slow: Option<Duration>,
+    /// Tasks that failed while a handle was alive: reported at shutdown if still unobserved.
+    failed: RefCell<Vec<Weak<dyn TaskRun>>>,
 }
 
 impl Core {
-    fn new(clock: Rc<dyn Clock>) -> Result<Self> {
+    fn new(options: Builder) -> Result<Self> {
+        let clock = options.clock.unwrap_or_else(|| Rc::new(SystemClock::new()));
         let (reactor, notifier) =
             Reactor::new().map_err(|e| Error::io("creating the event loop's reactor", e))?;
         let shared = Arc::new(Shared {
@@ -213,6 +242,9 @@ impl Core {
             main_scheduled: Cell::new(false),
             cancelling: Cell::new(0),
             phase: Cell::new(Phase::Running),
+            handler: options.handler,
+            slow: options.slow,
+            failed: RefCell::new(Vec::new()),
         })
     }
 
@@ -268,6 +300,43 @@ impl Core {
         task
     }
 
+    /// Hands `report` to the exception handler, or prints it (see the `report` module docs).
+    /// Call with no borrow of the loop held.
+    pub(crate) fn report(&self, report: Report) {
+        match &self.handler {
+            Some(handler) => {
+                if let Err(e) = unwind::catch(|| handler(&report)) {
+                    unwind::print_report(&format_args!(
+                        "the event loop's exception handler panicked on \"{report}\": {e}"
+                    ));
+                }
+            }
+            None => unwind::print_report(&report),
+        }
+    }
+
+    /// A task just failed: reported now if no handle is left, else at shutdown unless
+    /// someone observes it first (or its last handle is dropped: see `Task`'s drop).
+    pub(crate) fn note_failed(&self, task: &Rc<dyn TaskRun>) {
+        if task.header().handles() == 0 {
+            self.report_unobserved(&**task);
+        } else {
+            self.failed.borrow_mut().push(Rc::downgrade(task));
+        }
+    }
+
+    /// Reports `task`'s failure unless it was observed (or reported) already; once.
+    pub(crate) fn report_unobserved(&self, task: &dyn TaskRun) {
+        if let Some(error) = task.unobserved_failure() {
+            let name = task.header().name();
+            self.report(Report::new(
+                ReportKind::NeverRetrieved,
+                Some(name),
+                Some(error),
+            ));
+        }
+    }
+
     /// Removes a finished task from the live set.
     pub(crate) fn forget_task(&self, key: Key) {
         let gone = self.tasks.borrow_mut().remove(key);
@@ -320,6 +389,16 @@ impl Core {
     /// This loop's part of its wakers' words; unique among the loops alive.
     pub(crate) fn loop_bits(&self) -> LoopBits {
         self.loop_bits
+    }
+
+    /// Reports the step a `watch` started on if it took the threshold or longer.
+    fn check_slow(&self, watch: Option<(Duration, Duration, Option<String>)>) {
+        if let Some((limit, started, name)) = watch {
+            let took = self.clock.now().saturating_sub(started);
+            if took >= limit {
+                self.report(Report::new(ReportKind::Slow { took }, name, None));
+            }
+        }
     }
 
     /// Step 1 of an iteration: wait for events (or not), then drain the inject queue.
@@ -401,6 +480,11 @@ impl Core {
         for task in live {
             self.drop_cancelled(&task);
         }
+        // Failures whose handles outlive the loop: nobody can observe them in the loop now.
+        let failed = std::mem::take(&mut *self.failed.borrow_mut());
+        for task in failed.iter().filter_map(Weak::upgrade) {
+            self.report_unobserved(&*task);
+        }
         let injected = {
             let mut q = self.shared.lock();
             q.closed = true;
@@ -467,13 +551,13 @@ impl Drop for Enter {
 }
 
 /// Runs `main` on a new loop on this thread until it completes; see [`run`](super::run).
-fn block_on<F: StdFuture>(clock: Rc<dyn Clock>, main: F) -> F::Output {
+fn block_on<F: StdFuture>(options: Builder, main: F) -> F::Output {
     assert!(
         current().is_none(),
         "aio::run() cannot be called from a running event loop"
     );
     let core =
-        Rc::new(Core::new(clock).unwrap_or_else(|e| panic!("cannot start the event loop: {e}")));
+        Rc::new(Core::new(options).unwrap_or_else(|e| panic!("cannot start the event loop: {e}")));
     let _enter = Enter::new(core.clone());
     let mut main = pin!(main);
     let main_waker = waker::waker(core.loop_bits, MAIN_KEY);
@@ -486,28 +570,38 @@ fn block_on<F: StdFuture>(clock: Rc<dyn Clock>, main: F) -> F::Output {
         let ntodo = core.ready.borrow().len();
         for _ in 0..ntodo {
             let item = core.ready.borrow_mut().pop_front();
+            let Some(item) = item else { break };
+            // The slow-step watch (`Builder::slow_callback_duration`): only with a threshold.
+            let watch = core
+                .slow
+                .map(|limit| (limit, core.clock.now(), item.name()));
             match item {
-                None => break,
-                Some(Runnable::Main) => {
+                Runnable::Main => {
                     core.main_scheduled.set(false);
                     // Main is not caught: its panic propagates out of `run`, after `Enter`
                     // shut the loop down.
                     if let Poll::Ready(out) = main.as_mut().poll(&mut main_cx) {
+                        core.check_slow(watch);
                         return out;
                     }
                 }
-                Some(Runnable::Task(task)) => task.run(&core),
-                Some(Runnable::Callback(handle, f)) => {
+                Runnable::Task(task) => task.run(&core),
+                Runnable::Callback(handle, f) => {
                     if !handle.cancelled() {
-                        unwind::report(&"a callback scheduled on the event loop", f);
+                        if let Err(e) = unwind::catch(f) {
+                            core.report(Report::new(ReportKind::CallbackPanicked, None, Some(e)));
+                        }
                     }
                 }
             }
+            core.check_slow(watch);
         }
     }
 }
 
-/// Configures and runs a loop: today, its [`Clock`].
+/// Configures and runs a loop: its [`Clock`], where it reports what it swallows
+/// ([`exception_handler`](Builder::exception_handler)), and asyncio's debug-mode warning for
+/// slow steps ([`slow_callback_duration`](Builder::slow_callback_duration)).
 ///
 /// ```
 /// use concurra::aio::{self, PausedClock};
@@ -518,6 +612,8 @@ fn block_on<F: StdFuture>(clock: Rc<dyn Clock>, main: F) -> F::Output {
 #[derive(Default)]
 pub struct Builder {
     clock: Option<Rc<dyn Clock>>,
+    handler: Option<Handler>,
+    slow: Option<Duration>,
 }
 
 impl Builder {
@@ -532,13 +628,45 @@ impl Builder {
         self
     }
 
+    /// Sends the loop's [`Report`]s to `handler` instead of stderr (Python:
+    /// `loop.set_exception_handler`): callbacks that panicked, task failures nobody retrieved,
+    /// slow steps. It runs on the loop's thread and may use the loop.
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    /// use concurra::aio::{self, ReportKind};
+    ///
+    /// let seen = Rc::new(RefCell::new(Vec::new()));
+    /// let log = seen.clone();
+    /// aio::Builder::new()
+    ///     .exception_handler(move |r| log.borrow_mut().push(r.kind.clone()))
+    ///     .run(async {
+    ///         aio::create_task(async { panic!("nobody awaits me") });
+    ///         aio::yield_now().await;
+    ///     });
+    /// assert_eq!(*seen.borrow(), [ReportKind::NeverRetrieved]);
+    /// ```
+    pub fn exception_handler(mut self, handler: impl Fn(&Report) + 'static) -> Self {
+        self.handler = Some(Box::new(handler));
+        self
+    }
+
+    /// Reports every task step, callback or poll of main that holds the loop for `threshold`
+    /// or longer on the loop's clock, with the task's [name](super::Task::name) (Python's
+    /// debug mode with `loop.slow_callback_duration`; asyncio's default is 100 ms). Off by
+    /// default: watching costs two clock reads per step.
+    pub fn slow_callback_duration(mut self, threshold: Duration) -> Self {
+        self.slow = Some(threshold);
+        self
+    }
+
     /// Runs `main` on a new loop on this thread (see [`run`](super::run)).
     ///
     /// # Panics
     /// As [`run`](super::run).
     pub fn run<F: StdFuture>(self, main: F) -> F::Output {
-        let clock = self.clock.unwrap_or_else(|| Rc::new(SystemClock::new()));
-        block_on(clock, main)
+        block_on(self, main)
     }
 }
 
@@ -546,6 +674,8 @@ impl fmt::Debug for Builder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
             .field("custom_clock", &self.clock.is_some())
+            .field("exception_handler", &self.handler.is_some())
+            .field("slow_callback_duration", &self.slow)
             .finish()
     }
 }

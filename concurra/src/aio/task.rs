@@ -69,11 +69,33 @@ pub(crate) struct Header {
     stage: Cell<Stage>,
     /// Whether [`Task::future`] installed the wake-on-external-cancel callback.
     watching: Cell<bool>,
+    /// Live [`Task`] handles (the one `create_task` returns, and crate-internal shares).
+    handles: Cell<u32>,
+    /// Someone observed the outcome (awaited it, read it, converted the task into a
+    /// [`Future`]), or its failure was reported: it is never reported (again).
+    observed: Cell<bool>,
+    /// [`Task::set_name`]; `None` means the default `Task-<id>`.
+    name: Cell<Option<Rc<str>>>,
 }
 
 impl Header {
     pub(crate) fn id(&self) -> u64 {
         self.id
+    }
+
+    pub(crate) fn handles(&self) -> u32 {
+        self.handles.get()
+    }
+
+    /// The task's name (Python: `task.get_name()`).
+    pub(crate) fn name(&self) -> String {
+        let name = self.name.take();
+        let out = match &name {
+            Some(name) => name.to_string(),
+            None => format!("Task-{}", self.id),
+        };
+        self.name.set(name);
+        out
     }
 
     fn key(&self) -> Key {
@@ -166,6 +188,8 @@ pub(crate) trait TaskRun {
     /// Drops the coroutine without polling it and cancels the task (shutdown, a task created
     /// on a closed loop). Call inside a cancelling section.
     fn cancel_now(&self);
+    /// The task's failure if nobody observed it yet; marks it observed (reported once).
+    fn unobserved_failure(&self) -> Option<Error>;
 }
 
 /// What a [`Task`] handle reaches, whatever the coroutine's type.
@@ -177,6 +201,8 @@ trait TaskRef<T> {
     fn local(&self) -> Option<Ref<'_, Result<T>>>;
     /// The shared future, made now if needed (step 2 of [`Outcome`]).
     fn shared(&self) -> &Future<T>;
+    /// [`TaskRun::unobserved_failure`].
+    fn unobserved_failure(&self) -> Option<Error>;
 }
 
 /// A task: header, coroutine and outcome in one `Rc` (one allocation per task), shared by the
@@ -212,6 +238,9 @@ where
             cancel_requested: Cell::new(false),
             stage: Cell::new(Stage::Scheduled),
             watching: Cell::new(false),
+            handles: Cell::new(1),
+            observed: Cell::new(false),
+            name: Cell::new(None),
         },
         body: RefCell::new(Body::Running(coro)),
         outcome: Outcome::new(),
@@ -220,7 +249,7 @@ where
     (cell, task)
 }
 
-impl<F: StdFuture> TaskCell<F> {
+impl<F: StdFuture + 'static> TaskCell<F> {
     /// Drops the coroutine in place (see # Pinning), reporting (not propagating) a panic in
     /// its destructor.
     fn drop_coro(&self) {
@@ -271,6 +300,19 @@ impl<F: StdFuture> TaskCell<F> {
         let waker = self.header.wake.waker();
         let mut cx = Context::from_waker(&waker);
         Some(unwind::catch(|| coro.poll(&mut cx)))
+    }
+
+    /// See [`TaskRun::unobserved_failure`]. Only a finished task can fail.
+    fn failure(&self) -> Option<Error> {
+        let h = &self.header;
+        if h.observed.get() || h.stage.get() != Stage::Done {
+            return None;
+        }
+        h.observed.set(true);
+        match self.local().as_deref() {
+            Some(Err(e)) if !e.is_cancelled() => Some(e.clone()),
+            _ => None,
+        }
     }
 
     /// Moves a finished task's outcome out of the body (step 2 of [`Outcome`]).
@@ -324,6 +366,10 @@ impl<F: StdFuture + 'static> TaskRef<F::Output> for TaskCell<F> {
         });
         &shared.future
     }
+
+    fn unobserved_failure(&self) -> Option<Error> {
+        self.failure()
+    }
 }
 
 impl<F: StdFuture + 'static> TaskRun for TaskCell<F> {
@@ -366,6 +412,8 @@ impl<F: StdFuture + 'static> TaskRun for TaskCell<F> {
                 core.forget_task(h.key());
                 self.drop_coro();
                 self.finish(Some(Err(panic)));
+                let me: Rc<dyn TaskRun> = self.clone();
+                core.note_failed(&me);
             }
         }
     }
@@ -373,6 +421,10 @@ impl<F: StdFuture + 'static> TaskRun for TaskCell<F> {
     fn cancel_now(&self) {
         self.drop_coro();
         self.finish(None);
+    }
+
+    fn unobserved_failure(&self) -> Option<Error> {
+        self.failure()
     }
 }
 
@@ -429,15 +481,58 @@ impl<T> Task<T> {
         if !self.done() {
             return None;
         }
+        self.observe();
         self.cell.shared().try_result()
     }
 
     /// A second handle on the same task (crate-internal: handles are not `Clone`, so that
     /// [`Join`]'s cancel-on-drop rule stays about one awaiter).
     pub(crate) fn share(&self) -> Task<T> {
+        let h = self.cell.header();
+        h.handles.set(h.handles.get() + 1);
         Task {
             cell: self.cell.clone(),
         }
+    }
+
+    /// Counts the outcome as retrieved, now and whenever the task ends (crate-internal: for
+    /// combinators that give up on a child, as asyncio's gather retrieves the exceptions of
+    /// children that fail after it returned).
+    pub(crate) fn observe(&self) {
+        self.cell.header().observed.set(true);
+    }
+
+    /// The task's name (Python: `task.get_name()`): the one given to
+    /// [`set_name`](Self::set_name) or [`with_name`](Self::with_name), else `Task-<n>`, where
+    /// `n` counts the loop's tasks from 1 in creation order. Slow-step and unretrieved-failure
+    /// [`Report`](super::Report)s name the task with it.
+    pub fn name(&self) -> String {
+        self.cell.header().name()
+    }
+
+    /// Names the task (Python: `task.set_name(name)`).
+    pub fn set_name(&self, name: impl Into<String>) {
+        let name: String = name.into();
+        self.cell.header().name.set(Some(Rc::from(name)));
+    }
+
+    /// Names the task and hands it back (Python: `create_task(coro, name=...)`):
+    /// `aio::create_task(coro).with_name("fetch")`. The task has not started yet then: it runs
+    /// when its creator yields.
+    ///
+    /// ```
+    /// use concurra::aio;
+    ///
+    /// aio::run(async {
+    ///     let task = aio::create_task(async { 1 }).with_name("fetch");
+    ///     assert_eq!(task.name(), "fetch");
+    ///     assert_eq!(aio::create_task(async {}).name(), "Task-2");
+    /// });
+    /// ```
+    #[must_use]
+    pub fn with_name(self, name: impl Into<String>) -> Self {
+        self.set_name(name);
+        self
     }
 
     /// The shared [`Future`] this task completes. `Future::cancel` on it (from any thread)
@@ -446,6 +541,8 @@ impl<T> Task<T> {
     ///
     /// The future is made on the first call (a task nobody asks this of never allocates one).
     pub fn future(&self) -> Future<T> {
+        // Whoever holds the future now owns the outcome: it is never reported here.
+        self.observe();
         let h = self.cell.header();
         let future = self.cell.shared();
         if h.stage.get() != Stage::Done && !h.watching.replace(true) {
@@ -453,6 +550,23 @@ impl<T> Task<T> {
             future.add_done_callback(move |_| waker.wake());
         }
         future.clone()
+    }
+}
+
+/// The last handle going away with a failure nobody observed reports it (see
+/// [`ReportKind::NeverRetrieved`](super::ReportKind::NeverRetrieved)); a task still running
+/// reports when it fails.
+impl<T> Drop for Task<T> {
+    fn drop(&mut self) {
+        let h = self.cell.header();
+        let left = h.handles.get() - 1;
+        h.handles.set(left);
+        if left > 0 || h.observed.get() || h.stage.get() != Stage::Done {
+            return;
+        }
+        if let Some(error) = self.cell.unobserved_failure() {
+            runtime::report_never_retrieved(h.name(), error);
+        }
     }
 }
 
@@ -509,7 +623,17 @@ impl<T: Clone> StdFuture for Join<T> {
         let this = &mut *self;
         let polled = this.poll_outcome(cx);
         this.awaiting = polled.is_pending();
+        if polled.is_ready() {
+            this.task.observe();
+        }
         polled
+    }
+}
+
+impl<T> Join<T> {
+    /// [`Task::observe`] on the awaited task.
+    pub(crate) fn observe(&self) {
+        self.task.observe();
     }
 }
 
