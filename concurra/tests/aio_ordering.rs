@@ -256,6 +256,43 @@ fn many_cancelled_timers_leave_the_live_ones_in_order() {
 }
 
 #[test]
+fn timers_across_many_buckets_and_in_the_past_keep_deadline_order() {
+    // Deadlines spread over 0-50 ms (about 190 buckets of 262 us), some equal; from inside
+    // the run, a timer in the past and one due now join behind what is already due.
+    let log = Log::default();
+    let l = log.clone();
+    let mut expected: Vec<(u64, usize)> = Vec::new();
+    paused(async move {
+        for (n, i) in (0..400u64).enumerate() {
+            let at = Duration::from_micros((i * 7919) % 50_000 / 10 * 10);
+            expected.push((at.as_micros() as u64, n));
+            aio::call_at(at, l.cb(&format!("{}:{n}", at.as_micros())));
+        }
+        aio::sleep(Duration::from_millis(30)).await;
+        let l2 = l.clone();
+        aio::call_at(Duration::from_millis(5), move || l2.push("past"));
+        let l3 = l.clone();
+        aio::call_later(Duration::ZERO, move || l3.push("now"));
+        aio::sleep(Duration::from_millis(30)).await;
+        expected.sort();
+        let before: Vec<String> = expected
+            .iter()
+            .filter(|(at, _)| *at <= 30_000)
+            .map(|(at, n)| format!("{at}:{n}"))
+            .collect();
+        let after: Vec<String> = expected
+            .iter()
+            .filter(|(at, _)| *at > 30_000)
+            .map(|(at, n)| format!("{at}:{n}"))
+            .collect();
+        let got = l.take();
+        assert_eq!(got[..before.len()], before[..]);
+        assert_eq!(got[before.len()..before.len() + 2], ["past", "now"]);
+        assert_eq!(got[before.len() + 2..], after[..]);
+    });
+}
+
+#[test]
 fn a_sleep_polled_with_another_waker_wakes_the_latest_one() {
     // First polled by hand with a waker that does nothing, then awaited by the task: the
     // timer must wake the task (the later waker), in deadline order with another sleep.

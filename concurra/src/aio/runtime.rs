@@ -413,7 +413,7 @@ impl Core {
         let deadline = loop {
             let top = self.timers.borrow_mut().pop_cancelled_top();
             if top.is_none() {
-                break self.timers.borrow().next_deadline();
+                break self.timers.borrow_mut().next_deadline();
             }
         };
         let now = self.clock.now();

@@ -1,25 +1,30 @@
-//! The loop's time: the [`Clock`] seam, the timer heap, and [`sleep`].
+//! The loop's time: the [`Clock`] seam, the timers, and [`sleep`].
 //!
 //! # Timers
 //!
 //! 1. A timer is a deadline on the loop's clock (a [`Duration`] since the clock's origin, what
 //!    [`time`](super::time) returns) plus an action: a callback (`call_later`, `call_at`) or a
 //!    waker (a [`Sleep`]).
-//! 2. The heap orders timers by `(deadline, sequence)`: deadlines first, then creation order.
+//! 2. Timers are taken in `(deadline, sequence)` order: deadlines first, then creation order.
 //!    CPython leaves equal deadlines in no defined order; the sequence number makes ours FIFO,
-//!    which is compatible and deterministic.
-//! 3. Each loop iteration pops the timers whose deadline is `<= clock.now()` *after* the
+//!    which is compatible and deterministic. The store is a calendar of buckets of 2^18 ns
+//!    (262 µs) of loop time: only the earliest bucket (with every earlier deadline, such as a
+//!    `call_at` in the past) is a binary heap; later buckets are unsorted lists, one append
+//!    per timer, each heapified when it becomes the earliest. Every later bucket holds later
+//!    deadlines than the heap, so the heap's top is the earliest timer of all, and the heap
+//!    stays small enough to live in cache however many timers wait.
+//! 3. Each loop iteration takes the timers whose deadline is `<= clock.now()` *after* the
 //!    iteration's events were handled and appends them to the ready queue behind what is already
 //!    there (a callback joins the queue itself; a sleep wakes its task, which joins it).
-//! 4. Cancelling a timer only marks it; it stays in the heap until it is popped, or until more
-//!    than half of a heap of more than 64 timers is cancelled, when the heap is rebuilt (as
-//!    CPython does).
+//! 4. Cancelling a timer only marks it; it stays stored until it is taken, or until more than
+//!    half of more than 64 timers are cancelled, when every bucket is swept (CPython rebuilds
+//!    its heap the same way).
 //! 5. A [`Sleep`] owns no allocation and shares nothing: its first poll pushes an entry that
 //!    holds its waker, and the `Sleep` keeps the entry's `(deadline, sequence)`. Everything is
 //!    on the loop's thread, so there is no lock and no reference count.
-//!    1. *Fired* needs no flag: the heap pops in `(deadline, sequence)` order and a sleep's
-//!       deadline is later than any popped before it was made, so a sleep has fired exactly
-//!       when its `(deadline, sequence)` is at or before the last entry popped.
+//!    1. *Fired* needs no flag: timers are taken in `(deadline, sequence)` order and a sleep's
+//!       deadline is later than any taken before it was made, so a sleep has fired exactly
+//!       when its `(deadline, sequence)` is at or before the last entry taken as due.
 //!    2. A poll with another waker than the entry's (the sleep moved to another task or
 //!       combinator) records that waker in a side map, which the entry wakes instead.
 //!    3. Dropping a sleep that has not fired records its sequence in a side set: its entry
@@ -27,7 +32,7 @@
 //!       cost nothing then.
 
 use std::cmp::Ordering as CmpOrdering;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::fmt;
 use std::future::Future as StdFuture;
 use std::pin::Pin;
@@ -216,12 +221,23 @@ fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// The loop's timer heap. Lives in the loop's core, borrowed only briefly: nothing here runs
-/// user code, and what leaves it (entries, wakers) is dropped or woken by the caller after
-/// the borrow ends.
+/// Deadlines fall in buckets of 2^18 ns (262 µs) of loop time (step 2).
+const BUCKET_SHIFT: u32 = 18;
+
+/// The loop's timers (step 2). Lives in the loop's core, borrowed only briefly: nothing here
+/// runs user code, and what leaves it (entries, wakers) is dropped or woken by the caller
+/// after the borrow ends.
 #[derive(Default)]
 pub(crate) struct Timers {
+    /// Every entry whose bucket is `near_bucket` or earlier, as a heap: the earliest timers.
     heap: BinaryHeap<TimerEntry>,
+    /// The last bucket `heap` covers.
+    near_bucket: u64,
+    /// Every later entry, unsorted, by bucket; a bucket becomes the heap when the heap runs
+    /// dry.
+    far: BTreeMap<u64, Vec<TimerEntry>>,
+    /// Entries in `far`.
+    far_len: usize,
     next_seq: u64,
     /// The last entry popped: every sleep at or before it has fired (step 5).
     popped: Option<TimerId>,
@@ -250,8 +266,27 @@ impl Timers {
             action,
         };
         let id = entry.id();
-        self.heap.push(entry);
+        let bucket = entry.when >> BUCKET_SHIFT;
+        if bucket <= self.near_bucket {
+            self.heap.push(entry);
+        } else {
+            self.far.entry(bucket).or_default().push(entry);
+            self.far_len += 1;
+        }
         id
+    }
+
+    /// Makes the earliest far bucket the heap once the heap is empty, so that the heap's top
+    /// is the earliest timer of all.
+    fn refill(&mut self) {
+        while self.heap.is_empty() {
+            let Some((bucket, entries)) = self.far.pop_first() else {
+                return;
+            };
+            self.far_len -= entries.len();
+            self.near_bucket = bucket;
+            self.heap = BinaryHeap::from(entries);
+        }
     }
 
     pub(crate) fn push(&mut self, when: Duration, action: TimerAction) {
@@ -290,6 +325,7 @@ impl Timers {
 
     /// Pops a cancelled entry from the top, if the top is one (the caller drops it).
     pub(crate) fn pop_cancelled_top(&mut self) -> Option<TimerEntry> {
+        self.refill();
         if self.is_live(self.heap.peek()?) {
             None
         } else {
@@ -299,7 +335,8 @@ impl Timers {
     }
 
     /// The earliest deadline (of a live timer, once cancelled tops were popped).
-    pub(crate) fn next_deadline(&self) -> Option<Duration> {
+    pub(crate) fn next_deadline(&mut self) -> Option<Duration> {
+        self.refill();
         self.heap.peek().map(|e| Duration::from_nanos(e.when))
     }
 
@@ -322,6 +359,7 @@ impl Timers {
 
     /// Pops the earliest timer if it is due at `now` (step 3).
     pub(crate) fn pop_due(&mut self, now: Duration) -> Option<Due> {
+        self.refill();
         if self.heap.peek()?.when > nanos(now) {
             return None;
         }
@@ -354,13 +392,28 @@ impl Timers {
     #[must_use]
     pub(crate) fn note_cancelled(&mut self) -> Vec<TimerEntry> {
         self.cancelled += 1;
-        if self.heap.len() > 64 && self.cancelled * 2 > self.heap.len() {
-            let entries = std::mem::take(&mut self.heap).into_vec();
-            let (keep, gone): (Vec<_>, Vec<_>) = entries.into_iter().partition(|e| self.is_live(e));
+        if self.len() > 64 && self.cancelled * 2 > self.len() {
+            let mut gone = Vec::new();
+            let mut sweep = |entries: Vec<TimerEntry>, timers: &Timers| -> Vec<TimerEntry> {
+                let (keep, out): (Vec<_>, Vec<_>) =
+                    entries.into_iter().partition(|e| timers.is_live(e));
+                gone.extend(out);
+                keep
+            };
+            let near = std::mem::take(&mut self.heap).into_vec();
+            let far = std::mem::take(&mut self.far);
+            self.heap = sweep(near, self).into();
+            self.far_len = 0;
+            for (bucket, entries) in far {
+                let keep = sweep(entries, self);
+                if !keep.is_empty() {
+                    self.far_len += keep.len();
+                    self.far.insert(bucket, keep);
+                }
+            }
             for entry in &gone {
                 self.dropped.remove(&entry.seq);
             }
-            self.heap = keep.into();
             self.cancelled = 0;
             gone
         } else {
@@ -371,14 +424,16 @@ impl Timers {
     /// Every entry and every stored waker, for shutdown.
     pub(crate) fn take_all(&mut self) -> (Vec<TimerEntry>, HashMap<u64, Waker>) {
         self.dropped.clear();
-        (
-            std::mem::take(&mut self.heap).into_vec(),
-            std::mem::take(&mut self.rewake),
-        )
+        let mut entries = std::mem::take(&mut self.heap).into_vec();
+        for (_, far) in std::mem::take(&mut self.far) {
+            entries.extend(far);
+        }
+        self.far_len = 0;
+        (entries, std::mem::take(&mut self.rewake))
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.heap.len()
+        self.heap.len() + self.far_len
     }
 }
 
