@@ -108,7 +108,8 @@
 //!       that held the loop at least that long on the loop's clock ([`ReportKind::Slow`], with
 //!       the task's [name](Task::name)).
 //! 7. **Memory.** A task is one allocation: an `Rc` holding its header, its coroutine (polled
-//!    pinned in place) and its outcome, kept in the loop's slab.
+//!    pinned in place) and then its outcome (the coroutine's space is reused for it; an error
+//!    is boxed), kept in the loop's slab — 112 bytes for a small coroutine.
 //!    The crate-wide [`Future`](crate::Future) of a task is made only when asked for
 //!    ([`Task::future`], `Future::from`, [`Task::try_result`]); `task.await` does not need
 //!    it.

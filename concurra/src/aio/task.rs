@@ -75,7 +75,9 @@ pub(crate) struct Header {
     /// [`Future`]), or its failure was reported: it is never reported (again).
     observed: Cell<bool>,
     /// [`Task::set_name`]; `None` means the default `Task-<id>`.
-    name: Cell<Option<Rc<str>>>,
+    /// A thin pointer on purpose: 8 bytes in every task, where `Option<Box<str>>` takes 16.
+    #[allow(clippy::box_collection)]
+    name: Cell<Option<Box<String>>>,
 }
 
 impl Header {
@@ -111,10 +113,22 @@ impl Header {
 enum Body<F: StdFuture> {
     /// Not done: the coroutine, pinned here (see # Pinning on [`TaskCell`]).
     Running(F),
-    /// Done, and no shared future was made: the outcome.
-    Done(Result<F::Output>),
+    /// Done, and no shared future was made: the outcome (the error boxed, to keep the cell
+    /// small: see # Memory in the `aio` module docs).
+    Done(Local<F::Output>),
     /// The coroutine is gone and the outcome is elsewhere (the shared future) or not yet set.
     Empty,
+}
+
+/// A finished task's outcome as its body keeps it.
+type Local<T> = std::result::Result<T, Box<Error>>;
+
+/// The outcome a reader gets from a [`Local`] one.
+fn read_local<T: Clone>(local: &Local<T>) -> Result<T> {
+    match local {
+        Ok(value) => Ok(value.clone()),
+        Err(e) => Err((**e).clone()),
+    }
 }
 
 /// The crate-wide future of a task and its write side, made on demand.
@@ -138,14 +152,14 @@ struct Shared<T> {
 pub(crate) struct Outcome<T> {
     shared: OnceCell<Box<Shared<T>>>,
     /// The waker of the [`Join`] parked on this task, woken when it ends.
-    join: RefCell<Option<Waker>>,
+    join: Cell<Option<Waker>>,
 }
 
 impl<T> Outcome<T> {
     fn new() -> Self {
         Outcome {
             shared: OnceCell::new(),
-            join: RefCell::new(None),
+            join: Cell::new(None),
         }
     }
 
@@ -168,15 +182,17 @@ impl<T> Outcome<T> {
 
     /// Registers `waker` to be woken at the end; false if another waker holds the slot.
     fn park(&self, waker: &Waker) -> bool {
-        let mut join = self.join.borrow_mut();
-        match &*join {
-            Some(old) if !old.will_wake(waker) => false,
-            Some(_) => true,
-            None => {
-                *join = Some(waker.clone());
-                true
-            }
-        }
+        let join = self.join.take();
+        let parked = match &join {
+            Some(old) => old.will_wake(waker),
+            None => true,
+        };
+        self.join.set(if parked && join.is_none() {
+            Some(waker.clone())
+        } else {
+            join
+        });
+        parked
     }
 }
 
@@ -198,7 +214,7 @@ trait TaskRef<T> {
     fn outcome(&self) -> &Outcome<T>;
     /// The outcome in the body, if the task is done and no shared future was made. `None`
     /// also during the task's own step (the body is borrowed then, and the task not done).
-    fn local(&self) -> Option<Ref<'_, Result<T>>>;
+    fn local(&self) -> Option<Ref<'_, Local<T>>>;
     /// The shared future, made now if needed (step 2 of [`Outcome`]).
     fn shared(&self) -> &Future<T>;
     /// [`TaskRun::unobserved_failure`].
@@ -278,10 +294,10 @@ impl<F: StdFuture + 'static> TaskCell<F> {
             },
             None => {
                 let outcome = outcome.unwrap_or(Err(Error::Cancelled));
-                *self.body.borrow_mut() = Body::Done(outcome);
+                *self.body.borrow_mut() = Body::Done(outcome.map_err(Box::new));
             }
         }
-        let join = self.outcome.join.borrow_mut().take();
+        let join = self.outcome.join.take();
         if let Some(waker) = join {
             waker.wake();
         }
@@ -310,7 +326,7 @@ impl<F: StdFuture + 'static> TaskCell<F> {
         }
         h.observed.set(true);
         match self.local().as_deref() {
-            Some(Err(e)) if !e.is_cancelled() => Some(e.clone()),
+            Some(Err(e)) if !e.is_cancelled() => Some((**e).clone()),
             _ => None,
         }
     }
@@ -321,7 +337,7 @@ impl<F: StdFuture + 'static> TaskCell<F> {
         let Body::Done(_) = &*body else { return None };
         // No coroutine in a `Done` body: moving it is allowed (see # Pinning).
         match std::mem::replace(&mut *body, Body::Empty) {
-            Body::Done(outcome) => Some(outcome),
+            Body::Done(outcome) => Some(outcome.map_err(|e| *e)),
             _ => None,
         }
     }
@@ -336,7 +352,7 @@ impl<F: StdFuture + 'static> TaskRef<F::Output> for TaskCell<F> {
         &self.outcome
     }
 
-    fn local(&self) -> Option<Ref<'_, Result<F::Output>>> {
+    fn local(&self) -> Option<Ref<'_, Local<F::Output>>> {
         let body = self.body.try_borrow().ok()?;
         Ref::filter_map(body, |b| match b {
             Body::Done(outcome) => Some(outcome),
@@ -472,7 +488,7 @@ impl<T> Task<T> {
             None => self
                 .cell
                 .local()
-                .is_some_and(|outcome| matches!(*outcome, Err(Error::Cancelled))),
+                .is_some_and(|outcome| matches!(&*outcome, Err(e) if e.is_cancelled())),
         }
     }
 
@@ -513,7 +529,7 @@ impl<T> Task<T> {
     /// Names the task (Python: `task.set_name(name)`).
     pub fn set_name(&self, name: impl Into<String>) {
         let name: String = name.into();
-        self.cell.header().name.set(Some(Rc::from(name)));
+        self.cell.header().name.set(Some(Box::new(name)));
     }
 
     /// Names the task and hands it back (Python: `create_task(coro, name=...)`):
@@ -646,7 +662,7 @@ impl<T: Clone> Join<T> {
                 Some(future) => self.shared = Some(future.clone()),
                 None => {
                     if let Some(out) = cell.local() {
-                        return Poll::Ready(out.clone());
+                        return Poll::Ready(read_local(&out));
                     }
                     // No lost wake-up: the task ends on this thread, never during this poll.
                     if outcome.park(cx.waker()) {
@@ -724,5 +740,20 @@ mod tests {
             out
         });
         assert_eq!(out, (6, true, true));
+    }
+}
+
+#[cfg(test)]
+mod size {
+    use super::*;
+
+    /// The cell of a task with a small coroutine and output fits in 128 bytes with its `Rc`
+    /// counts: a spawned task costs one such allocation, and cold runs of the `aio-spawn`
+    /// bench pay per byte (page faults).
+    #[test]
+    fn a_small_task_is_one_small_allocation() {
+        let rc_counts = 2 * std::mem::size_of::<usize>();
+        let size = std::mem::size_of::<TaskCell<std::future::Ready<u64>>>() + rc_counts;
+        assert!(size <= 128, "TaskCell grew to {size} bytes");
     }
 }
