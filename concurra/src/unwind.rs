@@ -14,11 +14,22 @@ use std::sync::Once;
 
 use crate::error::Error;
 
-thread_local! {
-    /// Depth of nested [`catch`] calls on this thread; the hook stays quiet while it is non-zero.
-    static DEPTH: Cell<usize> = const { Cell::new(0) };
+/// This thread's catching state: one thread-local, so entering and leaving [`catch`] costs one
+/// lookup each.
+struct Catching {
+    /// Depth of nested [`catch`] calls; the hook stays quiet while it is non-zero.
+    depth: Cell<usize>,
     /// Location of the last panic caught on this thread, set by the hook.
-    static LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+    location: RefCell<Option<String>>,
+}
+
+thread_local! {
+    static STATE: Catching = const {
+        Catching {
+            depth: Cell::new(0),
+            location: RefCell::new(None),
+        }
+    };
 }
 
 static HOOK: Once = Once::new();
@@ -27,10 +38,10 @@ fn install_hook() {
     HOOK.call_once(|| {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
-            let caught = DEPTH.try_with(|d| d.get() > 0).unwrap_or(false);
+            let caught = STATE.try_with(|s| s.depth.get() > 0).unwrap_or(false);
             if caught {
                 let location = info.location().map(|l| l.to_string());
-                let _ = LOCATION.try_with(|slot| *slot.borrow_mut() = location);
+                let _ = STATE.try_with(|s| *s.location.borrow_mut() = location);
             } else {
                 previous(info);
             }
@@ -42,15 +53,22 @@ fn install_hook() {
 struct DepthGuard;
 
 impl DepthGuard {
+    /// Enters a catch, forgetting any location an earlier panic left (one a task caught
+    /// itself must not be reported).
     fn enter() -> Self {
-        DEPTH.with(|d| d.set(d.get() + 1));
+        STATE.with(|s| {
+            s.depth.set(s.depth.get() + 1);
+            if s.location.borrow().is_some() {
+                *s.location.borrow_mut() = None;
+            }
+        });
         DepthGuard
     }
 }
 
 impl Drop for DepthGuard {
     fn drop(&mut self) {
-        DEPTH.with(|d| d.set(d.get() - 1));
+        STATE.with(|s| s.depth.set(s.depth.get() - 1));
     }
 }
 
@@ -62,13 +80,11 @@ pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, Error> {
     if !std::thread::panicking() {
         install_hook();
     }
-    // A location left by an earlier panic (one a task caught itself) must not be reported.
-    LOCATION.with(|slot| slot.borrow_mut().take());
     let guard = DepthGuard::enter();
     let outcome = panic::catch_unwind(AssertUnwindSafe(f));
     drop(guard);
     outcome.map_err(|payload| {
-        let location = LOCATION.with(|slot| slot.borrow_mut().take());
+        let location = STATE.with(|s| s.location.borrow_mut().take());
         Error::Panicked {
             message: payload_message(payload.as_ref()),
             location,
@@ -126,6 +142,6 @@ mod tests {
     fn nested_catch_keeps_depth() {
         let r = catch(|| catch(|| panic!("inner")).is_err());
         assert!(r.unwrap());
-        assert_eq!(DEPTH.with(|d| d.get()), 0);
+        assert_eq!(STATE.with(|s| s.depth.get()), 0);
     }
 }

@@ -200,7 +200,7 @@ pub fn create_task<F>(coro: F) -> Task<F::Output>
 where
     F: StdFuture + 'static,
 {
-    runtime::expect_current("aio::create_task").spawn(coro)
+    runtime::with_current("aio::create_task", |core| core.spawn(coro))
 }
 
 /// The same as [`create_task`]; the name says that the future need not be `Send` (tokio's

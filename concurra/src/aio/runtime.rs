@@ -60,6 +60,20 @@ pub(crate) fn expect_current(what: &str) -> Rc<Core> {
         .unwrap_or_else(|| panic!("{what} needs a running event loop (call it inside aio::run)"))
 }
 
+/// Runs `f` on the loop running on this thread (without cloning its handle); panics outside
+/// one, as [`expect_current`].
+#[inline]
+pub(crate) fn with_current<R>(what: &str, f: impl FnOnce(&Core) -> R) -> R {
+    let f = CURRENT.with(|c| {
+        let slot = c.borrow();
+        match slot.as_ref() {
+            Some(core) => Ok(f(core)),
+            None => Err(f),
+        }
+    });
+    f.unwrap_or_else(|_| panic!("{what} needs a running event loop (call it inside aio::run)"))
+}
+
 /// True while the running loop drops a cancelled coroutine (see the module docs, step 3.4).
 pub(crate) fn cancelling() -> bool {
     CURRENT
@@ -392,12 +406,18 @@ impl Core {
     }
 
     /// Reports the step a `watch` started on if it took the threshold or longer.
+    #[inline]
     fn check_slow(&self, watch: Option<(Duration, Duration, Option<String>)>) {
         if let Some((limit, started, name)) = watch {
-            let took = self.clock.now().saturating_sub(started);
-            if took >= limit {
-                self.report(Report::new(ReportKind::Slow { took }, name, None));
-            }
+            self.check_slow_cold(limit, started, name);
+        }
+    }
+
+    #[cold]
+    fn check_slow_cold(&self, limit: Duration, started: Duration, name: Option<String>) {
+        let took = self.clock.now().saturating_sub(started);
+        if took >= limit {
+            self.report(Report::new(ReportKind::Slow { took }, name, None));
         }
     }
 

@@ -271,9 +271,14 @@ impl<F: StdFuture + 'static> TaskCell<F> {
     fn drop_coro(&self) {
         let mut body = self.body.borrow_mut();
         if let Body::Running(_) = &*body {
-            unwind::report(&format_args!("dropping task {}", self.header.id), || {
+            if std::mem::needs_drop::<F>() {
+                unwind::report(&format_args!("dropping task {}", self.header.id), || {
+                    *body = Body::Empty;
+                });
+            } else {
+                // Nothing to run, nothing that can panic.
                 *body = Body::Empty;
-            });
+            }
         }
     }
 
