@@ -351,3 +351,31 @@ fn wait_for_a_task_cancels_it_on_timeout() {
         assert_eq!(aio::time(), Duration::from_secs(1));
     });
 }
+
+/// A future that completes at once and panics when dropped afterwards.
+struct ReadyThenPanicOnDrop;
+
+impl Future for ReadyThenPanicOnDrop {
+    type Output = u32;
+
+    fn poll(self: Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<u32> {
+        std::task::Poll::Ready(5)
+    }
+}
+
+impl Drop for ReadyThenPanicOnDrop {
+    fn drop(&mut self) {
+        panic!("in drop after completing");
+    }
+}
+
+#[test]
+fn a_panic_in_a_finished_coroutines_destructor_is_reported_and_the_value_kept() {
+    let out = aio::run(async {
+        let task = aio::create_task(ReadyThenPanicOnDrop);
+        let after = aio::create_task(async { 6 });
+        (task.await, after.await)
+    });
+    assert_eq!(out.0.unwrap(), 5);
+    assert_eq!(out.1.unwrap(), 6, "the loop goes on");
+}

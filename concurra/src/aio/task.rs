@@ -308,19 +308,46 @@ impl<F: StdFuture + 'static> TaskCell<F> {
         }
     }
 
-    /// Step 3: polls the coroutine once; `None` if it is gone.
+    /// Step 3: polls the coroutine once; `None` if it is gone. A coroutine that completes is
+    /// dropped in place inside the same panic door: a panic in its destructor is reported on
+    /// stderr and the task still completes with the value (as [`drop_coro`](Self::drop_coro)
+    /// would have it).
     fn poll_coro(&self) -> Option<Result<Poll<F::Output>>> {
         let mut body = self.body.try_borrow_mut().ok()?;
-        let Body::Running(coro) = &mut *body else {
+        if !matches!(*body, Body::Running(_)) {
             return None;
-        };
-        // SAFETY: the coroutine is never moved while it lives (see # Pinning on `TaskCell`):
-        // it sits in its `Rc` from before its first poll until it is dropped in place.
-        #[allow(unsafe_code)]
-        let coro = unsafe { Pin::new_unchecked(coro) };
+        }
         let waker = self.header.wake.waker();
         let mut cx = Context::from_waker(&waker);
-        Some(unwind::catch(|| coro.poll(&mut cx)))
+        let mut value = None;
+        let caught = unwind::catch(|| {
+            let Body::Running(coro) = &mut *body else {
+                return;
+            };
+            // SAFETY: the coroutine is never moved while it lives (see # Pinning on
+            // `TaskCell`): it sits in its `Rc` from before its first poll until it is dropped
+            // in place.
+            #[allow(unsafe_code)]
+            let coro = unsafe { Pin::new_unchecked(coro) };
+            if let Poll::Ready(v) = coro.poll(&mut cx) {
+                value = Some(v);
+                // Dropped in place (see # Pinning); if its destructor panics, the body is
+                // `Empty` all the same (an assignment writes its value while unwinding).
+                *body = Body::Empty;
+            }
+        });
+        Some(match (caught, value) {
+            (Ok(()), None) => Ok(Poll::Pending),
+            (Ok(()), Some(v)) => Ok(Poll::Ready(v)),
+            (Err(panic), None) => Err(panic),
+            (Err(panic), Some(v)) => {
+                unwind::print_report(&format_args!(
+                    "dropping task {} panicked: {panic}",
+                    self.header.id
+                ));
+                Ok(Poll::Ready(v))
+            }
+        })
     }
 
     /// See [`TaskRun::unobserved_failure`]. Only a finished task can fail.
@@ -420,8 +447,8 @@ impl<F: StdFuture + 'static> TaskRun for TaskCell<F> {
         match self.poll_coro() {
             None | Some(Ok(Poll::Pending)) => {}
             Some(Ok(Poll::Ready(value))) => {
+                // The coroutine is gone already (dropped in `poll_coro`).
                 core.forget_task(h.key());
-                self.drop_coro();
                 if h.cancel_requested.get() {
                     drop(value);
                     self.finish(None);
