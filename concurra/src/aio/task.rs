@@ -298,7 +298,7 @@ impl<F: StdFuture + 'static> TaskCell<F> {
                 None => drop(promise.cancel()),
             },
             None => {
-                let outcome = outcome.unwrap_or(Err(Error::Cancelled));
+                let outcome = outcome.unwrap_or_else(|| Err(Error::Cancelled));
                 *self.body.borrow_mut() = Body::Done(outcome.map_err(Box::new));
             }
         }
