@@ -85,15 +85,18 @@
 //!    is cancelled as in step 3 (in creation order; asyncio.run cancels them too), the inject
 //!    queue is closed (later `call_soon_threadsafe` calls get
 //!    [`Error::InvalidState`](crate::Error::InvalidState)), and ready callbacks and timers are
-//!    dropped without running. Tasks created on a closed loop are cancelled at once; callbacks
-//!    scheduled on it get a cancelled handle.
+//!    dropped without running; last, failures nobody observed whose handles outlive the loop
+//!    are reported (step 6.2). Tasks created on a closed loop are cancelled at once;
+//!    callbacks scheduled on it get a cancelled handle.
 //! 5. **Threads.** The loop and its tasks are not `Send`. Wakers are, and they are plain
 //!    numbers (which loop, which slot of its task slab; no allocation, no reference count): a
 //!    waker woken on the loop's thread queues its task directly; from another thread it finds
 //!    the loop in a process-wide registry, pushes the task's key to the inject queue and, if
 //!    that queue was empty, notifies the reactor (a `mio::Waker`), which interrupts step 1.1.
 //!    [`LoopHandle::call_soon_threadsafe`] takes the same path. A wake for a task that has
-//!    ended, or for a loop that is gone, finds nothing and is dropped.
+//!    ended, or for a loop that is gone, finds nothing and is dropped. (The word packs 28 bits
+//!    of task slot and 12 of registry slot: up to 2^28 - 1 live tasks per loop and 4,095 loops
+//!    running at once; 64-bit targets only.)
 //! 6. **Reports.** What the loop swallows goes to the [`Builder::exception_handler`], or to
 //!    stderr without one (the `report` module docs):
 //!    1. a callback that panicked ([`ReportKind::CallbackPanicked`]);
