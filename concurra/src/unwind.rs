@@ -102,7 +102,10 @@ pub(crate) fn report(what: &dyn std::fmt::Display, f: impl FnOnce()) {
 
 /// The one place concurra writes a swallowed failure to stderr.
 pub(crate) fn print_report(message: &dyn std::fmt::Display) {
-    eprintln!("concurra: {message}");
+    use std::io::Write;
+    // Not `eprintln!`, which panics when stderr is gone: reports are printed from destructors,
+    // where a panic while unwinding aborts.
+    let _ = writeln!(std::io::stderr().lock(), "concurra: {message}");
 }
 
 /// The text of a panic payload: the `&str` or `String` it carries, or a placeholder.

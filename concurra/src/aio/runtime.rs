@@ -334,8 +334,14 @@ impl Core {
     pub(crate) fn note_failed(&self, task: &Rc<dyn TaskRun>) {
         if task.header().handles() == 0 {
             self.report_unobserved(&**task);
-        } else {
-            self.failed.borrow_mut().push(Rc::downgrade(task));
+        } else if !task.header().observed() {
+            let mut failed = self.failed.borrow_mut();
+            // Forget the tasks gone since (their drop reported or observed them): a long-lived
+            // loop does not keep a record per failure.
+            if failed.len() == failed.capacity() {
+                failed.retain(|t| t.strong_count() > 0);
+            }
+            failed.push(Rc::downgrade(task));
         }
     }
 
@@ -485,7 +491,10 @@ impl Core {
                     .ready
                     .borrow_mut()
                     .push_back(Runnable::Callback(handle, f)),
-                Some(Due::Wake(waker)) => waker.wake(),
+                Some(Due::Wake(waker, stale)) => {
+                    drop(stale);
+                    waker.wake();
+                }
             }
         }
     }

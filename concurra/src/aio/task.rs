@@ -89,6 +89,11 @@ impl Header {
         self.handles.get()
     }
 
+    /// Whether its outcome was observed, or its failure reported.
+    pub(crate) fn observed(&self) -> bool {
+        self.observed.get()
+    }
+
     /// The task's name (Python: `task.get_name()`).
     pub(crate) fn name(&self) -> String {
         let name = self.name.take();
@@ -357,6 +362,14 @@ impl<F: StdFuture + 'static> TaskCell<F> {
             return None;
         }
         h.observed.set(true);
+        // The outcome is in the body, or in the shared future once one was made (by a second
+        // awaiter, say, whose handle may be gone since).
+        if let Some(shared) = self.outcome.shared_future() {
+            return match shared.try_result() {
+                Some(Err(e)) if !e.is_cancelled() => Some(e.clone()),
+                _ => None,
+            };
+        }
         match self.local().as_deref() {
             Some(Err(e)) if !e.is_cancelled() => Some((**e).clone()),
             _ => None,

@@ -211,8 +211,8 @@ impl Ord for TimerEntry {
 pub(crate) enum Due {
     /// A callback for the ready queue.
     Callback(Handle, Box<dyn FnOnce()>),
-    /// A sleep fired: wake its task.
-    Wake(Waker),
+    /// A sleep fired: wake its task (and drop the waker it replaced, if any).
+    Wake(Waker, Option<Waker>),
     /// A cancelled entry, to drop.
     Skip(TimerEntry),
 }
@@ -345,7 +345,9 @@ impl Timers {
     fn pop(&mut self, due: bool) -> Option<TimerEntry> {
         let entry = self.heap.pop()?;
         if due {
-            self.popped = Some(entry.id());
+            // Never backwards: a `call_at` in the past pops below entries popped earlier, and
+            // a sleep popped before it must still count as fired.
+            self.popped = self.popped.max(Some(entry.id()));
         }
         if let TimerAction::Wake(_) = entry.action {
             if !self.dropped.is_empty() && self.dropped.remove(&entry.seq) {
@@ -377,11 +379,10 @@ impl Timers {
                     self.rewake.remove(&entry.seq)
                 };
                 match newer {
-                    Some(newer) => {
-                        drop(waker);
-                        Due::Wake(newer)
-                    }
-                    None => Due::Wake(waker),
+                    // The replaced waker is dropped by the loop once the borrow has ended: its
+                    // drop may run code that touches the timers.
+                    Some(newer) => Due::Wake(newer, Some(waker)),
+                    None => Due::Wake(waker, None),
                 }
             }
         })
@@ -442,7 +443,9 @@ impl Timers {
 /// The delay starts when the sleep is first polled, as a Python coroutine starts when it is
 /// awaited. `sleep(Duration::ZERO)` does not touch the timer heap: it yields for exactly one
 /// loop iteration, so everything already ready runs first (test_sleep_zero). Dropping a pending
-/// sleep cancels its timer. Polled outside a running loop it panics.
+/// sleep cancels its timer. Polled outside a running loop it panics (asyncio raises
+/// `RuntimeError: no running event loop`), and so does a started sleep polled on another loop
+/// than the one it started on: its timer lives on that loop.
 ///
 /// ```
 /// use std::time::Duration;
@@ -501,7 +504,8 @@ impl StdFuture for Sleep {
             SleepState::Start => {
                 let core = runtime::expect_current("aio::sleep");
                 let when = core.now().saturating_add(this.delay);
-                let id = core.timers().add_sleep(when, cx.waker().clone());
+                let waker = cx.waker().clone(); // before the borrow: a clone may run code
+                let id = core.timers().add_sleep(when, waker);
                 this.state = SleepState::Waiting {
                     bits: core.loop_bits(),
                     id,
@@ -527,8 +531,9 @@ impl StdFuture for Sleep {
                 if !waker.will_wake(cx.waker()) {
                     let id = *id;
                     *waker = cx.waker().clone();
-                    let old = core.timers().rewake(id, cx.waker().clone());
-                    drop(old);
+                    let newer = cx.waker().clone(); // before the borrow, as above
+                    let old = core.timers().rewake(id, newer);
+                    drop(old); // after it: a drop may run code that touches the timers
                 }
                 Poll::Pending
             }
@@ -562,5 +567,27 @@ impl fmt::Debug for Sleep {
             .field("delay", &self.delay)
             .field("state", &state)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sleep_popped_before_a_timer_in_the_past_still_counts_as_fired() {
+        let mut timers = Timers::default();
+        let ms = Duration::from_millis;
+        let sleep = timers.add_sleep(ms(10), Waker::noop().clone());
+        assert!(matches!(timers.pop_due(ms(10)), Some(Due::Wake(..))));
+        assert!(timers.fired(sleep));
+        // A timer added later with a deadline already past (a `call_at` in the past) pops
+        // below the sleep's place: the sleep stays fired.
+        timers.push_entry(ms(5), TimerAction::Wake(Waker::noop().clone()));
+        assert!(matches!(timers.pop_due(ms(10)), Some(Due::Wake(..))));
+        assert!(
+            timers.fired(sleep),
+            "a fired sleep must not become pending again"
+        );
     }
 }
