@@ -125,6 +125,24 @@ pub(crate) fn flatten<T>(
     })
 }
 
+/// One of two iterators of the same items: a map's input read directly (its size was exact)
+/// or collected first; a map's items, or the one error of a refused call.
+pub(crate) enum Either<L, R> {
+    Left(L),
+    Right(R),
+}
+
+impl<T, L: Iterator<Item = T>, R: Iterator<Item = T>> Iterator for Either<L, R> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        match self {
+            Either::Left(l) => l.next(),
+            Either::Right(r) => r.next(),
+        }
+    }
+}
+
 /// A function that engine `E` can map over chunks of `A`s (the Pool's `map`, `imap`, …).
 ///
 /// For the thread pool: any `Fn(A) -> T + Send + Sync + 'static` closure. For the process

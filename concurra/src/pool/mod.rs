@@ -56,7 +56,7 @@ pub use async_result::AsyncResult;
 pub use imap::{IMap, IMapUnordered};
 
 pub use crate::chunk::MapFn;
-use crate::chunk::{private::Submit, Chunk};
+use crate::chunk::{private::Submit, Chunk, Either};
 use crate::error::{Error, Result};
 use crate::executor::{Executor, Task};
 use crate::future::{self, Future, Promise};
@@ -463,11 +463,11 @@ impl<E: Executor> Pool<E> {
         // that copy.
         let items = items.into_iter();
         let (items, len) = match items.size_hint() {
-            (lo, Some(hi)) if lo == hi => (Either::Exact(items), lo),
+            (lo, Some(hi)) if lo == hi => (Either::Left(items), lo),
             _ => {
                 let all: Vec<A> = items.collect();
                 let len = all.len();
-                (Either::Collected(all.into_iter()), len)
+                (Either::Right(all.into_iter()), len)
             }
         };
         let chunks = match self
@@ -660,23 +660,6 @@ fn concat<T: Clone>(parts: Vec<Future<Chunk<T>>>) -> Vec<T> {
         out.extend(list);
     }
     out
-}
-
-/// An input read directly (its size was exact) or through a collected `Vec`.
-enum Either<I, V> {
-    Exact(I),
-    Collected(V),
-}
-
-impl<A, I: Iterator<Item = A>, V: Iterator<Item = A>> Iterator for Either<I, V> {
-    type Item = A;
-
-    fn next(&mut self) -> Option<A> {
-        match self {
-            Either::Exact(i) => i.next(),
-            Either::Collected(v) => v.next(),
-        }
-    }
 }
 
 /// Cuts `len` items into chunks of `size`.

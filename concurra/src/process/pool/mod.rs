@@ -64,7 +64,7 @@ use crossbeam_channel::Sender;
 use self::outbox::Outbox;
 use super::call::{Call, Chunked, Pending, Remote, LAST};
 use super::child::{Child, DEFAULT_HANDSHAKE};
-use crate::chunk::{private, Chunk};
+use crate::chunk::{private, Chunk, Either};
 use crate::error::{Error, Result};
 use crate::executor::{Apply, Executor, MapOptions, Task};
 use crate::future::{self, Future, Promise};
@@ -722,7 +722,7 @@ impl ProcessPoolExecutor {
     {
         if chunksize == 0 {
             let refused = Error::InvalidState("chunksize must be >= 1".into());
-            return Either::Refused(std::iter::once(Err(refused)));
+            return Either::Right(std::iter::once(Err(refused)));
         }
         let mut items = items.into_iter();
         let chunks = std::iter::from_fn(move || {
@@ -736,7 +736,7 @@ impl ProcessPoolExecutor {
                     * (self.shared.config.window.unwrap_or(DEFAULT_WINDOW) + 2),
             ),
         };
-        Either::Mapped(crate::chunk::flatten(self.map_with(
+        Either::Left(crate::chunk::flatten(self.map_with(
             Chunked(f),
             chunks,
             per_worker,
@@ -867,23 +867,5 @@ impl fmt::Debug for ProcessPoolExecutor {
             .field("queued", &state.queue.len())
             .field("shutdown", &state.shutdown)
             .finish()
-    }
-}
-
-/// What [`ProcessPoolExecutor::map_chunked`] returns: the mapped items, or the one error of a
-/// refused call.
-enum Either<M, R> {
-    Mapped(M),
-    Refused(R),
-}
-
-impl<T, M: Iterator<Item = T>, R: Iterator<Item = T>> Iterator for Either<M, R> {
-    type Item = T;
-
-    fn next(&mut self) -> Option<T> {
-        match self {
-            Either::Mapped(m) => m.next(),
-            Either::Refused(r) => r.next(),
-        }
     }
 }
