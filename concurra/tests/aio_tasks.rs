@@ -379,3 +379,33 @@ fn a_panic_in_a_finished_coroutines_destructor_is_reported_and_the_value_kept() 
     assert_eq!(out.0.unwrap(), 5);
     assert_eq!(out.1.unwrap(), 6, "the loop goes on");
 }
+
+/// A value whose destructor panics.
+struct Bomb;
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        panic!("bomb");
+    }
+}
+
+#[test]
+fn a_cancelled_task_whose_value_panics_on_drop_does_not_stop_the_loop() {
+    let after = aio::run(async {
+        let slot: Rc<RefCell<Option<aio::Task<Bomb>>>> = Rc::default();
+        let own = slot.clone();
+        let task = aio::spawn_local(async move {
+            aio::yield_now().await;
+            // Cancelled during its last step: its value is dropped, and the drop panics.
+            assert!(own.borrow().as_ref().expect("the handle").cancel());
+            Bomb
+        });
+        *slot.borrow_mut() = Some(task);
+        aio::yield_now().await;
+        aio::yield_now().await;
+        let task = slot.borrow_mut().take().expect("the handle");
+        assert!(task.done() && task.cancelled());
+        "the loop went on"
+    });
+    assert_eq!(after, "the loop went on");
+}

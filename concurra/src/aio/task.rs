@@ -299,7 +299,16 @@ impl<F: StdFuture + 'static> TaskCell<F> {
         match promise {
             // Refused only if the shared future was cancelled meanwhile: it stays so.
             Some(promise) => match outcome {
-                Some(outcome) => drop(promise.complete(outcome)),
+                // A refused value is dropped in there: through the panic door, so that a
+                // panicking destructor is reported and the loop goes on.
+                Some(outcome) => {
+                    if let Err(panic) = unwind::catch(move || drop(promise.complete(outcome))) {
+                        unwind::print_report(&format_args!(
+                            "dropping the value of task {} panicked: {panic}",
+                            self.header.id
+                        ));
+                    }
+                }
                 None => drop(promise.cancel()),
             },
             None => {
@@ -463,7 +472,14 @@ impl<F: StdFuture + 'static> TaskRun for TaskCell<F> {
                 // The coroutine is gone already (dropped in `poll_coro`).
                 core.forget_task(h.key());
                 if h.cancel_requested.get() {
-                    drop(value);
+                    // The value nobody will get is dropped through the panic door: a panicking
+                    // destructor is reported, and the loop goes on.
+                    if let Err(panic) = unwind::catch(move || drop(value)) {
+                        unwind::print_report(&format_args!(
+                            "dropping the value of cancelled task {} panicked: {panic}",
+                            h.id
+                        ));
+                    }
                     self.finish(None);
                 } else {
                     self.finish(Some(Ok(value)));
