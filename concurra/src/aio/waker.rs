@@ -22,9 +22,10 @@
 //!    has ended.
 //! 3. Waking anywhere else looks the loop up in the registry (one global lock, only on this
 //!    cross-thread path) and pushes the task's key into its inject queue. A loop that is gone
-//!    is not found: the wake is dropped. A stale loop slot that was reused (256 generations
-//!    later) reaches another loop, whose generation check almost always drops it; at worst a
-//!    task is polled once without reason, which every future tolerates.
+//!    is not found: the wake is dropped. A stale word whose loop slot was reused (256
+//!    generations later) reaches another loop, whose task slab may well match it (a new
+//!    loop's generations start at 0): then a task is polled once without reason, which every
+//!    future tolerates. Nothing worse can happen.
 //!
 //! # Safety
 //!
@@ -67,12 +68,17 @@ fn loops() -> std::sync::MutexGuard<'static, Slab<Arc<Shared>>> {
 /// # Panics
 /// With more than 4,095 loops running at once.
 pub(crate) fn register(shared: Arc<Shared>) -> LoopBits {
-    let key = loops().insert(shared);
+    let key = {
+        let mut loops = loops();
+        // Checked before the insert, so that a refused loop leaves no slot behind.
+        let vacant = loops.vacant_key().index() as u64;
+        assert!(
+            vacant < 1 << LOOP_INDEX_BITS,
+            "more than 4095 event loops running at once"
+        );
+        loops.insert(shared)
+    };
     let index = key.index() as u64;
-    assert!(
-        index < 1 << LOOP_INDEX_BITS,
-        "more than 4095 event loops running at once"
-    );
     let generation = u64::from(key.generation() & 0xff);
     LoopBits(index << LOOP_SHIFT | generation << LOOP_GEN_SHIFT)
 }
