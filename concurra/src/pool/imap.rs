@@ -4,14 +4,14 @@
 //! task thread reads the whole input ahead of the consumer). A failed item yields its error at
 //! its position and the iteration goes on, as Python's `imap` does.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 
 use super::Pool;
-use crate::chunk::{Chunk, MapFn};
+use crate::chunk::{Chunk, MapFn, Outcomes};
 use crate::error::{Error, Result};
 use crate::executor::Executor;
 use crate::future::Future;
@@ -55,7 +55,8 @@ impl<'a, E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> Feed<'a, E, F, I
 pub struct IMap<'a, E: Executor, F: MapFn<E, A>, I, A> {
     feed: Feed<'a, E, F, I, A>,
     in_flight: VecDeque<Future<Chunk<F::Output>>>,
-    ready: VecDeque<Result<F::Output>>,
+    /// The chunk being handed out, item by item.
+    current: Option<Outcomes<F::Output>>,
 }
 
 impl<'a, E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> IMap<'a, E, F, I, A> {
@@ -63,7 +64,7 @@ impl<'a, E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> IMap<'a, E, F, I
         let mut it = IMap {
             feed: Feed::new(pool, f, items, chunksize),
             in_flight: VecDeque::new(),
-            ready: VecDeque::new(),
+            current: None,
         };
         it.refill();
         it
@@ -86,7 +87,7 @@ impl<'a, E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> IMap<'a, E, F, I
 
     fn next_until(&mut self, timeout: Option<Duration>) -> Option<Result<F::Output>> {
         loop {
-            if let Some(r) = self.ready.pop_front() {
+            if let Some(r) = self.current.as_mut().and_then(Iterator::next) {
                 return Some(r);
             }
             self.refill();
@@ -105,7 +106,7 @@ impl<'a, E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> IMap<'a, E, F, I
             }
             let front = self.in_flight.pop_front().expect("a front chunk");
             match front.into_result() {
-                Ok(chunk) => self.ready.extend(chunk.into_outcomes()),
+                Ok(chunk) => self.current = Some(chunk.into_outcomes()),
                 // The whole chunk failed (cancelled, terminated, refused): one error for it.
                 Err(e) => return Some(Err(e)),
             }
@@ -124,10 +125,14 @@ impl<E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> Iterator for IMap<'_
 /// Lazy results in completion order (Python: `Pool.imap_unordered`).
 pub struct IMapUnordered<'a, E: Executor, F: MapFn<E, A>, I, A> {
     feed: Feed<'a, E, F, I, A>,
-    outstanding: usize,
-    sender: Sender<Future<Chunk<F::Output>>>,
-    receiver: Receiver<Future<Chunk<F::Output>>>,
-    ready: VecDeque<Result<F::Output>>,
+    /// The chunks in flight, by number: the iterator's own handles, taken (not cloned) when
+    /// their number arrives.
+    in_flight: HashMap<u64, Future<Chunk<F::Output>>>,
+    next_number: u64,
+    sender: Sender<u64>,
+    receiver: Receiver<u64>,
+    /// The chunk being handed out, item by item.
+    current: Option<Outcomes<F::Output>>,
 }
 
 impl<'a, E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> IMapUnordered<'a, E, F, I, A> {
@@ -135,26 +140,29 @@ impl<'a, E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> IMapUnordered<'a
         let (sender, receiver) = crossbeam_channel::unbounded();
         let mut it = IMapUnordered {
             feed: Feed::new(pool, f, items, chunksize),
-            outstanding: 0,
+            in_flight: HashMap::new(),
+            next_number: 0,
             sender,
             receiver,
-            ready: VecDeque::new(),
+            current: None,
         };
         it.refill();
         it
     }
 
     fn refill(&mut self) {
-        while self.outstanding < self.feed.limit {
+        while self.in_flight.len() < self.feed.limit {
             let Some(chunk) = self.feed.next_chunk() else {
                 break;
             };
-            self.outstanding += 1;
+            let number = self.next_number;
+            self.next_number += 1;
             let sender = self.sender.clone();
-            chunk.add_done_callback(move |c| {
+            chunk.add_done_callback(move |_| {
                 // The iterator may be gone; then nobody wants the result.
-                let _ = sender.send(c.clone());
+                let _ = sender.send(number);
             });
+            self.in_flight.insert(number, chunk);
         }
     }
 }
@@ -166,18 +174,18 @@ impl<E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> Iterator
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some(r) = self.ready.pop_front() {
+            if let Some(r) = self.current.as_mut().and_then(Iterator::next) {
                 return Some(r);
             }
             self.refill();
-            if self.outstanding == 0 {
+            if self.in_flight.is_empty() {
                 return None;
             }
             // We hold a sender, so this only ends when a chunk arrives.
-            let chunk = self.receiver.recv().expect("the iterator holds a sender");
-            self.outstanding -= 1;
+            let number = self.receiver.recv().expect("the iterator holds a sender");
+            let chunk = self.in_flight.remove(&number).expect("a chunk in flight");
             match chunk.into_result() {
-                Ok(chunk) => self.ready.extend(chunk.into_outcomes()),
+                Ok(chunk) => self.current = Some(chunk.into_outcomes()),
                 Err(e) => return Some(Err(e)),
             }
         }
@@ -188,7 +196,6 @@ impl<E: Executor, F: MapFn<E, A>, I, A> fmt::Debug for IMap<'_, E, F, I, A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IMap")
             .field("chunks_in_flight", &self.in_flight.len())
-            .field("ready", &self.ready.len())
             .finish()
     }
 }
@@ -196,8 +203,7 @@ impl<E: Executor, F: MapFn<E, A>, I, A> fmt::Debug for IMap<'_, E, F, I, A> {
 impl<E: Executor, F: MapFn<E, A>, I, A> fmt::Debug for IMapUnordered<'_, E, F, I, A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IMapUnordered")
-            .field("chunks_in_flight", &self.outstanding)
-            .field("ready", &self.ready.len())
+            .field("chunks_in_flight", &self.in_flight.len())
             .finish()
     }
 }
