@@ -12,8 +12,11 @@
 //!    calls and dispatches more; it completes the futures after releasing the lock. It never
 //!    blocks on a write (a write that would block is finished by a short-lived flusher thread),
 //!    so a worker writing a large reply is always drained.
-//! 3. The supervisor thread starts workers (the handshake is outside the lock) and enforces
-//!    per-task timeouts.
+//! 3. The supervisor thread starts workers (the handshake is outside the lock; an initializer
+//!    runs on a thread of its own) and enforces time limits: it sleeps until the earliest
+//!    deadline of a running call (`armed`), and a call that starts with an earlier one wakes
+//!    it. A kill for a time limit or a stop names the call it is aimed at (the verdict): if
+//!    that call replied before the worker died, the call running then died as in any death.
 //!
 //! Dispatching puts a worker's frames in its outbox under the lock, in `in_flight` order, and
 //! writes them after the lock is released (one write per worker for a batch): no thread ever
@@ -50,6 +53,16 @@
 //!    end of file and its reader reaps it.
 //! 3. When no worker is left or starting and the queue is empty, the pool is drained:
 //!    `shutdown(wait = true)` returns and the supervisor thread ends.
+//!
+//! `terminate_workers` shuts down with `cancel_futures`, fails the calls waiting in windows
+//! with [`Error::Terminated`], and kills every worker (running calls fail with `Terminated`),
+//! those still in their initializer too.
+//!
+//! # A broken pool
+//!
+//! A failing initializer, or three failed starts in a row with no worker alive, breaks the
+//! pool: submits fail with [`Error::BrokenPool`], and queued calls fail too once no worker is
+//! left to serve them. Workers still alive serve what they hold.
 
 mod outbox;
 mod supervisor;
