@@ -28,10 +28,11 @@
 //! channel, so it never waits for the parent between two calls. By default the window adapts
 //! to the worker's average call time: 2, growing for short calls until about 1 ms of work
 //! waits per worker (at most 64 calls), so tiny calls travel in batches. While the pool can
-//! still grow, or a worker is starting, the window is 1: a call waits for a free worker rather
-//! than queue behind a busy one. A call in a worker's window waits behind the call the worker
-//! runs; when long calls can follow short ones and that matters, a fixed `window(1)` gives
-//! Python's spread (a call never waits while a worker is free).
+//! still grow the window is 1: a call waits for a free worker rather than queue behind a busy
+//! one; so do as many queued calls as there are workers starting. A call in a worker's window
+//! waits behind the call the worker runs; when long calls can follow short ones and that
+//! matters, a fixed `window(1)` gives Python's spread (a call never waits while a worker is
+//! free).
 //!
 //! # When a worker dies
 //!
@@ -493,20 +494,20 @@ impl Shared {
     /// closes idle workers of a shut pool.
     fn dispatch(&self, state: &mut State, after: &mut After) {
         let now = Instant::now();
-        // While the pool can still grow, or a worker is on its way, a call waits for an idle
-        // worker (one is started for it below) rather than queue in a busy worker's window
-        // behind a long call.
-        let growing =
-            state.workers.len() + state.starting < self.config.max_workers || state.starting > 0;
+        // While the pool can still grow, a call waits for an idle worker (one is started for
+        // it below) rather than queue in a busy worker's window behind a long call; so do as
+        // many calls as there are workers on their way.
+        let can_grow = state.workers.len() + state.starting < self.config.max_workers;
         while !state.queue.is_empty() {
+            let windows = !can_grow && state.queue.len() > state.starting;
             let Some(worker) = state
                 .workers
                 .iter_mut()
                 .filter(|w| {
-                    let window = if growing {
-                        1
-                    } else {
+                    let window = if windows {
                         w.window(self.config.window)
+                    } else {
+                        1
                     };
                     !w.retiring && w.in_flight.len() < window
                 })
