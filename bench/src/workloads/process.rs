@@ -139,6 +139,11 @@ fn map_peers() -> Vec<Peer> {
             ITEMS,
             concurra_map_python_chunks,
         ),
+        Peer::rust(
+            "concurra ProcessPool(2).map (default chunksize)",
+            ITEMS,
+            concurra_pool_map,
+        ),
         Peer::python(
             "Python Pool(2).map (default chunksize)",
             ITEMS,
@@ -331,6 +336,16 @@ fn concurra_map_with(n: usize, chunksize: impl Fn(usize) -> usize) -> f64 {
 
 fn concurra_map(n: usize) -> f64 {
     concurra_map_with(n, |_| CHUNK)
+}
+
+/// The Pool interface, as Python's `Pool.map`: the whole list at once, its default chunk size.
+fn concurra_pool_map(n: usize) -> f64 {
+    let pool = concurra::ProcessPool::new(Some(WORKERS)).expect("a valid worker count");
+    let mut out: Vec<u64> = Vec::new();
+    let ns = time_per_op(n, |n| out = pool.map(square, 0..n as u64, None).unwrap());
+    assert_eq!(out.len(), n);
+    assert!(out.iter().zip(0..).all(|(&y, x)| y == square(x)));
+    ns
 }
 
 /// Python's `Pool.map` default: `ceil(n / (4 * workers))`.
