@@ -7,6 +7,7 @@ use concurra::pool::ProcessPool;
 use concurra::{aio, Apply, Error, ProcessPoolExecutor};
 
 mod common;
+use common::kill_9;
 use common::socket_gate::{block_on, SocketGate};
 
 concurra::worker_hook!();
@@ -56,11 +57,7 @@ fn a_worker_dying_under_an_awaited_call_is_its_error_and_the_loop_goes_on() {
     let outcome = std::thread::scope(|s| {
         let killer = s.spawn(|| {
             let arrived = gate.arrived();
-            let status = std::process::Command::new("kill")
-                .args(["-9", &arrived.pid.to_string()])
-                .status()
-                .unwrap();
-            assert!(status.success());
+            kill_9(arrived.pid);
         });
         let outcome = aio::run(async {
             let died = aio::run_in_executor(&pool, Apply(gated, path)).await;

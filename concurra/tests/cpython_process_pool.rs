@@ -13,11 +13,13 @@
 //! - Worker counts are read with `worker_pids()` (Python reads `executor._processes`).
 //! - `test_saturation` blocks the calls on a Unix-socket gate instead of a manager semaphore.
 
-use std::io::Read;
-use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::Duration;
 
 use concurra::{Apply, Error, Executor, ProcessPoolExecutor};
+
+mod common;
+use common::kill_9;
+use common::socket_gate::SocketGate;
 
 concurra::worker_hook!();
 
@@ -40,8 +42,7 @@ fn forever() {
 }
 
 fn block_on(path: String) -> u32 {
-    let mut s = UnixStream::connect(path).unwrap();
-    let _ = s.read(&mut [0u8]);
+    common::socket_gate::block_on(&path);
     1
 }
 
@@ -76,10 +77,7 @@ fn killed_child_fails_only_its_call() {
         .filter(|p| *p != free)
         .collect();
     assert_eq!(busy.len(), 1);
-    std::process::Command::new("kill")
-        .args(["-9", &busy[0].to_string()])
-        .status()
-        .unwrap();
+    kill_9(busy[0]);
     assert!(matches!(
         stuck.result().unwrap_err(),
         Error::WorkerDied { exitcode: -9, .. }
@@ -181,24 +179,18 @@ fn idle_process_reuse_multiple() {
 fn saturation() {
     let max = 2;
     let pool = builder(max).build().unwrap();
-    let path = std::env::temp_dir().join(format!("concurra-sat-{}", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    let listener = UnixListener::bind(&path).unwrap();
+    let gate = SocketGate::new();
     let futures: Vec<_> = (0..15 * max)
-        .map(|_| pool.submit(Apply(block_on, path.to_str().unwrap().to_owned())))
+        .map(|_| pool.submit(Apply(block_on, gate.path())))
         .collect();
     // Every call connects in turn; hold each connection until all have run.
-    let mut conns = Vec::new();
-    for _ in 0..max {
-        conns.push(listener.accept().unwrap().0);
-    }
+    let held: Vec<_> = (0..max).map(|_| gate.arrived()).collect();
     assert_eq!(pool.worker_pids().len(), max);
-    drop(conns);
+    drop(held);
     for _ in max..15 * max {
-        drop(listener.accept().unwrap().0);
+        drop(gate.arrived());
     }
     for f in futures {
         assert_eq!(f.result().unwrap(), 1);
     }
-    let _ = std::fs::remove_file(&path);
 }

@@ -30,7 +30,7 @@ use concurra::{wait, Apply, Error, Future, ProcessPoolExecutor, ReturnWhen};
 
 mod common;
 use common::socket_gate::{block_on, SocketGate};
-use common::SHORT;
+use common::{kill_9, SHORT};
 
 concurra::worker_hook!();
 
@@ -298,14 +298,6 @@ pool_suite!(processes, ProcessPool);
 /// Faults only worker processes have: each ends as an error on its result, and the pool heals.
 mod process_faults {
     use super::*;
-
-    fn kill_9(pid: u32) {
-        let status = std::process::Command::new("kill")
-            .args(["-9", &pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
 
     /// The pool serves `n` more calls correctly.
     fn serves(pool: &ProcessPool, n: i64) {

@@ -8,6 +8,7 @@ use concurra::{Apply, Error, Executor, Process, ProcessPoolExecutor};
 use serde::{Serialize, Serializer};
 
 mod common;
+use common::kill_9;
 use common::socket_gate::{block_on, SocketGate};
 
 concurra::worker_hook!();
@@ -182,10 +183,7 @@ fn kill_9_of_a_busy_worker_fails_its_call_and_the_pool_heals() {
     let stuck = pool.submit(forever);
     let pids = pool.worker_pids();
     assert_eq!(pids.len(), 1);
-    std::process::Command::new("kill")
-        .args(["-9", &pids[0].to_string()])
-        .status()
-        .unwrap();
+    kill_9(pids[0]);
     match stuck.result().unwrap_err() {
         Error::WorkerDied { pid, exitcode } => {
             assert_eq!(pid, pids[0]);
@@ -202,10 +200,7 @@ fn kill_9_of_an_idle_worker_fails_nothing() {
     let pool = pool(1).build().unwrap();
     assert_eq!(pool.submit(Apply(square, 2)).result().unwrap(), 4);
     let pids = pool.worker_pids();
-    std::process::Command::new("kill")
-        .args(["-9", &pids[0].to_string()])
-        .status()
-        .unwrap();
+    kill_9(pids[0]);
     // The kill is asynchronous: a call sent in the instant before the worker dies is lost
     // with it (it was sent to a live worker). Wait until the pool has seen the death.
     let seen = std::time::Instant::now();
@@ -528,14 +523,6 @@ fn calls_handed_back_to_a_pool_that_broke_fail_instead_of_hanging() {
         .unwrap_err()
         .is_broken_pool());
     let _ = std::fs::remove_file(&flag);
-}
-
-/// `kill -9 pid`.
-fn kill_9(pid: u32) {
-    std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap();
 }
 
 /// An initializer that never returns (it waits on a gate nobody opens).

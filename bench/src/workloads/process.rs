@@ -329,8 +329,7 @@ fn concurra_map_with(n: usize, chunksize: impl Fn(usize) -> usize) -> f64 {
             .collect::<concurra::Result<_>>()
             .unwrap();
     });
-    assert_eq!(out.len(), n);
-    assert!(out.iter().zip(0..).all(|(&y, x)| y == square(x)));
+    check_squares(&out, n);
     ns
 }
 
@@ -343,9 +342,14 @@ fn concurra_pool_map(n: usize) -> f64 {
     let pool = concurra::ProcessPool::new(Some(WORKERS)).expect("a valid worker count");
     let mut out: Vec<u64> = Vec::new();
     let ns = time_per_op(n, |n| out = pool.map(square, 0..n as u64, None).unwrap());
+    check_squares(&out, n);
+    ns
+}
+
+/// `out` is `square` of `0..n`, in order.
+fn check_squares(out: &[u64], n: usize) {
     assert_eq!(out.len(), n);
     assert!(out.iter().zip(0..).all(|(&y, x)| y == square(x)));
-    ns
 }
 
 /// Python's `Pool.map` default: `ceil(n / (4 * workers))`.

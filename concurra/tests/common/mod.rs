@@ -119,3 +119,12 @@ pub(crate) fn same<T>(got: &[Future<T>], want: &[&Future<T>]) -> bool {
             .iter()
             .all(|w| got.iter().filter(|g| g.ptr_eq(w)).count() == 1)
 }
+
+/// `kill -9 pid`: a worker process dies as a crash kills it.
+pub(crate) fn kill_9(pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -9 {pid}");
+}
