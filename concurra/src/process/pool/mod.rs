@@ -415,6 +415,16 @@ struct InFlight {
     stopped: bool,
 }
 
+impl InFlight {
+    /// Stops this call while it waits in the window: a placeholder takes the place of its
+    /// waiting side, which is returned to be failed once the lock is released.
+    fn stop(&mut self) -> Box<dyn Pending> {
+        self.stopped = true;
+        let id = self.call.pending.future_id();
+        std::mem::replace(&mut self.call.pending, Box::new(Stopped(id)))
+    }
+}
+
 /// What stays in the window in place of a stopped call's waiting side.
 struct Stopped(usize);
 
@@ -705,9 +715,7 @@ impl ProcessPoolExecutor {
                 worker.kill_for(Why::Stopped);
                 return true;
             }
-            let waiting = &mut worker.in_flight[at];
-            waiting.stopped = true;
-            let pending = std::mem::replace(&mut waiting.call.pending, Box::new(Stopped(id)));
+            let pending = worker.in_flight[at].stop();
             drop(state);
             pending.fail(Error::Terminated);
             return true;
@@ -818,12 +826,7 @@ impl Executor for ProcessPoolExecutor {
                 // The calls waiting in its window never start: they fail here, and are not
                 // handed to another worker when this one's death is seen.
                 for call in worker.in_flight.iter_mut().skip(1).filter(|f| !f.stopped) {
-                    call.stopped = true;
-                    let id = call.call.pending.future_id();
-                    waiting.push(std::mem::replace(
-                        &mut call.call.pending,
-                        Box::new(Stopped(id)),
-                    ));
+                    waiting.push(call.stop());
                 }
                 worker.kill_for(Why::Stopped);
             }
