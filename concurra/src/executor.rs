@@ -22,6 +22,20 @@ pub trait Task<E: ?Sized>: Sized {
 
     /// Queues this work on `executor`. Prefer [`Executor::submit`].
     fn submit_to(self, executor: &E) -> Future<Self::Output>;
+
+    /// Runs this work on `executor` and waits for its outcome, if the engine has a faster way
+    /// to do that than [`submit_to`](Task::submit_to) and a wait; otherwise gives the work
+    /// back (the default). Prefer [`Executor::call`].
+    ///
+    /// # Errors
+    /// As the future's [`result`](Future::result).
+    fn call_on(self, executor: &E) -> std::result::Result<Result<Self::Output>, Self>
+    where
+        Self::Output: Clone,
+    {
+        let _ = executor;
+        Err(self)
+    }
 }
 
 /// `f` applied to one argument: the unit `map` submits, and the process pool's call form.
@@ -80,6 +94,29 @@ pub trait Executor: Sized {
     /// [`Error::Shutdown`] after shutdown, [`Error::BrokenPool`] on a broken pool.
     fn submit<W: Task<Self>>(&self, work: W) -> Future<W::Output> {
         work.submit_to(self)
+    }
+
+    /// Runs `work` and waits for its outcome: `submit(work).result()` in one step, without the
+    /// clone. Engines may take a faster path: the process pool reads a call's reply in the
+    /// calling thread, so a round trip wakes no thread in between.
+    ///
+    /// ```
+    /// use concurra::{Executor, ThreadPoolExecutor};
+    ///
+    /// let pool = ThreadPoolExecutor::new();
+    /// assert_eq!(pool.call(|| 6 * 7).unwrap(), 42);
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Future::result`].
+    fn call<W: Task<Self>>(&self, work: W) -> Result<W::Output>
+    where
+        W::Output: Clone,
+    {
+        match work.call_on(self) {
+            Ok(outcome) => outcome,
+            Err(work) => self.submit(work).into_result(),
+        }
     }
 
     /// Stops accepting work (Python: `shutdown(wait, cancel_futures)`). Idempotent.

@@ -60,9 +60,19 @@ const CHUNK: usize = 1_000;
 fn roundtrip_peers() -> Vec<Peer> {
     vec![
         Peer::rust(
-            "concurra ProcessPoolExecutor(1)",
+            "concurra ProcessPoolExecutor(1).call",
+            ROUND_TRIPS,
+            concurra_call,
+        ),
+        Peer::rust(
+            "concurra ProcessPoolExecutor(1).submit().result()",
             ROUND_TRIPS,
             concurra_roundtrip,
+        ),
+        Peer::rust(
+            "concurra ProcessPool(1).apply",
+            ROUND_TRIPS,
+            concurra_pool_apply,
         ),
         Peer::rust("pipe floor (8-byte echo child)", ROUND_TRIPS, pipe_floor),
         Peer::rust("procspawn Pool(1)", ROUND_TRIPS, procspawn_roundtrip),
@@ -187,6 +197,26 @@ fn concurra_roundtrip(n: usize) -> f64 {
     time_per_op(n, |n| {
         for i in 0..n as u64 {
             assert_eq!(pool.submit(Apply(inc, i)).result().unwrap(), i + 1);
+        }
+    })
+}
+
+/// The synchronous call: the caller reads the reply on the worker's direct line.
+fn concurra_call(n: usize) -> f64 {
+    let pool = pool(1);
+    time_per_op(n, |n| {
+        for i in 0..n as u64 {
+            assert_eq!(pool.call(Apply(inc, i)).unwrap(), i + 1);
+        }
+    })
+}
+
+/// Python's `Pool(1).apply`, over the same engine.
+fn concurra_pool_apply(n: usize) -> f64 {
+    let pool = concurra::ProcessPool::new(Some(1)).expect("a valid worker count");
+    time_per_op(n, |n| {
+        for i in 0..n as u64 {
+            assert_eq!(pool.apply(Apply(inc, i)).unwrap(), i + 1);
         }
     })
 }

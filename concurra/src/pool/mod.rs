@@ -389,7 +389,13 @@ impl<E: Executor> Pool<E> {
         W: Task<E>,
         W::Output: Clone + Send + Sync + 'static,
     {
-        self.apply_async(work).get()
+        self.check_running()?;
+        // The engine's synchronous path where it has one (a process pool reads the reply in
+        // this thread; `terminate` still ends it, by killing the worker).
+        match work.call_on(&self.executor) {
+            Ok(outcome) => outcome,
+            Err(work) => self.apply_async(work).get(),
+        }
     }
 
     /// Runs `work` on a worker; returns at once (Python: `apply_async`).

@@ -101,7 +101,16 @@ fn serve(marker: &OsString) -> i32 {
     if (&channel).write_all(&out).is_err() {
         return EXIT_PROTOCOL;
     }
-    calls(&channel)
+    // Step 5, last part: the direct line.
+    let direct = match sys::recv_fd(&channel) {
+        Ok(fd) => UnixStream::from(fd),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return 0,
+        Err(e) => {
+            eprintln!("concurra worker: no direct line: {e}");
+            return EXIT_PROTOCOL;
+        }
+    };
+    calls(&channel, &direct)
 }
 
 /// `v<VERSION>:<parent pid>:<fingerprint hex>`.
@@ -116,9 +125,10 @@ fn parse(marker: &OsString) -> Option<(u32, u64)> {
     parts.next().is_none().then_some((parent, fingerprint))
 }
 
-/// Step 6: runs calls one at a time, in order, each reply written before the next call starts;
-/// returns the exit code at end of file (0) or after a `last` call (0, or 1 if it panicked).
-fn calls(channel: &UnixStream) -> i32 {
+/// Step 6: runs calls one at a time, in order, each reply written (on the channel, or on the
+/// direct line when the call asks) before the next call starts; returns the exit code at end
+/// of file (0) or after a `last` call (0, or 1 if it panicked).
+fn calls(channel: &UnixStream, direct: &UnixStream) -> i32 {
     let mut decoder = Decoder::new();
     let mut buf = vec![0u8; 64 << 10];
     let mut out = Vec::new();
@@ -160,7 +170,12 @@ fn calls(channel: &UnixStream) -> i32 {
                 wire::encode(&mut out, FrameKind::Reply, frame.id, &outcome)
                     .expect("a message always encodes");
             });
-            if (&*channel).write_all(&out).is_err() {
+            let line = if frame.id & super::call::DIRECT != 0 {
+                direct
+            } else {
+                channel
+            };
+            if (&*line).write_all(&out).is_err() {
                 return 0;
             }
             // The top bit of the id marks the last call (a single `Process`, or the last of

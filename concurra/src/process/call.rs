@@ -235,6 +235,12 @@ pub(crate) struct Call {
 /// The top bit of a call id: the worker exits after replying to this call.
 pub(crate) const LAST: u64 = 1 << 63;
 
+/// The second bit of a call id: the worker replies on the direct line.
+pub(crate) const DIRECT: u64 = 1 << 62;
+
+/// The bits of a call id that are not the id.
+pub(crate) const FLAGS: u64 = LAST | DIRECT;
+
 impl Call {
     /// Encodes `work` as call `id`, with the future its reply completes.
     ///
@@ -259,9 +265,19 @@ impl Call {
         ))
     }
 
-    /// The call id (without the last-call bit).
+    /// The call id (without the flag bits).
     pub(crate) fn id(&self) -> u64 {
-        u64::from_le_bytes(self.frame[6..14].try_into().expect("a call frame")) & !LAST
+        u64::from_le_bytes(self.frame[6..14].try_into().expect("a call frame")) & !FLAGS
+    }
+
+    /// Whether the reply comes on the worker's direct line.
+    pub(crate) fn is_direct(&self) -> bool {
+        self.frame[13] & 0x40 != 0
+    }
+
+    /// Asks for the reply on the worker's direct line.
+    pub(crate) fn mark_direct(&mut self) {
+        self.frame[13] |= 0x40;
     }
 
     /// Marks this call as its worker's last.
@@ -269,9 +285,10 @@ impl Call {
         self.frame[13] |= 0x80;
     }
 
-    /// Clears [`mark_last`](Call::mark_last), for a call sent again to another worker.
+    /// Clears [`mark_last`](Call::mark_last) and [`mark_direct`](Call::mark_direct), for a
+    /// call sent again to another worker.
     pub(crate) fn unmark_last(&mut self) {
-        self.frame[13] &= 0x7f;
+        self.frame[13] &= 0x3f;
     }
 }
 

@@ -36,13 +36,13 @@ enum State {
 
 impl Child {
     /// Starts this executable again as a worker and waits for its handshake (steps 1–5 of the
-    /// protocol). Returns the worker and the parent's end of its channel.
+    /// protocol). Returns the worker and the parent's ends of its channel and direct line.
     ///
     /// # Errors
     /// [`Error::InvalidState`] in a process that was itself started as a worker without the
     /// hook; [`Error::Io`] if the process cannot start; [`Error::BrokenPool`] naming the likely
     /// cause if the worker exits or stays silent before the handshake.
-    pub(crate) fn spawn(handshake: Duration) -> Result<(Child, UnixStream)> {
+    pub(crate) fn spawn(handshake: Duration) -> Result<(Child, UnixStream, UnixStream)> {
         if bootstrap::hook_missing() {
             return Err(Error::InvalidState(format!(
                 "this process was started as a concurra worker ({MARKER} is set) but runs main: \
@@ -72,8 +72,14 @@ impl Child {
             pid: process.id(),
             state: Mutex::new(State::Running(process)),
         };
-        match handshake_on(&parent_end, handshake, fingerprint) {
-            Ok(()) => Ok((child, parent_end)),
+        let started = handshake_on(&parent_end, handshake, fingerprint).and_then(|()| {
+            let (direct, theirs) = UnixStream::pair().map_err(|e| e.to_string())?;
+            sys::send_fd(&parent_end, std::os::fd::AsFd::as_fd(&theirs))
+                .map_err(|e| format!("sending the direct line: {e}"))?;
+            Ok(direct)
+        });
+        match started {
+            Ok(direct) => Ok((child, parent_end, direct)),
             Err(why) => {
                 child.signal(Kill::Kill);
                 let code = child.reap();

@@ -27,12 +27,17 @@
 //!    fails with [`Error::WorkerStart`](crate::Error::WorkerStart) naming the likely cause —
 //!    never a hang. A process started as a worker that reaches `main` without serving refuses
 //!    to start workers itself, so a missing hook cannot multiply processes.
+//!    The parent then sends the worker a second socket (one byte with `SCM_RIGHTS`): the
+//!    *direct line*, on which the worker writes the replies asked for there (step 6).
 //! 6. **Calls.** The parent sends `Call` frames ([`wire`]): a call id, the function's identity
 //!    (`identity`: its trampoline's distance from a fixed function of the binary) and the
 //!    `postcard`-encoded argument. The worker runs calls one at a time, in order, and writes
 //!    each `Reply` (the value, or the panic with its message and location, or a decode or
 //!    encode error) before it starts the next. A call id with its top bit set is the worker's
-//!    last: it exits after replying, with code 0, or 1 if the call panicked.
+//!    last: it exits after replying, with code 0, or 1 if the call panicked. A call id with
+//!    its second bit set asks for the reply on the direct line: a caller that waits for it
+//!    reads it there itself, with no thread in between (the pool's synchronous
+//!    [`call`](crate::Executor::call)).
 //! 7. **End.** The parent closes its end: the worker reads end of file and exits with code 0.
 //!    A worker killed or dead on its own is reaped by the parent, which reports the exit code
 //!    (minus the signal number if killed, as Python) on the call it was running.

@@ -67,7 +67,7 @@ impl Builder {
         std::thread::Builder::new()
             .name(format!("concurra-{name}"))
             .spawn(move || {
-                let (child, channel) = match Child::spawn(handshake) {
+                let (child, channel, _direct) = match Child::spawn(handshake) {
                     Ok(started) => started,
                     Err(e) => {
                         let _ = started_tx.send(Err(e));

@@ -185,3 +185,72 @@ pub(crate) fn quiet_stdin() -> io::Result<std::os::fd::OwnedFd> {
     rustix::stdio::dup2_stdin(&null)?;
     Ok(moved)
 }
+
+/// Sends `fd` over `socket` with one byte of data (`SCM_RIGHTS`).
+pub(crate) fn send_fd(
+    socket: &std::os::unix::net::UnixStream,
+    fd: std::os::fd::BorrowedFd<'_>,
+) -> io::Result<()> {
+    use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+    use std::mem::MaybeUninit;
+    let fds = [fd];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
+        return Err(io::Error::other("no room for a descriptor"));
+    }
+    let byte = [b'L'];
+    loop {
+        match sendmsg(
+            socket,
+            &[io::IoSlice::new(&byte)],
+            &mut control,
+            SendFlags::empty(),
+        ) {
+            Ok(1) => return Ok(()),
+            Ok(_) => return Err(io::ErrorKind::WriteZero.into()),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Receives the descriptor [`send_fd`] sent (close-on-exec), reading exactly its one byte.
+pub(crate) fn recv_fd(socket: &std::os::unix::net::UnixStream) -> io::Result<std::os::fd::OwnedFd> {
+    use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    use std::mem::MaybeUninit;
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let mut byte = [0u8; 1];
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let flags = RecvFlags::CMSG_CLOEXEC;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let flags = RecvFlags::empty();
+    let got = loop {
+        match recvmsg(
+            socket,
+            &mut [io::IoSliceMut::new(&mut byte)],
+            &mut control,
+            flags,
+        ) {
+            Ok(got) => break got,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    if got.bytes == 0 {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    let mut received = None;
+    for message in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(fds) = message {
+            for fd in fds {
+                received.get_or_insert(fd);
+            }
+        }
+    }
+    let fd = received.ok_or_else(|| io::Error::other("no descriptor came with the message"))?;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC)?;
+    Ok(fd)
+}

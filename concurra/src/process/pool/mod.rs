@@ -65,6 +65,7 @@
 //! pool: submits fail with [`Error::BrokenPool`], and queued calls fail too once no worker is
 //! left to serve them. Workers still alive serve what they hold.
 
+mod direct;
 mod outbox;
 mod supervisor;
 
@@ -75,8 +76,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
+use self::direct::DirectLine;
 use self::outbox::Outbox;
-use super::call::{Call, Chunked, Pending, Remote, LAST};
+use super::call::{Call, Chunked, Pending, Remote, FLAGS};
 use super::child::{Child, DEFAULT_HANDSHAKE};
 use crate::chunk::{private, Chunk, Either};
 use crate::error::{Error, Result};
@@ -141,7 +143,7 @@ impl Builder {
         W: Remote + Clone + Send + Sync + 'static,
     {
         self.initializer = Some(Arc::new(move |out: &mut Vec<u8>| {
-            work.clone().encode(LAST - 1, out)
+            work.clone().encode(!FLAGS, out) // an id no call gets, and no flag bit
         }));
         self
     }
@@ -339,6 +341,10 @@ struct Worker {
     key: u64,
     child: Arc<Child>,
     out: Arc<Outbox>,
+    /// Where the replies to synchronous calls come (see [`direct`]).
+    direct: Arc<DirectLine>,
+    /// Why the worker was killed as out of step, when its direct line said so.
+    malformed: Option<String>,
     /// Calls sent, in order: the front one is running, the others have not started.
     in_flight: VecDeque<InFlight>,
     /// When the front call started.
@@ -500,6 +506,58 @@ impl Shared {
         }
     }
 
+    /// Puts `call` in `worker`'s window (its frame is written once the lock is released).
+    /// Gives the call back, its flag bits cleared, if the worker's channel is closed (its
+    /// flusher could not start): the worker then takes nothing more.
+    fn send(
+        &self,
+        worker: &mut Worker,
+        mut call: Call,
+        now: Instant,
+        armed: &mut Option<Instant>,
+        after: &mut After,
+    ) -> std::result::Result<(), Call> {
+        if self.config.max_tasks_per_child == Some(worker.sent + 1) {
+            call.mark_last();
+        }
+        if !worker.out.queue(&call.frame) {
+            worker.retiring = true;
+            call.unmark_last();
+            return Err(call);
+        }
+        // One write per worker for all its frames, once the lock is released.
+        if !after.flushes.iter().any(|o| Arc::ptr_eq(o, &worker.out)) {
+            after.flushes.push(Arc::clone(&worker.out));
+        }
+        worker.sent += 1;
+        if self.config.max_tasks_per_child == Some(worker.sent) {
+            worker.retiring = true;
+        }
+        let starts = worker.in_flight.is_empty();
+        if starts {
+            worker.front_since = now;
+        }
+        worker.in_flight.push_back(InFlight {
+            call,
+            stopped: false,
+        });
+        if starts {
+            self.front_started(worker, armed, after);
+        }
+        Ok(())
+    }
+
+    /// Why a call is refused now: the pool is shut down, or broken.
+    fn refusal(state: &State) -> Option<Error> {
+        if state.shutdown {
+            return Some(Error::Shutdown);
+        }
+        let cause = state.broken.as_ref()?;
+        Some(Error::BrokenPool {
+            cause: cause.clone(),
+        })
+    }
+
     /// Sends queued calls to workers with room, asks for workers if calls still wait, and
     /// closes idle workers of a shut pool.
     fn dispatch(&self, state: &mut State, after: &mut After) {
@@ -532,35 +590,9 @@ impl Shared {
                 }
                 call.started = true;
             }
-            if self.config.max_tasks_per_child == Some(worker.sent + 1) {
-                call.mark_last();
-            }
-            if !worker.out.queue(&call.frame) {
-                // Its channel is closed (its flusher could not start): another worker takes
-                // the call.
-                worker.retiring = true;
-                call.unmark_last();
+            if let Err(call) = self.send(worker, call, now, &mut state.armed, after) {
+                // Another worker takes the call.
                 state.queue.push_front(call);
-                continue;
-            }
-            // One write per worker for all its frames, once the lock is released.
-            if !after.flushes.iter().any(|o| Arc::ptr_eq(o, &worker.out)) {
-                after.flushes.push(Arc::clone(&worker.out));
-            }
-            worker.sent += 1;
-            if self.config.max_tasks_per_child == Some(worker.sent) {
-                worker.retiring = true;
-            }
-            let starts = worker.in_flight.is_empty();
-            if starts {
-                worker.front_since = now;
-            }
-            worker.in_flight.push_back(InFlight {
-                call,
-                stopped: false,
-            });
-            if starts {
-                self.front_started(worker, &mut state.armed, after);
             }
         }
 
@@ -655,16 +687,72 @@ impl ProcessPoolExecutor {
         self.submit_with(work, Some(limit))
     }
 
+    /// The next call id (ids only need to be unique per pool).
+    fn next_id(&self) -> u64 {
+        self.shared
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1
+    }
+
+    /// [`Executor::call`]: to an idle worker, the call goes with the direct bit and this
+    /// thread reads the reply itself (see [`direct`]); otherwise it is submitted and waited
+    /// for.
+    fn call_remote<W: Remote + 'static>(&self, work: W) -> Result<W::Output>
+    where
+        W::Output: Clone,
+    {
+        let shared = &self.shared;
+        let id = self.next_id();
+        let (mut call, future) = Call::new(work, id)?;
+        let mut after = After::default();
+        let lead = {
+            let mut guard = shared.lock();
+            let state = &mut *guard;
+            if let Some(refused) = Shared::refusal(state) {
+                return Err(refused);
+            }
+            // Nobody else holds the future: it cannot have been cancelled.
+            call.pending.start();
+            call.started = true;
+            let idle = if state.queue.is_empty() {
+                state
+                    .workers
+                    .iter_mut()
+                    .find(|w| !w.retiring && w.in_flight.is_empty())
+            } else {
+                None
+            };
+            let mut lead = None;
+            if let Some(worker) = idle {
+                call.mark_direct();
+                let line = (worker.key, Arc::clone(&worker.direct));
+                match shared.send(worker, call, Instant::now(), &mut state.armed, &mut after) {
+                    Ok(()) => lead = Some(line),
+                    Err(call) => state.queue.push_back(call),
+                }
+            } else {
+                state.queue.push_back(call);
+            }
+            if lead.is_none() {
+                shared.dispatch(state, &mut after);
+            }
+            lead
+        };
+        after.run(shared);
+        if let Some((key, line)) = lead {
+            supervisor::lead(shared, key, &line, id, &|| future.done());
+        }
+        future.into_result()
+    }
+
     fn submit_with<W: Remote + 'static>(
         &self,
         work: W,
         timeout: Option<Duration>,
     ) -> Future<W::Output> {
         let shared = &*self.shared;
-        let id = shared
-            .next_id
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            + 1;
+        let id = self.next_id();
         let (mut call, future) = match Call::new(work, id) {
             Ok(made) => made,
             Err(e) => return Future::completed(Err(e)),
@@ -673,13 +761,8 @@ impl ProcessPoolExecutor {
         let mut after = After::default();
         {
             let mut state = shared.lock();
-            if state.shutdown {
-                return Future::completed(Err(Error::Shutdown));
-            }
-            if let Some(cause) = &state.broken {
-                return Future::completed(Err(Error::BrokenPool {
-                    cause: cause.clone(),
-                }));
+            if let Some(refused) = Shared::refusal(&state) {
+                return Future::completed(Err(refused));
             }
             state.queue.push_back(call);
             shared.dispatch(&mut state, &mut after);
@@ -865,6 +948,14 @@ impl<W: Remote + 'static> Task<ProcessPoolExecutor> for W {
 
     fn submit_to(self, executor: &ProcessPoolExecutor) -> Future<W::Output> {
         executor.submit_remote(self)
+    }
+
+    /// The caller reads the reply itself when a worker is idle (see [`direct`]).
+    fn call_on(self, executor: &ProcessPoolExecutor) -> std::result::Result<Result<W::Output>, Self>
+    where
+        W::Output: Clone,
+    {
+        Ok(executor.call_remote(self))
     }
 }
 

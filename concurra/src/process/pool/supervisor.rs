@@ -14,10 +14,11 @@ use std::time::Instant;
 
 use crossbeam_channel::Receiver;
 
+use super::direct::{Direct, DirectLine};
 use super::outbox::Outbox;
 use super::{After, Event, Shared, Verdict, Why, Worker, MAX_START_FAILURES};
 use crate::error::{Error, Result};
-use crate::process::call::LAST;
+use crate::process::call::FLAGS;
 use crate::process::child::{read_frame, Child};
 use crate::process::identity::Outcome;
 use crate::process::wire::{Decoder, FrameKind};
@@ -84,8 +85,8 @@ fn start_worker(shared: &Arc<Shared>) {
             return;
         }
     }
-    let started =
-        Child::spawn(shared.config.handshake).map(|(child, socket)| (Arc::new(child), socket));
+    let started = Child::spawn(shared.config.handshake)
+        .map(|(child, socket, direct)| (Arc::new(child), Lines { socket, direct }));
     match (started, &shared.config.initializer) {
         // The initializer runs on a thread of its own: it may take long (or hang), and the
         // supervisor must go on enforcing timeouts and starting workers meanwhile.
@@ -112,22 +113,28 @@ fn start_worker(shared: &Arc<Shared>) {
     }
 }
 
+/// A new worker's channel and direct line.
+struct Lines {
+    socket: UnixStream,
+    direct: UnixStream,
+}
+
 /// The initializer thread: runs the pool's initializer on a new worker (bounded by the task
 /// timeout if one is set), then adds the worker, or records the failure.
-fn initialize(shared: &Arc<Shared>, child: Arc<Child>, socket: UnixStream) {
+fn initialize(shared: &Arc<Shared>, child: Arc<Child>, lines: Lines) {
     let init = shared.config.initializer.as_ref().expect("an initializer");
     let deadline = shared
         .config
         .task_timeout
         .and_then(|t| Instant::now().checked_add(t));
-    let outcome =
-        crate::unwind::catch(|| run_initializer(&socket, init.as_ref(), deadline)).and_then(|r| r);
+    let outcome = crate::unwind::catch(|| run_initializer(&lines.socket, init.as_ref(), deadline))
+        .and_then(|r| r);
     shared
         .lock()
         .initializing
         .retain(|c| !Arc::ptr_eq(c, &child));
     let started = match outcome {
-        Ok(()) => Ok((child, socket)),
+        Ok(()) => Ok((child, lines)),
         Err(e) => {
             child.signal(Kill::Kill);
             let cause = format!("the initializer failed: {e}");
@@ -141,24 +148,27 @@ fn initialize(shared: &Arc<Shared>, child: Arc<Child>, socket: UnixStream) {
 /// it was the initializer's) and hands it work.
 fn add_worker(
     shared: &Arc<Shared>,
-    started: std::result::Result<(Arc<Child>, UnixStream), (Error, bool)>,
+    started: std::result::Result<(Arc<Child>, Lines), (Error, bool)>,
 ) {
     let mut after = After::default();
     {
         let mut state = shared.lock();
         state.starting -= 1;
         match started {
-            Ok((child, socket)) => {
-                let reader = socket.try_clone();
+            Ok((child, lines)) => {
+                let reader = lines.socket.try_clone();
                 let key = state.next_worker;
                 state.next_worker += 1;
-                let out = Arc::new(Outbox::new(socket));
+                let out = Arc::new(Outbox::new(lines.socket));
+                let direct = Arc::new(DirectLine::new(lines.direct));
                 match reader {
                     Ok(reader) => {
                         state.workers.push(Worker {
                             key,
                             child: Arc::clone(&child),
                             out,
+                            direct: Arc::clone(&direct),
+                            malformed: None,
                             in_flight: VecDeque::new(),
                             front_since: Instant::now(),
                             sent: 0,
@@ -169,7 +179,7 @@ fn add_worker(
                         let shared = Arc::clone(shared);
                         let spawned = std::thread::Builder::new()
                             .name(format!("concurra-process-reader-{}", child.pid()))
-                            .spawn(move || read_replies(&shared, key, &child, &reader));
+                            .spawn(move || read_replies(&shared, key, &child, &reader, &direct));
                         match spawned {
                             Ok(_) => state.start_failures = 0,
                             Err(_) => {
@@ -239,7 +249,13 @@ fn run_initializer(
 
 /// A worker's reader thread: replies in, futures completed, more calls out; at end of file,
 /// the worker's death is handled (see the module docs).
-fn read_replies(shared: &Arc<Shared>, key: u64, child: &Child, socket: &UnixStream) {
+fn read_replies(
+    shared: &Arc<Shared>,
+    key: u64,
+    child: &Child,
+    socket: &UnixStream,
+    direct: &DirectLine,
+) {
     let mut decoder = Decoder::new();
     let mut buf = vec![0u8; 64 << 10];
     let malformed = loop {
@@ -251,59 +267,158 @@ fn read_replies(shared: &Arc<Shared>, key: u64, child: &Child, socket: &UnixStre
         };
         decoder.push(&buf[..n]);
         let mut replies = Vec::new();
-        let bad = loop {
+        let mut bad = loop {
             match decoder.next_frame() {
                 Ok(Some(frame)) if frame.kind == FrameKind::Reply => {
-                    replies.push((frame.id & !LAST, frame.payload));
+                    replies.push((frame.id & !FLAGS, frame.payload));
                 }
                 Ok(Some(frame)) => break Some(format!("a {:?} frame from a worker", frame.kind)),
                 Ok(None) => break None,
                 Err(e) => break Some(e.to_string()),
             }
         };
-        let mut after = After::default();
-        let mut out_of_step = bad;
-        {
-            let mut guard = shared.lock();
-            let state = &mut *guard;
-            let Some(worker) = state.workers.iter_mut().find(|w| w.key == key) else {
-                return;
-            };
-            for (id, payload) in replies {
-                match worker.in_flight.front() {
-                    Some(front) if front.call.id() == id => {
-                        let done = worker.in_flight.pop_front().expect("front");
-                        let now = Instant::now();
-                        worker.observe(now.saturating_duration_since(worker.front_since));
-                        worker.front_since = now;
-                        if !done.stopped {
-                            after.replies.push((done.call.pending, payload));
-                        }
-                    }
-                    _ => {
-                        out_of_step = Some(format!("a reply to call {id}, out of order"));
-                        break;
-                    }
+        // Replies to later calls mean the direct reply in front of them is written: it is
+        // taken first (see `direct`), unless its caller already has.
+        let mut reading = direct.lock();
+        if !replies.is_empty() {
+            if let Some(front) = direct_front(shared, key) {
+                match reading.reply(front) {
+                    Direct::Reply(payload) => replies.insert(0, (front, payload)),
+                    Direct::Closed => {}
+                    Direct::Malformed(why) => bad = bad.or(Some(why)),
                 }
             }
-            // A call stopped while it waited in the window has now started: stop it.
-            if worker.in_flight.front().is_some_and(|f| f.stopped) {
-                worker.kill_for(Why::Stopped);
-            }
-            // The front changed: its limit may end before the supervisor's next wake-up.
-            if !worker.in_flight.is_empty() {
-                shared.front_started(worker, &mut state.armed, &mut after);
-            }
-            if out_of_step.is_some() {
-                worker.child.signal(Kill::Kill);
-            }
-            shared.dispatch(state, &mut after);
         }
-        after.run(shared);
-        if let Some(why) = out_of_step {
-            break Some(why);
+        match take_replies(shared, key, replies, bad) {
+            Batch::Taken => {}
+            Batch::Gone => return,
+            Batch::OutOfStep(why) => break Some(why),
         }
+        drop(reading);
     };
+    // The direct line is settled before the death: a reply written there before the worker
+    // died counts; a caller reading it lets go at end of file.
+    let mut reading = direct.lock();
+    let mut malformed = malformed;
+    if let Some(front) = direct_front(shared, key) {
+        match reading.reply(front) {
+            Direct::Reply(payload) => {
+                let step = take_replies(shared, key, vec![(front, payload)], None);
+                if let Batch::OutOfStep(why) = step {
+                    malformed = malformed.or(Some(why));
+                }
+            }
+            Direct::Closed => {}
+            Direct::Malformed(why) => malformed = malformed.or(Some(why)),
+        }
+    }
+    died(shared, key, child, malformed);
+    drop(reading);
+}
+
+/// How a batch of replies went.
+enum Batch {
+    Taken,
+    /// The worker replied out of order or sent a malformed frame: it has been killed.
+    OutOfStep(String),
+    /// The worker is no longer the pool's.
+    Gone,
+}
+
+/// The id of the worker's front call if it asked for its reply on the direct line.
+fn direct_front(shared: &Shared, key: u64) -> Option<u64> {
+    let state = shared.lock();
+    let worker = state.workers.iter().find(|w| w.key == key)?;
+    let front = worker.in_flight.front()?;
+    front.call.is_direct().then(|| front.call.id())
+}
+
+/// Pops the replied calls (in order, from the front of the window) and dispatches more, then
+/// completes their futures. `bad` (a malformed frame after the replies) kills the worker.
+fn take_replies(
+    shared: &Arc<Shared>,
+    key: u64,
+    replies: Vec<(u64, Vec<u8>)>,
+    bad: Option<String>,
+) -> Batch {
+    let mut after = After::default();
+    let mut out_of_step = bad;
+    {
+        let mut guard = shared.lock();
+        let state = &mut *guard;
+        let Some(worker) = state.workers.iter_mut().find(|w| w.key == key) else {
+            return Batch::Gone;
+        };
+        for (id, payload) in replies {
+            match worker.in_flight.front() {
+                Some(front) if front.call.id() == id => {
+                    let done = worker.in_flight.pop_front().expect("front");
+                    let now = Instant::now();
+                    worker.observe(now.saturating_duration_since(worker.front_since));
+                    worker.front_since = now;
+                    if !done.stopped {
+                        after.replies.push((done.call.pending, payload));
+                    }
+                }
+                _ => {
+                    out_of_step = Some(format!("a reply to call {id}, out of order"));
+                    break;
+                }
+            }
+        }
+        // A call stopped while it waited in the window has now started: stop it.
+        if worker.in_flight.front().is_some_and(|f| f.stopped) {
+            worker.kill_for(Why::Stopped);
+        }
+        // The front changed: its limit may end before the supervisor's next wake-up.
+        if !worker.in_flight.is_empty() {
+            shared.front_started(worker, &mut state.armed, &mut after);
+        }
+        if out_of_step.is_some() {
+            worker.child.signal(Kill::Kill);
+        }
+        shared.dispatch(state, &mut after);
+    }
+    after.run(shared);
+    match out_of_step {
+        Some(why) => Batch::OutOfStep(why),
+        None => Batch::Taken,
+    }
+}
+
+/// A synchronous caller's side of the direct line: with the right to read it, reads the reply
+/// to call `id` unless its future is `done` already (a reader thread took it), and completes
+/// it. At end of file it returns: the worker is dead and its reader thread fails the call.
+pub(super) fn lead(
+    shared: &Arc<Shared>,
+    key: u64,
+    line: &DirectLine,
+    id: u64,
+    done: &dyn Fn() -> bool,
+) {
+    let mut reading = line.lock();
+    if done() {
+        return;
+    }
+    let why = match reading.reply(id) {
+        Direct::Reply(payload) => match take_replies(shared, key, vec![(id, payload)], None) {
+            Batch::OutOfStep(why) => why,
+            Batch::Taken | Batch::Gone => return,
+        },
+        Direct::Closed => return,
+        Direct::Malformed(why) => why,
+    };
+    // Out of step: the worker goes, and its death names why.
+    let mut state = shared.lock();
+    if let Some(worker) = state.workers.iter_mut().find(|w| w.key == key) {
+        worker.malformed.get_or_insert(why);
+        worker.child.signal(Kill::Kill);
+    }
+}
+
+/// A worker's death (its channel ended, or it was out of step): reaped, its front call failed,
+/// the calls behind it queued again, a replacement started if work waits.
+fn died(shared: &Arc<Shared>, key: u64, child: &Child, malformed: Option<String>) {
     let exitcode = child.reap();
     let mut after = After::default();
     {
@@ -312,6 +427,7 @@ fn read_replies(shared: &Arc<Shared>, key: u64, child: &Child, socket: &UnixStre
             return;
         };
         let mut worker = state.workers.swap_remove(at);
+        let malformed = malformed.or(worker.malformed.take());
         if let Some(front) = worker.in_flight.pop_front() {
             // The verdict counts for the call it was aimed at; if that one replied before the
             // worker died, the call running then died as in any other death.
