@@ -11,30 +11,9 @@ use concurra::{Apply, Error, Executor, ProcessPoolExecutor};
 mod common;
 use common::kill_9;
 use common::socket_gate::{block_on, SocketGate};
+use common::tasks::{boom, exit_with, forever, square, whoami};
 
 concurra::worker_hook!();
-
-fn square(x: u64) -> u64 {
-    x * x
-}
-
-fn whoami() -> u32 {
-    std::process::id()
-}
-
-fn boom(message: String) -> u32 {
-    panic!("{message}")
-}
-
-fn exit_with(code: i32) {
-    std::process::exit(code)
-}
-
-fn forever() {
-    loop {
-        std::thread::park();
-    }
-}
 
 /// Blocks on the gate at `path`, then returns its pid.
 fn gated(path: String) -> u32 {

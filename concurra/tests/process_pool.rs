@@ -10,29 +10,13 @@ use serde::{Serialize, Serializer};
 mod common;
 use common::kill_9;
 use common::socket_gate::{block_on, SocketGate};
+use common::tasks::{exit_with, forever, square, whoami};
 
 concurra::worker_hook!();
 
-fn square(x: u64) -> u64 {
-    x * x
-}
-
-fn whoami() -> u32 {
-    std::process::id()
-}
-
+/// Panics here: the test checks the location names this file.
 fn boom(message: String) -> u32 {
     panic!("{message}")
-}
-
-fn exit_with(code: i32) {
-    std::process::exit(code)
-}
-
-fn forever() {
-    loop {
-        std::thread::park();
-    }
 }
 
 fn abort() {

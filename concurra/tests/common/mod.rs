@@ -19,6 +19,7 @@
 
 pub(crate) mod aio;
 pub(crate) mod socket_gate;
+pub(crate) mod tasks;
 
 use std::io;
 use std::thread;
