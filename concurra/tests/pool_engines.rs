@@ -64,6 +64,25 @@ fn gated((path, x): (String, i64)) -> i64 {
     x
 }
 
+/// An input whose exact size hint says `claims` items but which yields `left`.
+struct Miscounted {
+    left: i64,
+    claims: usize,
+}
+
+impl Iterator for Miscounted {
+    type Item = i64;
+
+    fn next(&mut self) -> Option<i64> {
+        self.left -= 1;
+        (self.left >= 0).then_some(self.left)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.claims, Some(self.claims))
+    }
+}
+
 fn pid() -> u32 {
     std::process::id()
 }
@@ -102,6 +121,29 @@ macro_rules! pool_suite {
                     .get()
                     .unwrap();
                 assert_eq!(got, products);
+            }
+
+            #[test]
+            fn a_long_map_keeps_its_order_across_many_chunks() {
+                let pool = pool(2);
+                let want: Vec<i64> = (0..100_000).map(sqr).collect();
+                assert_eq!(pool.map(sqr, 0..100_000, None).unwrap(), want);
+                // An input without an exact size is collected first.
+                let unsized_input = (0..100_000).filter(|_| true);
+                assert_eq!(pool.map(sqr, unsized_input, None).unwrap(), want);
+            }
+
+            #[test]
+            fn a_wrong_exact_size_hint_fails_the_map_and_the_pool_serves() {
+                let pool = pool(2);
+                for (left, claims) in [(3, 5), (8, 4), (0, 2), (1, 0)] {
+                    let err = pool
+                        .map(sqr, Miscounted { left, claims }, Some(2))
+                        .unwrap_err();
+                    assert!(err.is_invalid_state(), "{left} for {claims}: {err}");
+                    assert!(err.to_string().contains("size hint"), "{err}");
+                }
+                assert_eq!(pool.map(sqr, 0..5, Some(2)).unwrap(), [0, 1, 4, 9, 16]);
             }
 
             #[test]
@@ -294,6 +336,59 @@ macro_rules! pool_suite {
 
 pool_suite!(threads, ThreadPool);
 pool_suite!(processes, ProcessPool);
+
+/// The thread pool's chunks write into the list itself: whatever a failed or terminated map
+/// wrote is dropped, once.
+mod thread_map_list {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[test]
+    fn a_panic_fails_the_map_and_every_value_written_is_dropped() {
+        let pool = ThreadPool::new(Some(2)).unwrap();
+        let alive = Arc::new(());
+        let a = alive.clone();
+        let f = move |x: u32| {
+            assert!(x != 5_000, "item {x}");
+            a.clone()
+        };
+        let err = pool.map(f, 0..10_000, Some(100)).unwrap_err();
+        assert!(
+            err.is_panic() && err.to_string().contains("item 5000"),
+            "{err}"
+        );
+        let strings = pool.map(|x: u32| x.to_string(), 0..3_000, None).unwrap();
+        assert_eq!(strings[2_999], "2999", "the pool serves after a failed map");
+        pool.close();
+        pool.join().unwrap();
+        assert_eq!(Arc::strong_count(&alive), 1, "every value dropped once");
+    }
+
+    #[test]
+    fn a_terminated_map_drops_what_its_running_chunks_wrote() {
+        let pool = ThreadPool::new(Some(2)).unwrap();
+        let alive = Arc::new(());
+        let gate = Arc::new(Mutex::new(()));
+        let held = gate.lock().unwrap();
+        let (started, first) = mpsc::channel();
+        let (a, g) = (alive.clone(), gate.clone());
+        let started = Mutex::new(started);
+        let f = move |x: u32| {
+            if x % 100 == 50 {
+                let _ = started.lock().unwrap().send(x);
+                drop(g.lock().unwrap());
+            }
+            a.clone()
+        };
+        let mapped = pool.map_async(f, 0..1_000, Some(100), Callbacks::new());
+        first.recv().unwrap();
+        pool.terminate();
+        assert!(mapped.get().unwrap_err().is_terminated());
+        drop(held);
+        pool.join().unwrap();
+        assert_eq!(Arc::strong_count(&alive), 1, "every value dropped once");
+    }
+}
 
 /// Faults only worker processes have: each ends as an error on its result, and the pool heals.
 mod process_faults {

@@ -7,7 +7,11 @@
 //! [`MapFn`] says how an engine runs a function over a chunk: the thread pool shares one
 //! closure between its chunks (`Arc<F>`); the process pool sends a `fn` item's identity with
 //! each chunk's encoded items. The Pool facade and the process pool's own `map_chunked` are
-//! written once over it.
+//! written once over it. A whole `map` goes through [`list`]: the thread pool's chunks write
+//! into their range of the final list ([`slots`]), the process pool's come back as lists.
+
+pub(crate) mod list;
+mod slots;
 
 use std::sync::Arc;
 
@@ -153,6 +157,7 @@ pub trait MapFn<E, A>: private::Submit<E, A> {}
 impl<E, A, F: private::Submit<E, A>> MapFn<E, A> for F {}
 
 pub(crate) mod private {
+    use super::list::{self, Finish};
     use super::{Chunk, Future};
 
     /// The engine's side of [`MapFn`](super::MapFn).
@@ -164,37 +169,113 @@ pub(crate) mod private {
         type Held: Send + Sync + 'static;
         /// Prepares the function for many chunks.
         fn hold(self) -> Self::Held;
+
+        /// A `map`'s chunk size when the caller gives none: Python's, `ceil(len / (4 *
+        /// workers))`, which keeps the messages of a process pool few.
+        fn default_chunksize(len: usize, workers: usize) -> usize {
+            list::python_chunksize(len, workers)
+        }
         /// Submits one chunk.
         fn submit_chunk(
             held: &Self::Held,
             executor: &E,
             items: Vec<A>,
         ) -> Future<Chunk<Self::Output>>;
+
+        /// Submits a whole `map`: the `len` items of `items` in chunks of `size`; `finish` gets
+        /// the list, or the first error, once every chunk is done. By default each chunk's
+        /// values come back as a list of their own and are concatenated.
+        fn submit_list(
+            held: &Self::Held,
+            executor: &E,
+            items: impl Iterator<Item = A>,
+            len: usize,
+            size: usize,
+            finish: Finish<Self::Output>,
+        ) {
+            list::submit_all(
+                items,
+                len,
+                size,
+                |_, chunk| Self::submit_chunk(held, executor, chunk),
+                |chunk: &Chunk<Self::Output>| chunk.first_error().cloned(),
+                move |parts| finish(parts.map(list::concat)),
+            );
+        }
+    }
+
+    /// What a thread pool's chunk calls on each item: a closure, or a
+    /// [`Star`](crate::pool::Star) of one (`starmap`).
+    #[allow(unreachable_pub)]
+    pub trait ThreadFn<A>: Send + Sync + 'static {
+        /// What each item gives.
+        type Output: Clone + Send + Sync + 'static;
+        /// `f(item)`.
+        fn call(&self, item: A) -> Self::Output;
     }
 }
 
-/// The thread pool's chunks: one shared closure, run in the worker under one catch.
-impl<F, A, T> private::Submit<crate::ThreadPoolExecutor, A> for F
+/// The thread pool's chunks: one shared function, run in the worker under one catch; a whole
+/// `map`'s chunks write into their range of the final list.
+impl<G, A> private::Submit<crate::ThreadPoolExecutor, A> for G
 where
-    F: Fn(A) -> T + Send + Sync + 'static,
+    G: private::ThreadFn<A>,
     A: Send + 'static,
-    T: Clone + Send + Sync + 'static,
 {
-    type Output = T;
-    type Held = Arc<F>;
+    type Output = G::Output;
+    type Held = Arc<G>;
 
-    fn hold(self) -> Arc<F> {
+    fn hold(self) -> Arc<G> {
         Arc::new(self)
     }
 
+    fn default_chunksize(len: usize, workers: usize) -> usize {
+        list::thread_chunksize(len, workers)
+    }
+
     fn submit_chunk(
-        held: &Arc<F>,
+        held: &Arc<G>,
         executor: &crate::ThreadPoolExecutor,
         items: Vec<A>,
-    ) -> Future<Chunk<T>> {
+    ) -> Future<Chunk<G::Output>> {
         use crate::Executor;
         let f = Arc::clone(held);
-        executor.submit(move || Chunk::run(&*f, items))
+        executor.submit(move || Chunk::run(&|item| f.call(item), items))
+    }
+
+    fn submit_list(
+        held: &Arc<G>,
+        executor: &crate::ThreadPoolExecutor,
+        items: impl Iterator<Item = A>,
+        len: usize,
+        size: usize,
+        finish: list::Finish<G::Output>,
+    ) {
+        use crate::Executor;
+        list::in_place(
+            items,
+            len,
+            size,
+            |range, chunk| {
+                let f = Arc::clone(held);
+                executor.submit(move || range.fill(&|item| f.call(item), chunk))
+            },
+            finish,
+        );
+    }
+}
+
+/// A closure is the thread pool's item function as it is.
+impl<F, A, T> private::ThreadFn<A> for F
+where
+    F: Fn(A) -> T + Send + Sync + 'static,
+    T: Clone + Send + Sync + 'static,
+{
+    type Output = T;
+
+    #[inline]
+    fn call(&self, item: A) -> T {
+        self(item)
     }
 }
 
