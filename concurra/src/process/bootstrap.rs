@@ -101,16 +101,16 @@ fn serve(marker: &OsString) -> i32 {
     if (&channel).write_all(&out).is_err() {
         return EXIT_PROTOCOL;
     }
-    // Step 5, last part: the direct line.
-    let direct = match sys::recv_fd(&channel) {
-        Ok(fd) => UnixStream::from(fd),
+    // Step 5, last part: the calls socket and the direct line.
+    let [calls_in, direct] = match sys::recv_fds::<2>(&channel) {
+        Ok(fds) => fds.map(UnixStream::from),
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return 0,
         Err(e) => {
-            eprintln!("concurra worker: no direct line: {e}");
+            eprintln!("concurra worker: no calls socket and direct line: {e}");
             return EXIT_PROTOCOL;
         }
     };
-    calls(&channel, &direct)
+    calls(&calls_in, &channel, &direct)
 }
 
 /// `v<VERSION>:<parent pid>:<fingerprint hex>`.
@@ -125,15 +125,15 @@ fn parse(marker: &OsString) -> Option<(u32, u64)> {
     parts.next().is_none().then_some((parent, fingerprint))
 }
 
-/// Step 6: runs calls one at a time, in order, each reply written (on the channel, or on the
-/// direct line when the call asks) before the next call starts; returns the exit code at end
-/// of file (0) or after a `last` call (0, or 1 if it panicked).
-fn calls(channel: &UnixStream, direct: &UnixStream) -> i32 {
+/// Step 6: runs the calls read from `calls` one at a time, in order, each reply written (on
+/// `replies`, or on the direct line when the call asks) before the next call starts; returns
+/// the exit code at end of file (0) or after a `last` call (0, or 1 if it panicked).
+fn calls(calls: &UnixStream, replies: &UnixStream, direct: &UnixStream) -> i32 {
     let mut decoder = Decoder::new();
     let mut buf = vec![0u8; 64 << 10];
     let mut out = Vec::new();
     loop {
-        let n = match (&*channel).read(&mut buf) {
+        let n = match (&*calls).read(&mut buf) {
             Ok(0) => return 0,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -173,7 +173,7 @@ fn calls(channel: &UnixStream, direct: &UnixStream) -> i32 {
             let line = if frame.id & super::call::DIRECT != 0 {
                 direct
             } else {
-                channel
+                replies
             };
             if (&*line).write_all(&out).is_err() {
                 return 0;

@@ -34,15 +34,29 @@ enum State {
     Exited(i32),
 }
 
+/// The parent's ends of a worker's three sockets (step 5 of the protocol). Each carries one
+/// direction only: a thread blocked reading one is never woken by traffic the other way (on
+/// Linux a read on a socket wakes whenever the peer consumes what this end wrote).
+#[derive(Debug)]
+pub(crate) struct Lines {
+    /// Calls out: the parent writes, the worker reads.
+    pub(crate) calls: UnixStream,
+    /// Replies in (the channel the worker was started with): the worker writes, the parent's
+    /// reader reads; end of file when the worker is gone.
+    pub(crate) replies: UnixStream,
+    /// The direct line: replies a synchronous caller reads itself.
+    pub(crate) direct: UnixStream,
+}
+
 impl Child {
     /// Starts this executable again as a worker and waits for its handshake (steps 1–5 of the
-    /// protocol). Returns the worker and the parent's ends of its channel and direct line.
+    /// protocol). Returns the worker and the parent's ends of its sockets.
     ///
     /// # Errors
     /// [`Error::InvalidState`] in a process that was itself started as a worker without the
     /// hook; [`Error::Io`] if the process cannot start; [`Error::BrokenPool`] naming the likely
     /// cause if the worker exits or stays silent before the handshake.
-    pub(crate) fn spawn(handshake: Duration) -> Result<(Child, UnixStream, UnixStream)> {
+    pub(crate) fn spawn(handshake: Duration) -> Result<(Child, Lines)> {
         if bootstrap::hook_missing() {
             return Err(Error::InvalidState(format!(
                 "this process was started as a concurra worker ({MARKER} is set) but runs main: \
@@ -73,13 +87,19 @@ impl Child {
             state: Mutex::new(State::Running(process)),
         };
         let started = handshake_on(&parent_end, handshake, fingerprint).and_then(|()| {
-            let (direct, theirs) = UnixStream::pair().map_err(|e| e.to_string())?;
-            sys::send_fd(&parent_end, std::os::fd::AsFd::as_fd(&theirs))
-                .map_err(|e| format!("sending the direct line: {e}"))?;
-            Ok(direct)
+            use std::os::fd::AsFd;
+            let (calls, worker_calls) = UnixStream::pair().map_err(|e| e.to_string())?;
+            let (direct, worker_direct) = UnixStream::pair().map_err(|e| e.to_string())?;
+            sys::send_fds(&parent_end, &[worker_calls.as_fd(), worker_direct.as_fd()])
+                .map_err(|e| format!("sending the worker its sockets: {e}"))?;
+            Ok(Lines {
+                calls,
+                replies: parent_end,
+                direct,
+            })
         });
         match started {
-            Ok(direct) => Ok((child, parent_end, direct)),
+            Ok(lines) => Ok((child, lines)),
             Err(why) => {
                 child.signal(Kill::Kill);
                 let code = child.reap();

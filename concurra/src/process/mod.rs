@@ -16,7 +16,7 @@
 //!    workers) and serves. **Everything `main` does before `init` runs again in every worker.**
 //! 3. **Die with the parent.** The worker asks for SIGKILL when its parent dies (Linux
 //!    `PR_SET_PDEATHSIG`; the parent starts workers from a thread that outlives them) and
-//!    exits if its parent is already gone. End of file on the channel also ends it (step 7).
+//!    exits if its parent is already gone. End of file on its calls also ends it (step 7).
 //! 4. **Same build.** The worker compares the fingerprint of the file it runs (device, inode,
 //!    size, modification time) with the marker's and exits with code 86 on a mismatch:
 //!    function identities (below) are only meaningful within one build.
@@ -27,8 +27,12 @@
 //!    fails with [`Error::WorkerStart`](crate::Error::WorkerStart) naming the likely cause —
 //!    never a hang. A process started as a worker that reaches `main` without serving refuses
 //!    to start workers itself, so a missing hook cannot multiply processes.
-//!    The parent then sends the worker a second socket (one byte with `SCM_RIGHTS`): the
-//!    *direct line*, on which the worker writes the replies asked for there (step 6).
+//!    The parent then sends the worker two more sockets (one byte with `SCM_RIGHTS`): the
+//!    *calls* socket, on which the parent writes calls from now on, and the *direct line*, on
+//!    which the worker writes the replies asked for there (step 6); every other reply goes on
+//!    the channel. Each socket carries one direction only: on Linux a blocked read wakes when
+//!    the peer consumes what its own end wrote, so a shared socket would wake the parent's
+//!    reader (and the worker) once more on every call.
 //! 6. **Calls.** The parent sends `Call` frames ([`wire`]): a call id, the function's identity
 //!    (`identity`: its trampoline's distance from a fixed function of the binary) and the
 //!    `postcard`-encoded argument. The worker runs calls one at a time, in order, and writes
@@ -38,7 +42,8 @@
 //!    its second bit set asks for the reply on the direct line: a caller that waits for it
 //!    reads it there itself, with no thread in between (the pool's synchronous
 //!    [`call`](crate::Executor::call)).
-//! 7. **End.** The parent closes its end: the worker reads end of file and exits with code 0.
+//! 7. **End.** The parent closes its end of the calls socket: the worker reads end of file and
+//!    exits with code 0.
 //!    A worker killed or dead on its own is reaped by the parent, which reports the exit code
 //!    (minus the signal number if killed, as Python) on the call it was running.
 //!

@@ -67,7 +67,7 @@ impl Builder {
         std::thread::Builder::new()
             .name(format!("concurra-{name}"))
             .spawn(move || {
-                let (child, channel, _direct) = match Child::spawn(handshake) {
+                let (child, lines) = match Child::spawn(handshake) {
                     Ok(started) => started,
                     Err(e) => {
                         let _ = started_tx.send(Err(e));
@@ -78,14 +78,14 @@ impl Builder {
                 let _ = started_tx.send(Ok(Arc::clone(&child)));
                 let Call { frame, pending, .. } = call;
                 let reply = if pending.start() {
-                    (&channel)
+                    (&lines.calls)
                         .write_all(&frame)
                         .ok()
-                        .and_then(|()| read_reply(&channel))
+                        .and_then(|()| read_reply(&lines.replies))
                 } else {
                     None
                 };
-                drop(channel);
+                drop(lines);
                 let exitcode = child.reap();
                 match reply {
                     Some(payload) => pending.reply(&payload),

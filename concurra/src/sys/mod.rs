@@ -186,18 +186,17 @@ pub(crate) fn quiet_stdin() -> io::Result<std::os::fd::OwnedFd> {
     Ok(moved)
 }
 
-/// Sends `fd` over `socket` with one byte of data (`SCM_RIGHTS`).
-pub(crate) fn send_fd(
+/// Sends `fds` over `socket` with one byte of data (`SCM_RIGHTS`; at most [`MAX_FDS`]).
+pub(crate) fn send_fds(
     socket: &std::os::unix::net::UnixStream,
-    fd: std::os::fd::BorrowedFd<'_>,
+    fds: &[std::os::fd::BorrowedFd<'_>],
 ) -> io::Result<()> {
     use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
     use std::mem::MaybeUninit;
-    let fds = [fd];
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut control = SendAncillaryBuffer::new(&mut space);
-    if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
-        return Err(io::Error::other("no room for a descriptor"));
+    if fds.len() > MAX_FDS || !control.push(SendAncillaryMessage::ScmRights(fds)) {
+        return Err(io::Error::other("no room for the descriptors"));
     }
     let byte = [b'L'];
     loop {
@@ -215,11 +214,17 @@ pub(crate) fn send_fd(
     }
 }
 
-/// Receives the descriptor [`send_fd`] sent (close-on-exec), reading exactly its one byte.
-pub(crate) fn recv_fd(socket: &std::os::unix::net::UnixStream) -> io::Result<std::os::fd::OwnedFd> {
+/// The most descriptors [`send_fds`] sends at once.
+pub(crate) const MAX_FDS: usize = 2;
+
+/// Receives the `N` descriptors [`send_fds`] sent (close-on-exec), reading exactly its one
+/// byte.
+pub(crate) fn recv_fds<const N: usize>(
+    socket: &std::os::unix::net::UnixStream,
+) -> io::Result<[std::os::fd::OwnedFd; N]> {
     use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
     use std::mem::MaybeUninit;
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let mut byte = [0u8; 1];
     #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -241,16 +246,20 @@ pub(crate) fn recv_fd(socket: &std::os::unix::net::UnixStream) -> io::Result<std
     if got.bytes == 0 {
         return Err(io::ErrorKind::UnexpectedEof.into());
     }
-    let mut received = None;
+    let mut received = Vec::with_capacity(N);
     for message in control.drain() {
         if let RecvAncillaryMessage::ScmRights(fds) = message {
-            for fd in fds {
-                received.get_or_insert(fd);
-            }
+            received.extend(fds);
         }
     }
-    let fd = received.ok_or_else(|| io::Error::other("no descriptor came with the message"))?;
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC)?;
-    Ok(fd)
+    for fd in &received {
+        rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC)?;
+    }
+    let count = received.len();
+    received.try_into().map_err(|_| {
+        io::Error::other(format!(
+            "{count} descriptors came with the message, not {N}"
+        ))
+    })
 }

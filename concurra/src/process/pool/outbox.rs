@@ -3,7 +3,7 @@
 //! Frames leave in the order they were queued (the pool queues them in `in_flight` order,
 //! under its lock). One thread writes at a time (`flushing`); a write that would block is
 //! finished by a short-lived flusher thread, so no thread that holds the pool's lock, nor a
-//! worker's reader, ever blocks on a write. A write error shuts the channel: the worker's
+//! worker's reader, ever blocks on a write. A write error shuts the worker's sockets: its
 //! reader then sees end of file and hands its calls on.
 
 use std::io::Write;
@@ -18,7 +18,10 @@ use crate::sys;
 /// waits for the lock while another is in a system call); a write that would block is
 /// finished by a short-lived flusher thread.
 pub(super) struct Outbox {
+    /// The worker's calls socket, written here.
     socket: UnixStream,
+    /// The worker's replies socket (its reader's), shut for reading when a write fails.
+    replies: UnixStream,
     backlog: Mutex<Backlog>,
 }
 
@@ -33,12 +36,20 @@ struct Backlog {
 }
 
 impl Outbox {
-    /// The outbox of a worker's channel.
-    pub(super) fn new(socket: UnixStream) -> Outbox {
+    /// The outbox of a worker's calls socket; `replies` is its replies socket.
+    pub(super) fn new(socket: UnixStream, replies: UnixStream) -> Outbox {
         Outbox {
             socket,
+            replies,
             backlog: Mutex::new(Backlog::default()),
         }
+    }
+
+    /// After a failed write: shuts both sockets, so the worker's reader sees end of file and
+    /// hands its calls on whatever the cause (the worker exits at end of file too).
+    fn shut(&self) {
+        let _ = self.socket.shutdown(Close::Both);
+        let _ = self.replies.shutdown(Close::Read);
     }
 
     fn lock(&self) -> MutexGuard<'_, Backlog> {
@@ -74,11 +85,9 @@ impl Outbox {
                     Ok(n) => written += n,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break true,
                     Err(_) => {
-                        // The worker is gone, or its channel is unusable: drop the rest and
-                        // shut the channel, so its reader sees end of file and hands the calls
-                        // on whatever the cause.
+                        // The worker is gone, or its socket is unusable: drop the rest.
                         written = bytes.len();
-                        let _ = self.socket.shutdown(Close::Both);
+                        self.shut();
                         break false;
                     }
                 }
@@ -97,7 +106,7 @@ impl Outbox {
                     // No thread: the worker will not get its calls; closing fails them.
                     backlog.closed = true;
                     backlog.bytes.clear();
-                    let _ = self.socket.shutdown(Close::Both);
+                    self.shut();
                 }
                 return; // still `flushing`: the flusher thread owns the writes
             }
@@ -123,7 +132,7 @@ impl Outbox {
                 std::mem::take(&mut backlog.bytes)
             };
             if (&self.socket).write_all(&bytes).is_err() {
-                let _ = self.socket.shutdown(Close::Both);
+                self.shut();
                 let mut backlog = self.lock();
                 backlog.bytes.clear();
                 backlog.flushing = false;

@@ -19,7 +19,7 @@ use super::outbox::Outbox;
 use super::{After, Event, Shared, Verdict, Why, Worker, MAX_START_FAILURES};
 use crate::error::{Error, Result};
 use crate::process::call::FLAGS;
-use crate::process::child::{read_frame, Child};
+use crate::process::child::{read_frame, Child, Lines};
 use crate::process::identity::Outcome;
 use crate::process::wire::{Decoder, FrameKind};
 use crate::sys::Kill;
@@ -85,18 +85,18 @@ fn start_worker(shared: &Arc<Shared>) {
             return;
         }
     }
-    let started = Child::spawn(shared.config.handshake)
-        .map(|(child, socket, direct)| (Arc::new(child), Lines { socket, direct }));
+    let started =
+        Child::spawn(shared.config.handshake).map(|(child, lines)| (Arc::new(child), lines));
     match (started, &shared.config.initializer) {
         // The initializer runs on a thread of its own: it may take long (or hang), and the
         // supervisor must go on enforcing timeouts and starting workers meanwhile.
-        (Ok((child, socket)), Some(_)) => {
+        (Ok((child, lines)), Some(_)) => {
             let mine = Arc::clone(&child);
             shared.lock().initializing.push(Arc::clone(&child));
             let on_thread = Arc::clone(shared);
             let spawned = std::thread::Builder::new()
                 .name("concurra-process-init".into())
-                .spawn(move || initialize(&on_thread, child, socket));
+                .spawn(move || initialize(&on_thread, child, lines));
             if let Err(e) = spawned {
                 shared
                     .lock()
@@ -113,12 +113,6 @@ fn start_worker(shared: &Arc<Shared>) {
     }
 }
 
-/// A new worker's channel and direct line.
-struct Lines {
-    socket: UnixStream,
-    direct: UnixStream,
-}
-
 /// The initializer thread: runs the pool's initializer on a new worker (bounded by the task
 /// timeout if one is set), then adds the worker, or records the failure.
 fn initialize(shared: &Arc<Shared>, child: Arc<Child>, lines: Lines) {
@@ -127,8 +121,8 @@ fn initialize(shared: &Arc<Shared>, child: Arc<Child>, lines: Lines) {
         .config
         .task_timeout
         .and_then(|t| Instant::now().checked_add(t));
-    let outcome = crate::unwind::catch(|| run_initializer(&lines.socket, init.as_ref(), deadline))
-        .and_then(|r| r);
+    let outcome =
+        crate::unwind::catch(|| run_initializer(&lines, init.as_ref(), deadline)).and_then(|r| r);
     shared
         .lock()
         .initializing
@@ -156,13 +150,17 @@ fn add_worker(
         state.starting -= 1;
         match started {
             Ok((child, lines)) => {
-                let reader = lines.socket.try_clone();
                 let key = state.next_worker;
                 state.next_worker += 1;
-                let out = Arc::new(Outbox::new(lines.socket));
-                let direct = Arc::new(DirectLine::new(lines.direct));
-                match reader {
-                    Ok(reader) => {
+                let Lines {
+                    calls,
+                    replies: reader,
+                    direct,
+                } = lines;
+                let direct = Arc::new(DirectLine::new(direct));
+                match reader.try_clone() {
+                    Ok(replies) => {
+                        let out = Arc::new(Outbox::new(calls, replies));
                         state.workers.push(Worker {
                             key,
                             child: Arc::clone(&child),
@@ -220,16 +218,16 @@ fn add_worker(
 /// Runs the initializer call on a new worker and reads its reply, by `deadline` if one is set
 /// (the pool's task timeout).
 fn run_initializer(
-    socket: &UnixStream,
+    lines: &Lines,
     init: &(dyn Fn(&mut Vec<u8>) -> Result<()> + Send + Sync),
     deadline: Option<Instant>,
 ) -> Result<()> {
     let mut frame = Vec::new();
     init(&mut frame)?;
-    (&*socket)
+    (&lines.calls)
         .write_all(&frame)
         .map_err(|e| Error::io("sending the initializer", e))?;
-    let frame = read_frame(socket, deadline)
+    let frame = read_frame(&lines.replies, deadline)
         .map_err(|e| Error::Decode(format!("the initializer's reply: {e}")))?
         .ok_or_else(|| Error::WorkerStart("the worker died in the initializer".into()))?;
     // The initializer's value is not wanted (nor its type known here): a `Value` outcome (the
