@@ -170,11 +170,9 @@ pub(crate) mod private {
         /// Prepares the function for many chunks.
         fn hold(self) -> Self::Held;
 
-        /// A `map`'s chunk size when the caller gives none: Python's, `ceil(len / (4 *
-        /// workers))`, which keeps the messages of a process pool few.
-        fn default_chunksize(len: usize, workers: usize) -> usize {
-            list::python_chunksize(len, workers)
-        }
+        /// How many chunks a worker a long `map` is cut into when the caller gives no chunk
+        /// size ([`list::default_chunksize`]): a process's chunk costs a message each way.
+        const CHUNKS_PER_WORKER: usize = 16;
         /// Submits one chunk.
         fn submit_chunk(
             held: &Self::Held,
@@ -229,9 +227,8 @@ where
         Arc::new(self)
     }
 
-    fn default_chunksize(len: usize, workers: usize) -> usize {
-        list::thread_chunksize(len, workers)
-    }
+    /// A thread's chunk costs about a microsecond, not a message.
+    const CHUNKS_PER_WORKER: usize = 32;
 
     fn submit_chunk(
         held: &Arc<G>,

@@ -56,8 +56,8 @@ pub use async_result::AsyncResult;
 pub use imap::{IMap, IMapUnordered};
 
 use crate::chunk::private::{Submit, ThreadFn};
-use crate::chunk::Chunk;
 pub use crate::chunk::MapFn;
+use crate::chunk::{list, Chunk};
 use crate::error::{Error, Result};
 use crate::executor::{Executor, Task};
 use crate::future::{self, Future, Promise};
@@ -436,9 +436,9 @@ impl<E: Executor> Pool<E> {
     }
 
     /// `f` over `items`, in order, as one list (Python: `map`). `chunksize` `None` computes
-    /// Python's default, `ceil(len / (4 * processes))`; a [`ThreadPool`] cuts a long input
-    /// finer, up to 32 chunks a thread of at least 1,024 items each (a thread's chunk costs a
-    /// microsecond, not a message, and finer chunks keep both threads busy to the end).
+    /// Python's default, `ceil(len / (4 * processes))`, for a short input, and cuts a long one
+    /// finer: up to 16 chunks a process (32 a thread), of at least 1,024 items each. Finer
+    /// chunks keep every worker busy to the end and let the first start sooner.
     ///
     /// On a thread pool each chunk writes its values straight into the returned list; a chunk
     /// stops at its first panic, as Python's stops at its first exception.
@@ -496,10 +496,11 @@ impl<E: Executor> Pool<E> {
     where
         F: MapFn<E, A>,
     {
-        let size = match self
-            .check_running()
-            .and_then(|()| self.chunksize(chunksize, || F::default_chunksize(len, self.processes)))
-        {
+        let size = match self.check_running().and_then(|()| {
+            self.chunksize(chunksize, || {
+                list::default_chunksize(len, self.processes, F::CHUNKS_PER_WORKER)
+            })
+        }) {
             Ok(size) => size,
             Err(e) => return AsyncResult::new(Future::completed(Err(e))),
         };

@@ -66,6 +66,7 @@ fn serve(marker: &OsString) -> i32 {
         return EXIT_PROTOCOL;
     };
     std::env::remove_var(MARKER);
+    crate::sys::keep_freed_memory();
     // Step 3: die with the parent; stop if it is already gone.
     if !sys::die_with_parent(parent) {
         return EXIT_PROTOCOL;
