@@ -1,6 +1,7 @@
 //! The parent's side of one worker process: start it, check its handshake, signal it, reap it.
 
 use std::io::Read;
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
@@ -34,13 +35,17 @@ enum State {
     Exited(i32),
 }
 
-/// The parent's ends of a worker's three sockets (step 5 of the protocol). Each carries one
-/// direction only: a thread blocked reading one is never woken by traffic the other way (on
-/// Linux a read on a socket wakes whenever the peer consumes what this end wrote).
+/// The parent's ends of a worker's lines (step 5 of the protocol). Each carries one direction
+/// only: a thread blocked reading one is never woken by traffic the other way (on Linux a
+/// read on a socket wakes whenever the peer consumes what this end wrote).
 #[derive(Debug)]
 pub(crate) struct Lines {
-    /// Calls out: the parent writes, the worker reads.
-    pub(crate) calls: UnixStream,
+    /// Calls out, a pipe (cheaper than a socket): its write end, non-blocking. Write it with
+    /// [`sys::write_all_unless_hangup`] watching `replies`.
+    pub(crate) calls: OwnedFd,
+    /// A read end of the calls pipe that nobody reads: while it is open, a write to the pipe
+    /// never raises `SIGPIPE` (it would kill a program that does not ignore it).
+    pub(crate) calls_keep: OwnedFd,
     /// Replies in (the channel the worker was started with): the worker writes, the parent's
     /// reader reads; end of file when the worker is gone.
     pub(crate) replies: UnixStream,
@@ -88,12 +93,14 @@ impl Child {
         };
         let started = handshake_on(&parent_end, handshake, fingerprint).and_then(|()| {
             use std::os::fd::AsFd;
-            let (calls, worker_calls) = UnixStream::pair().map_err(|e| e.to_string())?;
+            let (calls_read, calls) = sys::pipe().map_err(|e| e.to_string())?;
+            sys::set_nonblocking(calls.as_fd()).map_err(|e| e.to_string())?;
             let (direct, worker_direct) = UnixStream::pair().map_err(|e| e.to_string())?;
-            sys::send_fds(&parent_end, &[worker_calls.as_fd(), worker_direct.as_fd()])
-                .map_err(|e| format!("sending the worker its sockets: {e}"))?;
+            sys::send_fds(&parent_end, &[calls_read.as_fd(), worker_direct.as_fd()])
+                .map_err(|e| format!("sending the worker its lines: {e}"))?;
             Ok(Lines {
                 calls,
+                calls_keep: calls_read,
                 replies: parent_end,
                 direct,
             })

@@ -2,7 +2,7 @@
 //! `multiprocessing.Process`), with its return value through a [`Future`].
 
 use std::fmt;
-use std::io::Write;
+use std::os::fd::AsFd;
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
@@ -78,10 +78,13 @@ impl Builder {
                 let _ = started_tx.send(Ok(Arc::clone(&child)));
                 let Call { frame, pending, .. } = call;
                 let reply = if pending.start() {
-                    (&lines.calls)
-                        .write_all(&frame)
-                        .ok()
-                        .and_then(|()| read_reply(&lines.replies))
+                    crate::sys::write_all_unless_hangup(
+                        lines.calls.as_fd(),
+                        lines.replies.as_fd(),
+                        &frame,
+                    )
+                    .ok()
+                    .and_then(|()| read_reply(&lines.replies))
                 } else {
                     None
                 };

@@ -17,7 +17,8 @@
 //! * [`exitcode`]: Python's `exitcode` of an exit status: the code, or minus the signal.
 //! * [`wait_exited`]: block until a child has exited, leaving it unreaped (so its pid cannot be
 //!   reused while a signal may still be sent to it).
-//! * [`send_nonblocking`]: write to a socket without blocking and without `SIGPIPE`.
+//! * [`pipe`], [`write_nonblocking`], [`write_all_unless_hangup`]: the pipe a worker's calls go
+//!   down, written without blocking (a hung-up peer ends a wait for room).
 //! * [`quiet_stdin`]: move the inherited standard input (a worker's channel) to a new
 //!   close-on-exec descriptor and put `/dev/null` in its place.
 //!
@@ -156,23 +157,68 @@ pub(crate) fn wait_exited(pid: u32) -> io::Result<()> {
     }
 }
 
-/// Writes what the socket takes now; `WouldBlock` when it takes nothing.
-pub(crate) fn send_nonblocking(
-    socket: &std::os::unix::net::UnixStream,
-    buf: &[u8],
-) -> io::Result<usize> {
-    use rustix::net::{send, SendFlags};
+/// A pipe, both ends close-on-exec: `(read end, write end)`.
+pub(crate) fn pipe() -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    let flags = SendFlags::DONTWAIT | SendFlags::NOSIGNAL;
+    return Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?);
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    let flags = SendFlags::DONTWAIT;
+    {
+        let (read, write) = rustix::pipe::pipe()?;
+        for fd in [&read, &write] {
+            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC)?;
+        }
+        Ok((read, write))
+    }
+}
+
+/// Puts `fd` in non-blocking mode (for every descriptor that shares its open file).
+pub(crate) fn set_nonblocking(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+    use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
+    let flags = fcntl_getfl(fd)?;
+    fcntl_setfl(fd, flags | OFlags::NONBLOCK)?;
+    Ok(())
+}
+
+/// Writes what the non-blocking `fd` takes now; `WouldBlock` when it takes nothing.
+pub(crate) fn write_nonblocking(fd: std::os::fd::BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     loop {
-        match send(socket, buf, flags) {
+        match rustix::io::write(fd, buf) {
             Ok(n) => return Ok(n),
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// Writes all of `buf` to the non-blocking `fd`, waiting for room as needed, unless `watch`
+/// hangs up first (the peer is gone): then `BrokenPipe`, and the rest is not written.
+pub(crate) fn write_all_unless_hangup(
+    fd: std::os::fd::BorrowedFd<'_>,
+    watch: std::os::fd::BorrowedFd<'_>,
+    mut buf: &[u8],
+) -> io::Result<()> {
+    use rustix::event::{poll, PollFd, PollFlags};
+    while !buf.is_empty() {
+        match write_nonblocking(fd, buf) {
+            Ok(n) => buf = &buf[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let mut fds = [
+                    PollFd::from_borrowed_fd(fd, PollFlags::OUT),
+                    PollFd::from_borrowed_fd(watch, PollFlags::empty()),
+                ];
+                match poll(&mut fds, None) {
+                    Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                let gone = PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL;
+                if fds[1].revents().intersects(gone) {
+                    return Err(io::ErrorKind::BrokenPipe.into());
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Moves standard input to a new close-on-exec descriptor, returned, and opens `/dev/null` as

@@ -3,53 +3,62 @@
 //! Frames leave in the order they were queued (the pool queues them in `in_flight` order,
 //! under its lock). One thread writes at a time (`flushing`); a write that would block is
 //! finished by a short-lived flusher thread, so no thread that holds the pool's lock, nor a
-//! worker's reader, ever blocks on a write. A write error shuts the worker's sockets: its
-//! reader then sees end of file and hands its calls on.
+//! worker's reader, ever blocks on a write.
+//!
+//! The calls go down a pipe (cheaper than a socket per call), written without blocking. The
+//! outbox keeps a read end of that pipe that nobody reads: while it is open a write never
+//! meets a pipe without readers, so no write can raise `SIGPIPE`, whatever the program does
+//! with that signal. A wait for room ends when the worker's replies socket hangs up (the
+//! worker is gone). A write error shuts the replies socket, so the worker's reader sees end
+//! of file and hands its calls on.
 
-use std::io::Write;
 use std::net::Shutdown as Close;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::sys;
 
-/// A worker's channel for writing. Frames are queued under the pool's lock (so they leave in
+/// A worker's calls, for writing. Frames are queued under the pool's lock (so they leave in
 /// the order they were added to `in_flight`) and written after it is released (so no thread
 /// waits for the lock while another is in a system call); a write that would block is
 /// finished by a short-lived flusher thread.
 pub(super) struct Outbox {
-    /// The worker's calls socket, written here.
-    socket: UnixStream,
-    /// The worker's replies socket (its reader's), shut for reading when a write fails.
+    /// The worker's replies socket (its reader's): it hangs up when the worker is gone, and
+    /// it is shut for reading when a write fails.
     replies: UnixStream,
+    /// A read end of the calls pipe that is never read (see the module docs).
+    _keep: OwnedFd,
     backlog: Mutex<Backlog>,
 }
 
-#[derive(Default)]
 struct Backlog {
+    /// The pipe's write end (non-blocking); dropped once closed and written out, so the
+    /// worker reads end of file. Shared with the one thread writing (`flushing`).
+    pipe: Option<Arc<OwnedFd>>,
     /// Queued bytes not yet written.
     bytes: Vec<u8>,
     /// A thread is writing: it writes whatever is queued meanwhile too.
     flushing: bool,
-    /// Nothing more is queued; the write side is shut once the backlog is out.
+    /// Nothing more is queued; the pipe is closed once the backlog is out.
     closed: bool,
 }
 
 impl Outbox {
-    /// The outbox of a worker's calls socket; `replies` is its replies socket.
-    pub(super) fn new(socket: UnixStream, replies: UnixStream) -> Outbox {
+    /// The outbox of a worker: `pipe` the write end of its calls pipe, `keep` a read end of
+    /// it, `replies` its replies socket.
+    /// The pipe is non-blocking already ([`Lines`](crate::process::child::Lines)).
+    pub(super) fn new(pipe: OwnedFd, keep: OwnedFd, replies: UnixStream) -> Outbox {
         Outbox {
-            socket,
             replies,
-            backlog: Mutex::new(Backlog::default()),
+            _keep: keep,
+            backlog: Mutex::new(Backlog {
+                pipe: Some(Arc::new(pipe)),
+                bytes: Vec::new(),
+                flushing: false,
+                closed: false,
+            }),
         }
-    }
-
-    /// After a failed write: shuts both sockets, so the worker's reader sees end of file and
-    /// hands its calls on whatever the cause (the worker exits at end of file too).
-    fn shut(&self) {
-        let _ = self.socket.shutdown(Close::Both);
-        let _ = self.replies.shutdown(Close::Read);
     }
 
     fn lock(&self) -> MutexGuard<'_, Backlog> {
@@ -57,14 +66,22 @@ impl Outbox {
     }
 
     /// Queues `frames` (call with the pool's lock held; [`flush`](Outbox::flush) after
-    /// releasing it). False if the channel is closed: nothing was queued.
+    /// releasing it). False if the outbox is closed: nothing was queued.
     pub(super) fn queue(&self, frames: &[u8]) -> bool {
         let mut backlog = self.lock();
-        if backlog.closed {
+        if backlog.closed || backlog.pipe.is_none() {
             return false;
         }
         backlog.bytes.extend_from_slice(frames);
         true
+    }
+
+    /// After a failed write: nothing more goes out, and the worker's reader sees end of file
+    /// (the worker reads it too once the pipe is dropped).
+    fn shut(&self, backlog: &mut Backlog) {
+        backlog.bytes.clear();
+        backlog.pipe = None;
+        let _ = self.replies.shutdown(Close::Read);
     }
 
     /// Writes what is queued without blocking, unless another thread is writing already; what
@@ -73,76 +90,85 @@ impl Outbox {
     pub(super) fn flush(self: &Arc<Self>) {
         let mut backlog = self.lock();
         while !backlog.flushing && !backlog.bytes.is_empty() {
+            let Some(pipe) = backlog.pipe.clone() else {
+                backlog.bytes.clear();
+                break;
+            };
             let bytes = std::mem::take(&mut backlog.bytes);
             backlog.flushing = true;
             drop(backlog);
             let mut written = 0;
-            let blocked = loop {
+            let outcome = loop {
                 if written == bytes.len() {
-                    break false;
+                    break Ok(false);
                 }
-                match sys::send_nonblocking(&self.socket, &bytes[written..]) {
+                match sys::write_nonblocking(pipe.as_fd(), &bytes[written..]) {
                     Ok(n) => written += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break true,
-                    Err(_) => {
-                        // The worker is gone, or its socket is unusable: drop the rest.
-                        written = bytes.len();
-                        self.shut();
-                        break false;
-                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break Ok(true),
+                    Err(e) => break Err(e),
                 }
             };
+            drop(pipe);
             backlog = self.lock();
-            if blocked {
-                // Put the rest first, then let a thread wait for room.
-                let queued = std::mem::take(&mut backlog.bytes);
-                backlog.bytes = bytes[written..].to_vec();
-                backlog.bytes.extend_from_slice(&queued);
-                let outbox = Arc::clone(self);
-                let spawned = std::thread::Builder::new()
-                    .name("concurra-process-flusher".into())
-                    .spawn(move || outbox.flush_blocking());
-                if spawned.is_err() {
-                    // No thread: the worker will not get its calls; closing fails them.
-                    backlog.closed = true;
-                    backlog.bytes.clear();
-                    self.shut();
+            match outcome {
+                Ok(true) => {
+                    // Put the rest first, then let a thread wait for room.
+                    let queued = std::mem::take(&mut backlog.bytes);
+                    backlog.bytes = bytes[written..].to_vec();
+                    backlog.bytes.extend_from_slice(&queued);
+                    let outbox = Arc::clone(self);
+                    let spawned = std::thread::Builder::new()
+                        .name("concurra-process-flusher".into())
+                        .spawn(move || outbox.flush_blocking());
+                    if spawned.is_err() {
+                        // No thread: the worker will not get its calls; shutting fails them.
+                        backlog.flushing = false;
+                        self.shut(&mut backlog);
+                    }
+                    return; // still `flushing`: the flusher thread owns the writes
                 }
-                return; // still `flushing`: the flusher thread owns the writes
+                Ok(false) => backlog.flushing = false,
+                Err(_) => {
+                    backlog.flushing = false;
+                    self.shut(&mut backlog);
+                }
             }
-            backlog.flushing = false;
         }
         if backlog.closed && !backlog.flushing && backlog.bytes.is_empty() {
-            let _ = self.socket.shutdown(Close::Write);
+            backlog.pipe = None;
         }
     }
 
-    /// The flusher thread: blocking writes until the backlog is empty.
+    /// The flusher thread: writes, waiting for room, until the backlog is empty or the worker
+    /// hangs up.
     fn flush_blocking(&self) {
         loop {
-            let bytes = {
+            let (bytes, pipe) = {
                 let mut backlog = self.lock();
-                if backlog.bytes.is_empty() {
+                let pipe = backlog.pipe.clone();
+                if backlog.bytes.is_empty() || pipe.is_none() {
                     backlog.flushing = false;
+                    backlog.bytes.clear();
                     if backlog.closed {
-                        let _ = self.socket.shutdown(Close::Write);
+                        backlog.pipe = None;
                     }
                     return;
                 }
-                std::mem::take(&mut backlog.bytes)
+                (std::mem::take(&mut backlog.bytes), pipe.expect("checked"))
             };
-            if (&self.socket).write_all(&bytes).is_err() {
-                self.shut();
+            let written = sys::write_all_unless_hangup(pipe.as_fd(), self.replies.as_fd(), &bytes);
+            drop(pipe);
+            if written.is_err() {
                 let mut backlog = self.lock();
-                backlog.bytes.clear();
                 backlog.flushing = false;
+                self.shut(&mut backlog);
                 return;
             }
         }
     }
 
-    /// Queues nothing more; the worker's side is closed for reading once the backlog is out,
-    /// and it exits at end of file. Call [`flush`](Outbox::flush) after releasing the lock.
+    /// Queues nothing more; the pipe is closed once the backlog is out, and the worker exits
+    /// at end of file. Call [`flush`](Outbox::flush) after releasing the lock.
     pub(super) fn close(&self) {
         self.lock().closed = true;
     }

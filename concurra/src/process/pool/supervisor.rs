@@ -7,7 +7,8 @@
 //! replacement starts if work waits (see the [pool's protocol](super)).
 
 use std::collections::VecDeque;
-use std::io::{Read, Write};
+use std::io::Read;
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::Instant;
@@ -154,13 +155,14 @@ fn add_worker(
                 state.next_worker += 1;
                 let Lines {
                     calls,
+                    calls_keep,
                     replies: reader,
                     direct,
                 } = lines;
                 let direct = Arc::new(DirectLine::new(direct));
                 match reader.try_clone() {
                     Ok(replies) => {
-                        let out = Arc::new(Outbox::new(calls, replies));
+                        let out = Arc::new(Outbox::new(calls, calls_keep, replies));
                         state.workers.push(Worker {
                             key,
                             child: Arc::clone(&child),
@@ -224,8 +226,7 @@ fn run_initializer(
 ) -> Result<()> {
     let mut frame = Vec::new();
     init(&mut frame)?;
-    (&lines.calls)
-        .write_all(&frame)
+    crate::sys::write_all_unless_hangup(lines.calls.as_fd(), lines.replies.as_fd(), &frame)
         .map_err(|e| Error::io("sending the initializer", e))?;
     let frame = read_frame(&lines.replies, deadline)
         .map_err(|e| Error::Decode(format!("the initializer's reply: {e}")))?
