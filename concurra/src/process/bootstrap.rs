@@ -2,6 +2,7 @@
 //! channel closes. The protocol is written out in the [module docs](super).
 
 use std::ffi::OsString;
+use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 
@@ -102,16 +103,17 @@ fn serve(marker: &OsString) -> i32 {
     if (&channel).write_all(&out).is_err() {
         return EXIT_PROTOCOL;
     }
-    // Step 5, last part: the calls pipe and the direct line.
-    let (calls_in, direct) = match sys::recv_fds::<2>(&channel) {
-        Ok([calls, direct]) => (std::fs::File::from(calls), UnixStream::from(direct)),
+    // Step 5, last part: the lines, three pipes; the channel has done its work.
+    let [calls_in, replies, direct] = match sys::recv_fds::<3>(&channel) {
+        Ok(fds) => fds.map(File::from),
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return 0,
         Err(e) => {
-            eprintln!("concurra worker: no calls socket and direct line: {e}");
+            eprintln!("concurra worker: no lines from the parent: {e}");
             return EXIT_PROTOCOL;
         }
     };
-    calls(&calls_in, &channel, &direct)
+    drop(channel);
+    calls(&calls_in, &replies, &direct)
 }
 
 /// `v<VERSION>:<parent pid>:<fingerprint hex>`.
@@ -129,7 +131,7 @@ fn parse(marker: &OsString) -> Option<(u32, u64)> {
 /// Step 6: runs the calls read from `calls` one at a time, in order, each reply written (on
 /// `replies`, or on the direct line when the call asks) before the next call starts; returns
 /// the exit code at end of file (0) or after a `last` call (0, or 1 if it panicked).
-fn calls(calls: &std::fs::File, replies: &UnixStream, direct: &UnixStream) -> i32 {
+fn calls(calls: &File, replies: &File, direct: &File) -> i32 {
     let mut decoder = Decoder::new();
     let mut buf = vec![0u8; 64 << 10];
     let mut out = Vec::new();

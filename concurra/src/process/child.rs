@@ -1,7 +1,7 @@
 //! The parent's side of one worker process: start it, check its handshake, signal it, reap it.
 
-use std::io::Read;
-use std::os::fd::OwnedFd;
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
@@ -35,27 +35,28 @@ enum State {
     Exited(i32),
 }
 
-/// The parent's ends of a worker's lines (step 5 of the protocol). Each carries one direction
-/// only: a thread blocked reading one is never woken by traffic the other way (on Linux a
-/// read on a socket wakes whenever the peer consumes what this end wrote).
+/// The parent's ends of a worker's lines (step 5 of the protocol): pipes, each one direction
+/// (a pipe costs less than a socket per message, and a thread blocked reading one is never
+/// woken by traffic the other way, as a socket's reader is whenever the peer consumes what
+/// its own end wrote).
 #[derive(Debug)]
 pub(crate) struct Lines {
-    /// Calls out, a pipe (cheaper than a socket): its write end, non-blocking. Write it with
+    /// Calls out: the pipe's write end, non-blocking. Write it with
     /// [`sys::write_all_unless_hangup`] watching `replies`.
     pub(crate) calls: OwnedFd,
     /// A read end of the calls pipe that nobody reads: while it is open, a write to the pipe
     /// never raises `SIGPIPE` (it would kill a program that does not ignore it).
     pub(crate) calls_keep: OwnedFd,
-    /// Replies in (the channel the worker was started with): the worker writes, the parent's
-    /// reader reads; end of file when the worker is gone.
-    pub(crate) replies: UnixStream,
-    /// The direct line: replies a synchronous caller reads itself.
-    pub(crate) direct: UnixStream,
+    /// Replies in, a pipe's read end: the worker writes, the parent's reader reads; end of
+    /// file when the worker is gone.
+    pub(crate) replies: File,
+    /// The direct line, a pipe's read end: replies a synchronous caller reads itself.
+    pub(crate) direct: File,
 }
 
 impl Child {
     /// Starts this executable again as a worker and waits for its handshake (steps 1–5 of the
-    /// protocol). Returns the worker and the parent's ends of its sockets.
+    /// protocol). Returns the worker and the parent's ends of its lines.
     ///
     /// # Errors
     /// [`Error::InvalidState`] in a process that was itself started as a worker without the
@@ -92,17 +93,24 @@ impl Child {
             state: Mutex::new(State::Running(process)),
         };
         let started = handshake_on(&parent_end, handshake, fingerprint).and_then(|()| {
-            use std::os::fd::AsFd;
             let (calls_read, calls) = sys::pipe().map_err(|e| e.to_string())?;
             sys::set_nonblocking(calls.as_fd()).map_err(|e| e.to_string())?;
-            let (direct, worker_direct) = UnixStream::pair().map_err(|e| e.to_string())?;
-            sys::send_fds(&parent_end, &[calls_read.as_fd(), worker_direct.as_fd()])
+            let (replies, worker_replies) = sys::pipe().map_err(|e| e.to_string())?;
+            let (direct, worker_direct) = sys::pipe().map_err(|e| e.to_string())?;
+            let theirs = [
+                calls_read.as_fd(),
+                worker_replies.as_fd(),
+                worker_direct.as_fd(),
+            ];
+            sys::send_fds(&parent_end, &theirs)
                 .map_err(|e| format!("sending the worker its lines: {e}"))?;
+            // The worker's write ends go (end of file must come when the worker is gone);
+            // the calls pipe's read end stays, unread (see `calls_keep`).
             Ok(Lines {
                 calls,
                 calls_keep: calls_read,
-                replies: parent_end,
-                direct,
+                replies: File::from(replies),
+                direct: File::from(direct),
             })
         });
         match started {
@@ -172,40 +180,27 @@ impl Child {
     }
 }
 
-/// Reads one whole frame: `Ok(None)` at end of file; an error for a malformed stream, a read
-/// error, or a `deadline` that passes first.
+/// Reads one whole frame from `line` (a socket or a pipe): `Ok(None)` at end of file; an
+/// error for a malformed stream, a read error, or a `deadline` that passes first.
 pub(crate) fn read_frame(
-    channel: &UnixStream,
+    line: &(impl AsFd + ?Sized),
     deadline: Option<Instant>,
 ) -> std::result::Result<Option<Frame>, String> {
     let mut decoder = Decoder::new();
     let mut buf = [0u8; 4096];
     loop {
         if let Some(frame) = decoder.next_frame().map_err(|e| e.to_string())? {
-            if deadline.is_some() {
-                channel.set_read_timeout(None).map_err(|e| e.to_string())?;
-            }
             return Ok(Some(frame));
         }
-        if let Some(deadline) = deadline {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err("no answer in time".into());
-            }
-            channel
-                .set_read_timeout(Some(left))
-                .map_err(|e| e.to_string())?;
+        if deadline.is_some()
+            && !sys::wait_readable(line.as_fd(), deadline).map_err(|e| e.to_string())?
+        {
+            return Err("no answer in time".into());
         }
-        match (&*channel).read(&mut buf) {
+        match rustix::io::read(line.as_fd(), &mut buf[..]) {
             Ok(0) => return Ok(None),
             Ok(n) => decoder.push(&buf[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::Interrupted
-                        | std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                ) => {}
+            Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => {}
             Err(e) => return Err(e.to_string()),
         }
     }

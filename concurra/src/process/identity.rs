@@ -13,7 +13,7 @@
 //! Two checks make step 2 sound. The handshake proves that the worker runs the very file the
 //! parent runs (`sys::exe_fingerprint`, compared on both sides before any call), so the
 //! distance leads to the same trampoline. And only distances computed by [`Entry::of`] travel:
-//! the channel is a private socket pair between the two processes.
+//! the lines are private pipes between the two processes, handed over on a private socket pair.
 //!
 //! `F` must be a zero-sized `Copy` type: a `fn` item or a closure that captures nothing. The
 //! worker cannot receive an `F` (code does not cross processes), so it makes one from no bytes,

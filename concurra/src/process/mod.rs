@@ -27,12 +27,14 @@
 //!    fails with [`Error::WorkerStart`](crate::Error::WorkerStart) naming the likely cause —
 //!    never a hang. A process started as a worker that reaches `main` without serving refuses
 //!    to start workers itself, so a missing hook cannot multiply processes.
-//!    The parent then sends the worker two more sockets (one byte with `SCM_RIGHTS`): the
-//!    *calls* socket, on which the parent writes calls from now on, and the *direct line*, on
-//!    which the worker writes the replies asked for there (step 6); every other reply goes on
-//!    the channel. Each socket carries one direction only: on Linux a blocked read wakes when
-//!    the peer consumes what its own end wrote, so a shared socket would wake the parent's
-//!    reader (and the worker) once more on every call.
+//!    The parent then sends the worker its *lines*, three pipes (one byte with
+//!    `SCM_RIGHTS`; the channel's work is done): *calls* (parent to worker), *replies* and
+//!    the *direct line* (worker to parent; the worker writes there the replies asked for
+//!    there, step 6). A pipe carries one direction and costs less than a socket per message;
+//!    a shared socket would also wake its blocked reader whenever the peer consumed what its
+//!    own end wrote. The parent keeps an unread read end of the calls pipe, so writing a
+//!    call never raises `SIGPIPE`, and ends a wait for room there when the replies pipe
+//!    hangs up.
 //! 6. **Calls.** The parent sends `Call` frames ([`wire`]): a call id, the function's identity
 //!    (`identity`: its trampoline's distance from a fixed function of the binary) and the
 //!    `postcard`-encoded argument. The worker runs calls one at a time, in order, and writes
@@ -42,7 +44,7 @@
 //!    its second bit set asks for the reply on the direct line: a caller that waits for it
 //!    reads it there itself, with no thread in between (the pool's synchronous
 //!    [`call`](crate::Executor::call)).
-//! 7. **End.** The parent closes its end of the calls socket: the worker reads end of file and
+//! 7. **End.** The parent closes its end of the calls pipe: the worker reads end of file and
 //!    exits with code 0.
 //!    A worker killed or dead on its own is reaped by the parent, which reports the exit code
 //!    (minus the signal number if killed, as Python) on the call it was running.

@@ -118,7 +118,7 @@ impl Builder {
 }
 
 /// The one reply's payload; `None` at end of file or on a malformed stream.
-fn read_reply(channel: &std::os::unix::net::UnixStream) -> Option<Vec<u8>> {
+fn read_reply(channel: &std::fs::File) -> Option<Vec<u8>> {
     let frame = read_frame(channel, None).ok()??;
     (frame.kind == FrameKind::Reply && frame.id & !LAST == 0).then_some(frame.payload)
 }

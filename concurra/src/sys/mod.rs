@@ -190,6 +190,36 @@ pub(crate) fn write_nonblocking(fd: std::os::fd::BorrowedFd<'_>, buf: &[u8]) -> 
     }
 }
 
+/// Waits until `fd` is readable (or at end of file, or in error) or `deadline` passes; false
+/// if the deadline passed first.
+pub(crate) fn wait_readable(
+    fd: std::os::fd::BorrowedFd<'_>,
+    deadline: Option<std::time::Instant>,
+) -> io::Result<bool> {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    loop {
+        let left = match deadline {
+            None => None,
+            Some(d) => {
+                let left = d.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return Ok(false);
+                }
+                Some(Timespec {
+                    tv_sec: left.as_secs().try_into().unwrap_or(i64::MAX),
+                    tv_nsec: left.subsec_nanos().into(),
+                })
+            }
+        };
+        let mut fds = [PollFd::from_borrowed_fd(fd, PollFlags::IN)];
+        match poll(&mut fds, left.as_ref()) {
+            Ok(0) | Err(rustix::io::Errno::INTR) => continue,
+            Ok(_) => return Ok(true),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Writes all of `buf` to the non-blocking `fd`, waiting for room as needed, unless `watch`
 /// hangs up first (the peer is gone): then `BrokenPipe`, and the rest is not written.
 pub(crate) fn write_all_unless_hangup(
@@ -261,7 +291,7 @@ pub(crate) fn send_fds(
 }
 
 /// The most descriptors [`send_fds`] sends at once.
-pub(crate) const MAX_FDS: usize = 2;
+pub(crate) const MAX_FDS: usize = 3;
 
 /// Receives the `N` descriptors [`send_fds`] sent (close-on-exec), reading exactly its one
 /// byte.

@@ -3,7 +3,7 @@
 //! A reply on the worker's channel is read by its reader thread, which then wakes the caller:
 //! three threads for one round trip, and on a busy or single CPU each hand-off is a context
 //! switch. [`ProcessPoolExecutor::call`](crate::Executor::call) sends its call to an idle worker
-//! with the *direct* bit set; the worker writes that reply on a second socket, the direct line,
+//! with the *direct* bit set; the worker writes that reply on a pipe of its own, the direct line,
 //! and the caller, blocked reading it, wakes straight from the worker's write.
 //!
 //! # Who reads the direct line
@@ -18,8 +18,8 @@
 //! Lock order: the direct line's lock, then the pool's. The pool's lock is never held while
 //! waiting for this one.
 
+use std::fs::File;
 use std::io::Read;
-use std::os::unix::net::UnixStream;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::process::call::FLAGS;
@@ -27,13 +27,13 @@ use crate::process::wire::{Decoder, FrameKind};
 
 /// The parent's end of a worker's direct line.
 pub(super) struct DirectLine {
-    socket: UnixStream,
+    line: File,
     reading: Mutex<Decoder>,
 }
 
 /// The right to read a direct line (see the module docs).
 pub(super) struct Reading<'a> {
-    socket: &'a UnixStream,
+    line: &'a File,
     decoder: MutexGuard<'a, Decoder>,
 }
 
@@ -48,9 +48,9 @@ pub(super) enum Direct {
 }
 
 impl DirectLine {
-    pub(super) fn new(socket: UnixStream) -> DirectLine {
+    pub(super) fn new(line: File) -> DirectLine {
         DirectLine {
-            socket,
+            line,
             reading: Mutex::new(Decoder::new()),
         }
     }
@@ -58,7 +58,7 @@ impl DirectLine {
     /// Waits for the right to read the line.
     pub(super) fn lock(&self) -> Reading<'_> {
         Reading {
-            socket: &self.socket,
+            line: &self.line,
             decoder: self.reading.lock().unwrap_or_else(PoisonError::into_inner),
         }
     }
@@ -83,7 +83,7 @@ impl Reading<'_> {
                 Ok(None) => {}
                 Err(e) => return Direct::Malformed(e.to_string()),
             }
-            match (&*self.socket).read(&mut buf) {
+            match (&*self.line).read(&mut buf) {
                 Ok(0) => return Direct::Closed,
                 Ok(n) => self.decoder.push(&buf[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}

@@ -8,25 +8,27 @@
 //! The calls go down a pipe (cheaper than a socket per call), written without blocking. The
 //! outbox keeps a read end of that pipe that nobody reads: while it is open a write never
 //! meets a pipe without readers, so no write can raise `SIGPIPE`, whatever the program does
-//! with that signal. A wait for room ends when the worker's replies socket hangs up (the
-//! worker is gone). A write error shuts the replies socket, so the worker's reader sees end
-//! of file and hands its calls on.
+//! with that signal. A wait for room ends when the worker's replies pipe hangs up (the
+//! worker is gone). A write error kills the worker, so its reader sees end of file and hands
+//! its calls on.
 
-use std::net::Shutdown as Close;
+use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use crate::sys;
+use crate::process::child::Child;
+use crate::sys::{self, Kill};
 
 /// A worker's calls, for writing. Frames are queued under the pool's lock (so they leave in
 /// the order they were added to `in_flight`) and written after it is released (so no thread
 /// waits for the lock while another is in a system call); a write that would block is
 /// finished by a short-lived flusher thread.
 pub(super) struct Outbox {
-    /// The worker's replies socket (its reader's): it hangs up when the worker is gone, and
-    /// it is shut for reading when a write fails.
-    replies: UnixStream,
+    /// A read end of the worker's replies pipe, never read here: it hangs up when the worker
+    /// is gone, which ends a wait for room.
+    replies: File,
+    /// The worker, killed when a write fails.
+    child: Arc<Child>,
     /// A read end of the calls pipe that is never read (see the module docs).
     _keep: OwnedFd,
     backlog: Mutex<Backlog>,
@@ -45,12 +47,13 @@ struct Backlog {
 }
 
 impl Outbox {
-    /// The outbox of a worker: `pipe` the write end of its calls pipe, `keep` a read end of
-    /// it, `replies` its replies socket.
-    /// The pipe is non-blocking already ([`Lines`](crate::process::child::Lines)).
-    pub(super) fn new(pipe: OwnedFd, keep: OwnedFd, replies: UnixStream) -> Outbox {
+    /// The outbox of `child`: `pipe` the write end of its calls pipe (non-blocking already,
+    /// see [`Lines`](crate::process::child::Lines)), `keep` a read end of it, `replies` a read
+    /// end of its replies pipe.
+    pub(super) fn new(pipe: OwnedFd, keep: OwnedFd, replies: File, child: Arc<Child>) -> Outbox {
         Outbox {
             replies,
+            child,
             _keep: keep,
             backlog: Mutex::new(Backlog {
                 pipe: Some(Arc::new(pipe)),
@@ -76,12 +79,12 @@ impl Outbox {
         true
     }
 
-    /// After a failed write: nothing more goes out, and the worker's reader sees end of file
-    /// (the worker reads it too once the pipe is dropped).
+    /// After a failed write: nothing more goes out, and the worker is killed, so its reader
+    /// sees end of file and hands its calls on.
     fn shut(&self, backlog: &mut Backlog) {
         backlog.bytes.clear();
         backlog.pipe = None;
-        let _ = self.replies.shutdown(Close::Read);
+        self.child.signal(Kill::Kill);
     }
 
     /// Writes what is queued without blocking, unless another thread is writing already; what

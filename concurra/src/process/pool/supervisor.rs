@@ -7,9 +7,9 @@
 //! replacement starts if work waits (see the [pool's protocol](super)).
 
 use std::collections::VecDeque;
+use std::fs::File;
 use std::io::Read;
 use std::os::fd::AsFd;
-use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -162,7 +162,8 @@ fn add_worker(
                 let direct = Arc::new(DirectLine::new(direct));
                 match reader.try_clone() {
                     Ok(replies) => {
-                        let out = Arc::new(Outbox::new(calls, calls_keep, replies));
+                        let out =
+                            Arc::new(Outbox::new(calls, calls_keep, replies, Arc::clone(&child)));
                         state.workers.push(Worker {
                             key,
                             child: Arc::clone(&child),
@@ -252,13 +253,13 @@ fn read_replies(
     shared: &Arc<Shared>,
     key: u64,
     child: &Child,
-    socket: &UnixStream,
+    replies: &File,
     direct: &DirectLine,
 ) {
     let mut decoder = Decoder::new();
     let mut buf = vec![0u8; 64 << 10];
     let malformed = loop {
-        let n = match (&*socket).read(&mut buf) {
+        let n = match (&*replies).read(&mut buf) {
             Ok(0) => break None,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
