@@ -103,17 +103,35 @@ fn serve(marker: &OsString) -> i32 {
     if (&channel).write_all(&out).is_err() {
         return EXIT_PROTOCOL;
     }
-    // Step 5, last part: the lines, three pipes; the channel has done its work.
-    let [calls_in, replies, direct] = match sys::recv_fds::<3>(&channel) {
-        Ok(fds) => fds.map(File::from),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return 0,
+    // Step 5, last part: the lines, three pipes (or, for the fork server, its socket); the
+    // channel has done its work.
+    let mut role = [0u8; 1];
+    let handed = sys::recv_message(&channel, &mut role);
+    drop(channel);
+    match handed {
+        Ok((0, _)) => 0,
+        Ok((1, fds)) if role[0] == b'L' && fds.len() == 3 => {
+            let Ok([calls_in, replies, direct]) = <[_; 3]>::try_from(fds) else {
+                return EXIT_PROTOCOL;
+            };
+            calls(
+                &File::from(calls_in),
+                &File::from(replies),
+                &File::from(direct),
+            )
+        }
+        Ok((1, mut fds)) if role[0] == b'Z' && fds.len() == 1 => {
+            super::zygote::serve(fds.pop().expect("one"))
+        }
+        Ok(_) => {
+            eprintln!("concurra worker: no lines from the parent");
+            EXIT_PROTOCOL
+        }
         Err(e) => {
             eprintln!("concurra worker: no lines from the parent: {e}");
-            return EXIT_PROTOCOL;
+            EXIT_PROTOCOL
         }
-    };
-    drop(channel);
-    calls(&calls_in, &replies, &direct)
+    }
 }
 
 /// `v<VERSION>:<parent pid>:<fingerprint hex>`.
@@ -131,7 +149,7 @@ fn parse(marker: &OsString) -> Option<(u32, u64)> {
 /// Step 6: runs the calls read from `calls` one at a time, in order, each reply written (on
 /// `replies`, or on the direct line when the call asks) before the next call starts; returns
 /// the exit code at end of file (0) or after a `last` call (0, or 1 if it panicked).
-fn calls(calls: &File, replies: &File, direct: &File) -> i32 {
+pub(super) fn calls(calls: &File, replies: &File, direct: &File) -> i32 {
     let mut decoder = Decoder::new();
     let mut buf = vec![0u8; 64 << 10];
     let mut out = Vec::new();

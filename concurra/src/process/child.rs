@@ -5,11 +5,12 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::bootstrap::{self, Ready, MARKER};
 use super::wire::{Decoder, Frame, FrameKind};
+use super::zygote::{self, Exit, Server};
 use crate::error::{Error, Result};
 use crate::sys::{self, Kill};
 
@@ -31,6 +32,12 @@ pub(crate) struct Child {
 enum State {
     /// Not reaped yet (it may have exited: a zombie keeps its pid).
     Running(std::process::Child),
+    /// Forked by the fork server, which keeps it unreaped until told (so its pid stays ours)
+    /// and reports its exit.
+    Forked {
+        exit: Arc<Exit>,
+        server: Arc<Server>,
+    },
     /// Reaped, with Python's exit code.
     Exited(i32),
 }
@@ -54,9 +61,40 @@ pub(crate) struct Lines {
     pub(crate) direct: File,
 }
 
+impl Lines {
+    /// A new worker's lines: the parent's ends, and the worker's (calls read end, replies and
+    /// direct write ends) to hand over. The parent's ends are the read ends of replies and the
+    /// direct line, and the calls pipe's write end, non-blocking; it keeps a read end of the
+    /// calls pipe as well (`calls_keep`).
+    pub(crate) fn new() -> std::io::Result<(Lines, [OwnedFd; 3])> {
+        let (calls_read, calls) = sys::pipe()?;
+        sys::set_nonblocking(calls.as_fd())?;
+        let (replies, worker_replies) = sys::pipe()?;
+        let (direct, worker_direct) = sys::pipe()?;
+        let calls_keep = calls_read.try_clone()?;
+        let lines = Lines {
+            calls,
+            calls_keep,
+            replies: File::from(replies),
+            direct: File::from(direct),
+        };
+        Ok((lines, [calls_read, worker_replies, worker_direct]))
+    }
+
+    /// Step 5, last part, for a worker started again: its lines handed over on its channel.
+    /// The worker's ends are dropped here: end of file must come when the worker is gone.
+    fn hand_over(channel: &UnixStream) -> std::result::Result<Lines, String> {
+        let (lines, theirs) = Lines::new().map_err(|e| e.to_string())?;
+        let fds = [theirs[0].as_fd(), theirs[1].as_fd(), theirs[2].as_fd()];
+        sys::send_fds(channel, &fds).map_err(|e| format!("sending the worker its lines: {e}"))?;
+        Ok(lines)
+    }
+}
+
 impl Child {
-    /// Starts this executable again as a worker and waits for its handshake (steps 1–5 of the
-    /// protocol). Returns the worker and the parent's ends of its lines.
+    /// Starts a worker (steps 1–5 of the protocol): forked by this process's fork server when
+    /// it has one (see `zygote`), otherwise this executable started again. Returns the worker
+    /// and the parent's ends of its lines.
     ///
     /// # Errors
     /// [`Error::InvalidState`] in a process that was itself started as a worker without the
@@ -69,6 +107,29 @@ impl Child {
                  call concurra::init() first thing in main, or add concurra::worker_hook!()"
             )));
         }
+        if let Some(forked) = zygote::fork_worker(handshake)? {
+            return Ok(forked);
+        }
+        Child::start(handshake, Lines::hand_over)
+    }
+
+    /// A child the fork server forked, which reports its exit.
+    pub(crate) fn forked(pid: u32, exit: Arc<Exit>, server: Arc<Server>) -> Child {
+        Child {
+            pid,
+            state: Mutex::new(State::Forked { exit, server }),
+        }
+    }
+
+    /// Starts this executable again as a worker, waits for its handshake and hands it what
+    /// `hand_over` sends on its channel (its lines, or the fork server's socket).
+    ///
+    /// # Errors
+    /// As [`spawn`](Child::spawn).
+    pub(crate) fn start<R>(
+        handshake: Duration,
+        hand_over: impl FnOnce(&UnixStream) -> std::result::Result<R, String>,
+    ) -> Result<(Child, R)> {
         let fingerprint =
             sys::exe_fingerprint().map_err(|e| Error::io("fingerprinting this executable", e))?;
         let (parent_end, child_end) =
@@ -92,29 +153,10 @@ impl Child {
             pid: process.id(),
             state: Mutex::new(State::Running(process)),
         };
-        let started = handshake_on(&parent_end, handshake, fingerprint).and_then(|()| {
-            let (calls_read, calls) = sys::pipe().map_err(|e| e.to_string())?;
-            sys::set_nonblocking(calls.as_fd()).map_err(|e| e.to_string())?;
-            let (replies, worker_replies) = sys::pipe().map_err(|e| e.to_string())?;
-            let (direct, worker_direct) = sys::pipe().map_err(|e| e.to_string())?;
-            let theirs = [
-                calls_read.as_fd(),
-                worker_replies.as_fd(),
-                worker_direct.as_fd(),
-            ];
-            sys::send_fds(&parent_end, &theirs)
-                .map_err(|e| format!("sending the worker its lines: {e}"))?;
-            // The worker's write ends go (end of file must come when the worker is gone);
-            // the calls pipe's read end stays, unread (see `calls_keep`).
-            Ok(Lines {
-                calls,
-                calls_keep: calls_read,
-                replies: File::from(replies),
-                direct: File::from(direct),
-            })
-        });
+        let started =
+            handshake_on(&parent_end, handshake, fingerprint).and_then(|()| hand_over(&parent_end));
         match started {
-            Ok(lines) => Ok((child, lines)),
+            Ok(handed) => Ok((child, handed)),
             Err(why) => {
                 child.signal(Kill::Kill);
                 let code = child.reap();
@@ -138,7 +180,7 @@ impl Child {
     /// Sends `signal` to the worker's process group, unless it has been reaped.
     pub(crate) fn signal(&self, signal: Kill) {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if let State::Running(_) = *state {
+        if let State::Running(_) | State::Forked { .. } = *state {
             let _ = sys::signal_group(self.pid, signal);
         }
     }
@@ -149,7 +191,18 @@ impl Child {
             return code;
         }
         // Wait without the lock, leaving the zombie (and its pid) in place...
-        let _ = sys::wait_exited(self.pid);
+        let forked = match &*self.state.lock().unwrap_or_else(PoisonError::into_inner) {
+            State::Forked { exit, .. } => Some(Arc::clone(exit)),
+            _ => None,
+        };
+        match &forked {
+            Some(exit) => {
+                exit.wait();
+            }
+            None => {
+                let _ = sys::wait_exited(self.pid);
+            }
+        }
         // ...then reap under the lock, so `signal` never sees a reaped pid as running.
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let code = match &mut *state {
@@ -158,6 +211,11 @@ impl Child {
                 Ok(status) => sys::exitcode(status),
                 Err(_) => i32::MIN,
             },
+            State::Forked { exit, server } => {
+                let code = exit.wait();
+                server.reap(self.pid);
+                code
+            }
         };
         *state = State::Exited(code);
         code
@@ -168,6 +226,12 @@ impl Child {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         match &mut *state {
             State::Exited(code) => Some(*code),
+            State::Forked { exit, server } => {
+                let code = exit.get()?;
+                server.reap(self.pid);
+                *state = State::Exited(code);
+                Some(code)
+            }
             State::Running(process) => match process.try_wait() {
                 Ok(Some(status)) => {
                     let code = sys::exitcode(status);

@@ -4,6 +4,10 @@
 //!
 //! # The bootstrap protocol
 //!
+//! Every worker but the first is forked from a fork server instead, a worker that was itself
+//! started this way and forks on request (the `zygote` module has its protocol): the steps
+//! below then run once, for the server, and a forked worker starts at step 6.
+//!
 //! 1. **Start.** The parent makes a Unix socket pair and starts its own executable again
 //!    (`/proc/self/exe` on Linux, `current_exe()` elsewhere): no `fork` of a threaded parent,
 //!    no command-line arguments, the socket as standard input, standard output and error
@@ -64,6 +68,7 @@ mod identity;
 mod pool;
 mod single;
 pub mod wire;
+mod zygote;
 
 pub use bootstrap::init;
 pub use call::Remote;

@@ -267,22 +267,31 @@ pub(crate) fn send_fds(
     socket: &std::os::unix::net::UnixStream,
     fds: &[std::os::fd::BorrowedFd<'_>],
 ) -> io::Result<()> {
+    send_message(socket, b"L", fds)
+}
+
+/// Sends `data` in one message with `fds` attached (`SCM_RIGHTS`; at most [`MAX_FDS`]).
+pub(crate) fn send_message(
+    socket: &impl std::os::fd::AsFd,
+    data: &[u8],
+    fds: &[std::os::fd::BorrowedFd<'_>],
+) -> io::Result<()> {
     use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
     use std::mem::MaybeUninit;
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut control = SendAncillaryBuffer::new(&mut space);
-    if fds.len() > MAX_FDS || !control.push(SendAncillaryMessage::ScmRights(fds)) {
+    let room = fds.len() <= MAX_FDS
+        && (fds.is_empty() || control.push(SendAncillaryMessage::ScmRights(fds)));
+    if !room {
         return Err(io::Error::other("no room for the descriptors"));
     }
-    let byte = [b'L'];
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let flags = SendFlags::NOSIGNAL;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let flags = SendFlags::empty();
     loop {
-        match sendmsg(
-            socket,
-            &[io::IoSlice::new(&byte)],
-            &mut control,
-            SendFlags::empty(),
-        ) {
-            Ok(1) => return Ok(()),
+        match sendmsg(socket, &[io::IoSlice::new(data)], &mut control, flags) {
+            Ok(n) if n == data.len() => return Ok(()),
             Ok(_) => return Err(io::ErrorKind::WriteZero.into()),
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(e.into()),
@@ -290,39 +299,31 @@ pub(crate) fn send_fds(
     }
 }
 
-/// The most descriptors [`send_fds`] sends at once.
+/// The most descriptors [`send_message`] sends at once.
 pub(crate) const MAX_FDS: usize = 3;
 
-/// Receives the `N` descriptors [`send_fds`] sent (close-on-exec), reading exactly its one
-/// byte.
-pub(crate) fn recv_fds<const N: usize>(
-    socket: &std::os::unix::net::UnixStream,
-) -> io::Result<[std::os::fd::OwnedFd; N]> {
+/// Receives one message into `buf` with the descriptors attached to it (close-on-exec); 0
+/// bytes at end of file.
+pub(crate) fn recv_message(
+    socket: &impl std::os::fd::AsFd,
+    buf: &mut [u8],
+) -> io::Result<(usize, Vec<std::os::fd::OwnedFd>)> {
     use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
     use std::mem::MaybeUninit;
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
-    let mut byte = [0u8; 1];
     #[cfg(any(target_os = "linux", target_os = "android"))]
     let flags = RecvFlags::CMSG_CLOEXEC;
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     let flags = RecvFlags::empty();
     let got = loop {
-        match recvmsg(
-            socket,
-            &mut [io::IoSliceMut::new(&mut byte)],
-            &mut control,
-            flags,
-        ) {
+        match recvmsg(socket, &mut [io::IoSliceMut::new(buf)], &mut control, flags) {
             Ok(got) => break got,
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(e.into()),
         }
     };
-    if got.bytes == 0 {
-        return Err(io::ErrorKind::UnexpectedEof.into());
-    }
-    let mut received = Vec::with_capacity(N);
+    let mut received = Vec::new();
     for message in control.drain() {
         if let RecvAncillaryMessage::ScmRights(fds) = message {
             received.extend(fds);
@@ -332,12 +333,18 @@ pub(crate) fn recv_fds<const N: usize>(
     for fd in &received {
         rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC)?;
     }
-    let count = received.len();
-    received.try_into().map_err(|_| {
-        io::Error::other(format!(
-            "{count} descriptors came with the message, not {N}"
-        ))
-    })
+    Ok((got.bytes, received))
+}
+
+/// A pair of connected packet sockets (message boundaries kept), close-on-exec.
+pub(crate) fn packet_pair() -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
+    Ok(socketpair(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )?)
 }
 
 /// In a worker process (ours alone): asks the C allocator to keep freed memory for reuse
@@ -361,4 +368,121 @@ pub(crate) fn keep_freed_memory() {
             }
         }
     }
+}
+
+/// How many threads this process runs, where the system says (Linux: `/proc/self/task`).
+pub(crate) fn thread_count() -> Option<usize> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    return std::fs::read_dir("/proc/self/task")
+        .ok()
+        .map(Iterator::count);
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    None
+}
+
+/// This process's id.
+pub(crate) fn own_pid() -> u32 {
+    rustix::process::getpid()
+        .as_raw_nonzero()
+        .get()
+        .unsigned_abs()
+}
+
+/// Forks this process: `Some(child pid)` in the parent, `None` in the child.
+///
+/// # Safety
+/// The calling process must run one thread only: the child starts with this thread alone, and
+/// a lock another thread held (the allocator's, say) would never be released there.
+#[allow(unsafe_code)]
+pub(crate) unsafe fn fork() -> io::Result<Option<u32>> {
+    // SAFETY: the caller promises a single-threaded process (see above); `fork` itself takes
+    // no arguments and has no other precondition.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(None),
+        pid => Ok(Some(pid.unsigned_abs())),
+    }
+}
+
+/// Kills the process `pid` (not its group: it may not lead one yet).
+pub(crate) fn kill_process(pid: u32) {
+    if let Ok(pid) = pid_of(pid) {
+        let _ = rustix::process::kill_process(pid, Signal::KILL);
+    }
+}
+
+/// Puts the process `pid` (this one if `None`) in a new process group it leads.
+pub(crate) fn lead_own_group(pid: Option<u32>) -> io::Result<()> {
+    let pid = pid.map(pid_of).transpose()?;
+    Ok(rustix::process::setpgid(pid, pid)?)
+}
+
+fn pid_of(pid: u32) -> io::Result<Pid> {
+    i32::try_from(pid)
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no such process"))
+}
+
+/// A descriptor that becomes readable when the child `pid` exits (Linux `pidfd_open`).
+pub(crate) fn exit_watch(pid: u32) -> io::Result<std::os::fd::OwnedFd> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    return Ok(rustix::process::pidfd_open(
+        pid_of(pid)?,
+        rustix::process::PidfdFlags::empty(),
+    )?);
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = pid_of(pid)?;
+        Err(io::ErrorKind::Unsupported.into())
+    }
+}
+
+/// Python's exit code of the child `pid`, which has exited, without reaping it (the zombie
+/// keeps the pid from reuse until [`reap`]).
+pub(crate) fn exit_code_of(pid: u32) -> io::Result<i32> {
+    use rustix::process::{waitid, WaitId, WaitIdOptions};
+    let pid = pid_of(pid)?;
+    loop {
+        match waitid(
+            WaitId::Pid(pid),
+            WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
+        ) {
+            Ok(Some(status)) => {
+                return Ok(match (status.exit_status(), status.terminating_signal()) {
+                    (Some(code), _) => code,
+                    (None, Some(signal)) => -signal,
+                    (None, None) => i32::MIN,
+                })
+            }
+            Ok(None) => return Err(io::ErrorKind::WouldBlock.into()),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Reaps the child `pid`, which has exited.
+pub(crate) fn reap(pid: u32) {
+    use rustix::process::{waitpid, WaitOptions};
+    if let Ok(pid) = pid_of(pid) {
+        while let Err(rustix::io::Errno::INTR) = waitpid(Some(pid), WaitOptions::empty()) {}
+    }
+}
+
+/// Waits until one of `fds` is readable (or hung up); true for each that is.
+pub(crate) fn wait_any_readable(fds: &[std::os::fd::BorrowedFd<'_>]) -> io::Result<Vec<bool>> {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let mut polled: Vec<PollFd<'_>> = fds
+        .iter()
+        .map(|fd| PollFd::from_borrowed_fd(*fd, PollFlags::IN))
+        .collect();
+    loop {
+        match poll(&mut polled, None) {
+            Ok(_) => break,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(polled.iter().map(|p| !p.revents().is_empty()).collect())
 }
