@@ -2,9 +2,10 @@
 //! as it is cut from the input, so workers start while the caller still reads it, and the
 //! list is made once every chunk is done (Python's `map` does not fail fast either).
 //!
-//! Two ways to make the list, one gathering path: [`concat`] moves each chunk's own values
-//! into one list (the process pool's chunks come back as lists); [`in_place`] has each chunk
-//! write into its range of the final list ([`Slots`]), so nothing is copied.
+//! The list is allocated once, at its length ([`Slots`]), and each chunk's values go into its
+//! range of it as soon as the chunk is done: a thread pool's chunk writes them there itself
+//! ([`in_place`]); a process pool's chunk comes back as a list, copied in by the thread that
+//! completes it ([`copied_into`]).
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -121,20 +122,33 @@ pub(crate) fn submit_all<A, P>(
     arrive(&state, miscount);
 }
 
-/// The list of a map whose chunks return their own values: moved into one list (cloned only
-/// for a chunk another handle still holds: the last one, whose done-callback this runs in).
-pub(crate) fn concat<T: Clone>(parts: Vec<Future<Chunk<T>>>) -> Vec<T> {
-    let lists: Vec<Vec<T>> = parts
-        .into_iter()
-        .filter_map(|part| part.into_result().ok())
-        .map(|chunk| chunk.into_parts().0)
-        .collect();
-    // One allocation at the final size: growing the list chunk by chunk copied it again at
-    // every doubling.
-    let mut out = Vec::with_capacity(lists.iter().map(Vec::len).sum());
-    for list in lists {
-        out.extend(list);
-    }
+/// A chunk that returns its own values (a process pool's, decoded from the worker's reply)
+/// as its range's part: once the chunk is done, its values are copied into the range on the
+/// thread that completed it, so the list is made while other chunks still run (a copy at the
+/// end, of the whole list on one thread, left the other CPUs idle).
+pub(crate) fn copied_into<T>(range: Range<T>, part: &Future<Chunk<T>>) -> Future<Option<Error>>
+where
+    T: Clone + Send + Sync + 'static,
+{
+    let (promise, out) = crate::future::pair();
+    part.add_done_callback(move |part| {
+        let values = match part.try_result().expect("done") {
+            Ok(chunk) => match chunk.first_error() {
+                None => Ok(chunk.values()),
+                Some(e) => Err(e.clone()),
+            },
+            Err(e) => Err(e.clone()),
+        };
+        // The range goes before its part completes (see `in_place`).
+        let error = match values {
+            Ok(values) => range.fill(&T::clone, values),
+            Err(e) => {
+                drop(range);
+                Some(e)
+            }
+        };
+        let _ = promise.set_result(error);
+    });
     out
 }
 

@@ -57,6 +57,11 @@ impl<T> Chunk<T> {
         Chunk { values, errors }
     }
 
+    /// The values of the items that succeeded, in order.
+    pub(crate) fn values(&self) -> &[T] {
+        &self.values
+    }
+
     /// The failed items' errors, by position in the chunk.
     pub(crate) fn errors(&self) -> &[(usize, Error)] {
         &self.errors
@@ -182,7 +187,7 @@ pub(crate) mod private {
 
         /// Submits a whole `map`: the `len` items of `items` in chunks of `size`; `finish` gets
         /// the list, or the first error, once every chunk is done. By default each chunk's
-        /// values come back as a list of their own and are concatenated.
+        /// values come back as a list of their own, copied into the final list as it arrives.
         fn submit_list(
             held: &Self::Held,
             executor: &E,
@@ -191,13 +196,12 @@ pub(crate) mod private {
             size: usize,
             finish: Finish<Self::Output>,
         ) {
-            list::submit_all(
+            list::in_place(
                 items,
                 len,
                 size,
-                |_, chunk| Self::submit_chunk(held, executor, chunk),
-                |chunk: &Chunk<Self::Output>| chunk.first_error().cloned(),
-                move |parts| finish(parts.map(list::concat)),
+                |range, chunk| list::copied_into(range, &Self::submit_chunk(held, executor, chunk)),
+                finish,
             );
         }
     }

@@ -156,8 +156,9 @@ impl<T> Range<T> {
     pub(crate) fn fill<A>(
         mut self,
         f: &(impl Fn(A) -> T + ?Sized),
-        items: Vec<A>,
+        items: impl IntoIterator<Item = A, IntoIter: ExactSizeIterator>,
     ) -> Option<Error> {
+        let items = items.into_iter();
         // SAFETY: slots `start .. start + len` lie inside the allocation (`bounds`), belong to
         // this range alone (rule 2) and are not read before this range is dropped (rule 4);
         // `MaybeUninit<T>` has `T`'s layout, so the slice may cover slots not yet written.
@@ -303,7 +304,7 @@ mod tests {
                 std::thread::spawn(move || {
                     range.fill(
                         &|x: u32| x.to_string(),
-                        (i as u32 * 10..i as u32 * 10 + 10).collect(),
+                        i as u32 * 10..i as u32 * 10 + 10,
                     )
                 })
             })
