@@ -26,6 +26,11 @@ fn peers() -> Vec<Peer> {
         Peer::rust("concurra ThreadPool::imap_unordered", ITEMS, imap_unordered),
         Peer::rust("rayon par_iter().map().collect()", ITEMS, rayon),
         Peer::python("Python pool.ThreadPool.map", PYTHON_ITEMS, "pool_map.py"),
+        Peer::python(
+            "Python pool.ThreadPool.imap_unordered",
+            PYTHON_ITEMS,
+            "pool_imap_unordered.py",
+        ),
         Peer::rust("concurra ProcessPool::map", ITEMS, process_map),
         Peer::rust(
             "concurra ProcessPool::imap_unordered",
@@ -36,6 +41,11 @@ fn peers() -> Vec<Peer> {
             "Python multiprocessing.Pool.map",
             PYTHON_ITEMS,
             "pool_map_mp.py",
+        ),
+        Peer::python(
+            "Python multiprocessing.Pool.imap_unordered",
+            PYTHON_ITEMS,
+            "pool_imap_unordered_mp.py",
         ),
     ]
 }
