@@ -302,10 +302,7 @@ mod tests {
             .map(|i| {
                 let range = Slots::range(&slots, i);
                 std::thread::spawn(move || {
-                    range.fill(
-                        &|x: u32| x.to_string(),
-                        i as u32 * 10..i as u32 * 10 + 10,
-                    )
+                    range.fill(&|x: u32| x.to_string(), i as u32 * 10..i as u32 * 10 + 10)
                 })
             })
             .collect();

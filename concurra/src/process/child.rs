@@ -177,10 +177,16 @@ impl Child {
         self.pid
     }
 
-    /// Sends `signal` to the worker's process group, unless it has been reaped.
+    /// Sends `signal` to the worker's process group, unless it has been reaped (or, forked,
+    /// its server is gone: it died with the server, and init reaped it).
     pub(crate) fn signal(&self, signal: Kill) {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if let State::Running(_) | State::Forked { .. } = *state {
+        let alive = match &*state {
+            State::Running(_) => true,
+            State::Forked { server, .. } => !server.is_gone(),
+            State::Exited(_) => false,
+        };
+        if alive {
             let _ = sys::signal_group(self.pid, signal);
         }
     }
@@ -213,6 +219,9 @@ impl Child {
             },
             State::Forked { exit, server } => {
                 let code = exit.wait();
+                // A round trip to the server under the lock: `signal` must not reach the pid
+                // between the reap and `Exited` (the server answers at once; it never waits
+                // for the parent while a reap is asked).
                 server.reap(self.pid);
                 code
             }

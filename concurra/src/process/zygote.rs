@@ -81,6 +81,10 @@ impl Exit {
 #[derive(Debug)]
 pub(crate) struct Server {
     socket: OwnedFd,
+    /// Held to register a request's waiter and send it, so waiters are in sending order;
+    /// not `waiting`, which the reader needs for every answer (a send blocked on a full
+    /// socket must not keep the reader from draining the other direction).
+    sending: Mutex<()>,
     waiting: Mutex<Waiting>,
 }
 
@@ -104,17 +108,29 @@ impl Server {
         self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Whether the server is gone (its children with it).
+    pub(crate) fn is_gone(&self) -> bool {
+        self.lock().gone
+    }
+
     /// Forks a worker with these line ends (step 3): its pid and exit.
     fn fork(&self, theirs: &[OwnedFd; 3]) -> Forked {
         let (answer, answered) = mpsc::sync_channel(1);
         {
-            let mut waiting = self.lock();
-            if waiting.gone {
-                return Err(std::io::ErrorKind::BrokenPipe.into());
+            let _sending = self.sending.lock().unwrap_or_else(PoisonError::into_inner);
+            {
+                let mut waiting = self.lock();
+                if waiting.gone {
+                    return Err(std::io::ErrorKind::BrokenPipe.into());
+                }
+                waiting.forks.push_back(answer);
             }
             let fds = [theirs[0].as_fd(), theirs[1].as_fd(), theirs[2].as_fd()];
-            sys::send_message(&self.socket, b"F", &fds)?;
-            waiting.forks.push_back(answer);
+            if let Err(e) = sys::send_message(&self.socket, b"F", &fds) {
+                // Not sent: the waiter just queued (the last) goes, or answers would shift.
+                self.lock().forks.pop_back();
+                return Err(e);
+            }
         }
         answered
             .recv()
@@ -126,16 +142,20 @@ impl Server {
     pub(crate) fn reap(&self, pid: u32) {
         let (done, reaped) = mpsc::sync_channel(1);
         {
-            let mut waiting = self.lock();
-            if waiting.gone {
-                return;
+            let _sending = self.sending.lock().unwrap_or_else(PoisonError::into_inner);
+            {
+                let mut waiting = self.lock();
+                if waiting.gone {
+                    return;
+                }
+                waiting.reaping.insert(pid, done);
             }
             let mut message = [b'R', 0, 0, 0, 0];
             message[1..].copy_from_slice(&pid.to_le_bytes());
             if sys::send_message(&self.socket, &message, &[]).is_err() {
+                self.lock().reaping.remove(&pid);
                 return;
             }
-            waiting.reaping.insert(pid, done);
         }
         let _ = reaped.recv();
     }
@@ -257,6 +277,7 @@ fn start(handshake: Duration) -> Result<Option<Arc<Server>>> {
             }
             let server = Arc::new(Server {
                 socket,
+                sending: Mutex::new(()),
                 waiting: Mutex::new(Waiting::default()),
             });
             let _ = started.send(Ok(Some(Arc::clone(&server))));
@@ -306,6 +327,9 @@ struct Kid {
 /// returns the exit code.
 pub(crate) fn serve(socket: OwnedFd) -> i32 {
     let me = sys::own_pid();
+    // Children must stay for the server to reap: an ignored SIGCHLD (inherited through exec)
+    // would have the kernel reap them, and their exits could not be read.
+    sys::default_child_signal();
     // A fork is safe only with one thread; a child's exit is seen on a pidfd.
     let able = sys::thread_count() == Some(1) && sys::exit_watch(me).is_ok();
     if sys::send_message(&socket, if able { b"Y" } else { b"N" }, &[]).is_err() || !able {
@@ -321,7 +345,14 @@ pub(crate) fn serve(socket: OwnedFd) -> i32 {
         };
         for (&i, _) in watched.iter().zip(&ready[1..]).filter(|(_, &r)| r) {
             let kid = &mut kids[i];
-            if let Ok(code) = sys::exit_code_of(kid.pid) {
+            let code = match sys::exit_code_of(kid.pid) {
+                Ok(code) => Some(code),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+                // Reaped by someone else: exited, its code unknown; reported all the same, or
+                // the parent would wait for it forever.
+                Err(_) => Some(i32::MIN),
+            };
+            if let Some(code) = code {
                 kid.reported = true;
                 let mut message = [b'X', 0, 0, 0, 0, 0, 0, 0, 0];
                 message[1..5].copy_from_slice(&kid.pid.to_le_bytes());
@@ -340,7 +371,15 @@ pub(crate) fn serve(socket: OwnedFd) -> i32 {
             Ok(got) => got,
         };
         match (n, buf[0]) {
-            (1, b'F') if lines.len() == 3 => {
+            (1, b'F') if lines.len() != 3 => {
+                // The descriptors did not all arrive (this process is out of them, say): that
+                // fork fails, the server and its children go on.
+                let error = error_answer(&std::io::Error::from_raw_os_error(24)); // EMFILE
+                if sys::send_message(&socket, &error, &[]).is_err() {
+                    return 0;
+                }
+            }
+            (1, b'F') => {
                 // SAFETY: this process runs one thread (checked above, and the loop starts
                 // none), so the child starts with a consistent state.
                 #[allow(unsafe_code)]
@@ -389,7 +428,7 @@ pub(crate) fn serve(socket: OwnedFd) -> i32 {
                     return 0;
                 }
             }
-            _ => return bootstrap::EXIT_PROTOCOL,
+            _ => {} // not a request: ignored
         }
     }
 }

@@ -411,6 +411,16 @@ pub(crate) fn kill_process(pid: u32) {
     }
 }
 
+/// Restores the default disposition of SIGCHLD (children stay until reaped).
+pub(crate) fn default_child_signal() {
+    // SAFETY: `signal` with `SIG_DFL` installs no handler, so no code runs in signal context;
+    // it is called by the fork server before it starts any child.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGCHLD, libc::SIG_DFL);
+    }
+}
+
 /// Puts the process `pid` (this one if `None`) in a new process group it leads.
 pub(crate) fn lead_own_group(pid: Option<u32>) -> io::Result<()> {
     let pid = pid.map(pid_of).transpose()?;
