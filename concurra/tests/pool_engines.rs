@@ -143,6 +143,13 @@ macro_rules! pool_suite {
                     assert!(err.is_invalid_state(), "{left} for {claims}: {err}");
                     assert!(err.to_string().contains("size hint"), "{err}");
                 }
+                // A hint far beyond memory is an error too, not an abort.
+                let huge = Miscounted {
+                    left: 3,
+                    claims: usize::MAX / 2,
+                };
+                let err = pool.map(sqr, huge, None).unwrap_err();
+                assert!(err.is_invalid_state(), "{err}");
                 assert_eq!(pool.map(sqr, 0..5, Some(2)).unwrap(), [0, 1, 4, 9, 16]);
             }
 

@@ -163,7 +163,15 @@ pub(crate) fn in_place<A, T>(
 ) where
     T: Send + 'static,
 {
-    let slots = Arc::new(Slots::<T>::new(len, size));
+    let slots = match Slots::<T>::new(len, size) {
+        Ok(slots) => Arc::new(slots),
+        Err(e) => {
+            finish(Err(Error::InvalidState(format!(
+                "no room for a map's {len} values ({e})"
+            ))));
+            return;
+        }
+    };
     let writer = Arc::clone(&slots);
     submit_all(
         items,
@@ -179,7 +187,9 @@ pub(crate) fn in_place<A, T>(
                     .ok()
                     .and_then(Slots::into_vec)
                     .ok_or_else(|| {
-                        Error::InvalidState("a map's chunk was still running at its end".into())
+                        Error::InvalidState(
+                            "a map's chunk came back with fewer values than items".into(),
+                        )
                     })
             });
             finish(list);

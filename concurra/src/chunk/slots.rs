@@ -22,7 +22,7 @@
 use std::marker::PhantomData;
 use std::mem::{ManuallyDrop, MaybeUninit};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::error::Error;
@@ -36,6 +36,8 @@ pub(crate) struct Slots<T> {
     size: usize,
     /// Per range: how many of its slots hold a value (a prefix), recorded by its `Range`'s drop.
     written: Box<[AtomicUsize]>,
+    /// Per range: handed out already (rule 2 is checked, not only promised).
+    claimed: Box<[AtomicBool]>,
     /// Set by `into_vec`: the values now belong to a `Vec`.
     taken: bool,
     _owns: PhantomData<T>,
@@ -51,19 +53,28 @@ unsafe impl<T: Send> Sync for Slots<T> {}
 
 impl<T> Slots<T> {
     /// Room for `len` values, in ranges of `size` (at least 1).
-    pub(crate) fn new(len: usize, size: usize) -> Slots<T> {
+    ///
+    /// # Errors
+    /// When the room cannot be had (a size hint far beyond memory, say).
+    pub(crate) fn new(
+        len: usize,
+        size: usize,
+    ) -> Result<Slots<T>, std::collections::TryReserveError> {
         let size = size.max(1);
-        let mut list = ManuallyDrop::new(Vec::<T>::with_capacity(len));
+        let mut list = Vec::<T>::new();
+        list.try_reserve_exact(len)?;
+        let mut list = ManuallyDrop::new(list);
         let ranges = len.div_ceil(size);
-        Slots {
+        Ok(Slots {
             buf: NonNull::new(list.as_mut_ptr()).expect("a Vec's pointer is never null"),
             cap: list.capacity(),
             len,
             size,
             written: (0..ranges).map(|_| AtomicUsize::new(0)).collect(),
+            claimed: (0..ranges).map(|_| AtomicBool::new(false)).collect(),
             taken: false,
             _owns: PhantomData,
-        }
+        })
     }
 
     /// How many ranges the slots are cut into.
@@ -80,9 +91,13 @@ impl<T> Slots<T> {
     /// Range `index`, to be written by one worker. Call it once per index (`submit_all` does).
     ///
     /// # Panics
-    /// If `index` is not below [`ranges`](Self::ranges) (a bug in the caller).
+    /// If `index` is not below [`ranges`](Self::ranges), or was handed out before (a bug in
+    /// the caller: two writers of one range would race).
     pub(crate) fn range(slots: &Arc<Slots<T>>, index: usize) -> Range<T> {
         assert!(index < slots.ranges(), "range {index} out of bounds");
+        // ORDERING: only the flag itself matters; the range's writes are ordered by rule 3.
+        let again = slots.claimed[index].swap(true, Ordering::Relaxed);
+        assert!(!again, "range {index} handed out twice");
         let (start, len) = slots.bounds(index);
         Range {
             slots: Arc::clone(slots),
@@ -156,9 +171,8 @@ impl<T> Range<T> {
     pub(crate) fn fill<A>(
         mut self,
         f: &(impl Fn(A) -> T + ?Sized),
-        items: impl IntoIterator<Item = A, IntoIter: ExactSizeIterator>,
+        items: impl IntoIterator<Item = A>,
     ) -> Option<Error> {
-        let items = items.into_iter();
         // SAFETY: slots `start .. start + len` lie inside the allocation (`bounds`), belong to
         // this range alone (rule 2) and are not read before this range is dropped (rule 4);
         // `MaybeUninit<T>` has `T`'s layout, so the slice may cover slots not yet written.
@@ -182,16 +196,19 @@ impl<T> Range<T> {
                 }
             })
         } else {
-            // Values that need no drop need no count until the end: the loop stays free of
-            // bookkeeping (a store per item, measured in `bench pool-map`). After a panic the range counts
-            // as unwritten, which only fails the list, as the panic does anyway.
-            let len = slots.len().min(items.len());
+            // Values that need no drop need no count in memory: the closure counts in a local
+            // (a register, not a store per item: measured in `bench pool-map`) and returns it
+            // once the loop is done. After a panic the range counts as unwritten, which only
+            // fails the list, as the panic does anyway.
             unwind::catch(move || {
+                let mut written = 0;
                 for (slot, item) in slots.iter_mut().zip(items) {
                     slot.write(f(item));
+                    written += 1;
                 }
+                written
             })
-            .map(|()| self.written = len)
+            .map(|written| self.written = written)
         };
         run.err()
     }
@@ -226,7 +243,7 @@ mod tests {
 
     #[test]
     fn every_range_written_makes_the_list_in_order() {
-        let slots = Arc::new(Slots::<String>::new(7, 3));
+        let slots = Arc::new(Slots::<String>::new(7, 3).unwrap());
         assert_eq!(slots.ranges(), 3);
         let errors = fill_all(&slots, |i| {
             (i as u32 * 3..(i as u32 * 3 + 3).min(7)).collect()
@@ -238,7 +255,7 @@ mod tests {
 
     #[test]
     fn a_panic_stops_its_range_and_the_written_values_are_dropped() {
-        let slots = Arc::new(Slots::<String>::new(6, 3));
+        let slots = Arc::new(Slots::<String>::new(6, 3).unwrap());
         let first = Slots::range(&slots, 0).fill(&|x: u32| x.to_string(), vec![0, 1, 2]);
         let second = Slots::range(&slots, 1).fill(
             &|x: u32| {
@@ -255,7 +272,7 @@ mod tests {
 
     #[test]
     fn plain_values_are_counted_at_the_end_and_a_panic_leaves_the_range_unwritten() {
-        let slots = Arc::new(Slots::<u64>::new(4, 2));
+        let slots = Arc::new(Slots::<u64>::new(4, 2).unwrap());
         assert!(Slots::range(&slots, 0)
             .fill(&|x: u64| x * 2, vec![1, 2])
             .is_none());
@@ -271,7 +288,7 @@ mod tests {
 
     #[test]
     fn a_range_dropped_unrun_or_short_leaves_no_list_and_no_leak() {
-        let slots = Arc::new(Slots::<String>::new(5, 2));
+        let slots = Arc::new(Slots::<String>::new(5, 2).unwrap());
         assert!(Slots::range(&slots, 0)
             .fill(&|x: u32| x.to_string(), vec![0, 1])
             .is_none());
@@ -284,7 +301,7 @@ mod tests {
 
     #[test]
     fn more_items_than_slots_are_not_run() {
-        let slots = Arc::new(Slots::<String>::new(2, 2));
+        let slots = Arc::new(Slots::<String>::new(2, 2).unwrap());
         let ran = std::cell::Cell::new(0);
         let f = |x: u32| {
             ran.set(ran.get() + 1);
@@ -297,7 +314,7 @@ mod tests {
 
     #[test]
     fn ranges_written_from_threads_at_once() {
-        let slots = Arc::new(Slots::<String>::new(40, 10));
+        let slots = Arc::new(Slots::<String>::new(40, 10).unwrap());
         let writers: Vec<_> = (0..4)
             .map(|i| {
                 let range = Slots::range(&slots, i);
@@ -314,14 +331,27 @@ mod tests {
     }
 
     #[test]
+    #[should_panic(expected = "handed out twice")]
+    fn a_range_is_handed_out_once() {
+        let slots = Arc::new(Slots::<u64>::new(4, 2).unwrap());
+        let _first = Slots::range(&slots, 1);
+        let _again = Slots::range(&slots, 1);
+    }
+
+    #[test]
+    fn no_room_is_an_error_not_an_abort() {
+        assert!(Slots::<u64>::new(usize::MAX / 2, 1024).is_err());
+    }
+
+    #[test]
     fn empty_and_zero_sized() {
         assert_eq!(
-            unwrap(Arc::new(Slots::<String>::new(0, 4)))
+            unwrap(Arc::new(Slots::<String>::new(0, 4).unwrap()))
                 .into_vec()
                 .unwrap(),
             Vec::<String>::new()
         );
-        let slots = Arc::new(Slots::<()>::new(3, 2));
+        let slots = Arc::new(Slots::<()>::new(3, 2).unwrap());
         for i in 0..slots.ranges() {
             assert!(Slots::range(&slots, i)
                 .fill(&|_: u8| (), vec![0; 2])

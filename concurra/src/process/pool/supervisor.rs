@@ -419,6 +419,11 @@ pub(super) fn lead(
 /// A worker's death (its channel ended, or it was out of step): reaped, its front call failed,
 /// the calls behind it queued again, a replacement started if work waits.
 fn died(shared: &Arc<Shared>, key: u64, child: &Child, malformed: Option<String>) {
+    // Nothing more is sent to it while it is reaped (a forked worker's reap asks its fork
+    // server, a round trip): a call sent now would sit unread and fail as if it had run.
+    if let Some(worker) = shared.lock().workers.iter_mut().find(|w| w.key == key) {
+        worker.retiring = true;
+    }
     let exitcode = child.reap();
     let mut after = After::default();
     {
