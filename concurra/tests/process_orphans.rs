@@ -14,7 +14,8 @@ use std::time::Duration;
 use concurra::{Apply, Executor, ProcessPoolExecutor};
 
 mod common;
-use common::socket_gate::{block_on, readable_within, SocketGate};
+use common::exits_within;
+use common::socket_gate::{block_on, SocketGate};
 
 concurra::worker_hook!();
 
@@ -42,17 +43,6 @@ fn parent_role() {
     // Killed while waiting here.
     for call in calls {
         let _ = call.result();
-    }
-}
-
-/// Waits at most `limit` for process `pid` to exit; true if it has.
-fn exits_within(pid: u32, limit: Duration) -> bool {
-    use rustix::process::{pidfd_open, Pid, PidfdFlags};
-    let pid = Pid::from_raw(pid as i32).expect("a positive pid");
-    match pidfd_open(pid, PidfdFlags::empty()) {
-        Ok(fd) => readable_within(&fd, limit),
-        Err(rustix::io::Errno::SRCH) => true, // gone already
-        Err(e) => panic!("pidfd_open: {e}"),
     }
 }
 

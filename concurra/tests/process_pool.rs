@@ -572,3 +572,19 @@ fn a_limit_too_long_to_count_is_no_limit() {
         .unwrap();
     assert_eq!(pool.submit(Apply(square, 6)).result().unwrap(), 36);
 }
+
+/// Calls sent to a worker that died before reading them never ran: they run on its
+/// replacement and none fails (Python's pool hangs here; a pool that fails them loses work).
+#[test]
+fn calls_a_dead_worker_never_read_run_elsewhere() {
+    let pool = warm(pool(1), 1);
+    let dead = pool.worker_pids()[0];
+    kill_9(dead);
+    // Sent at once: into the dead worker's pipe before the pool notices, or to its
+    // replacement after; either way not run yet.
+    let results: Vec<_> = (0..50u64).map(|i| pool.submit(Apply(square, i))).collect();
+    for (i, r) in (0u64..).zip(&results) {
+        assert_eq!(r.result().unwrap(), i * i, "call {i}");
+    }
+    assert!(!pool.worker_pids().contains(&dead));
+}

@@ -179,6 +179,11 @@ pub(crate) fn set_nonblocking(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()>
     Ok(())
 }
 
+/// How many bytes wait unread in the pipe or socket `fd` (`FIONREAD`).
+pub(crate) fn unread_bytes(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<usize> {
+    Ok(usize::try_from(rustix::io::ioctl_fionread(fd)?).unwrap_or(usize::MAX))
+}
+
 /// Writes what the non-blocking `fd` takes now; `WouldBlock` when it takes nothing.
 pub(crate) fn write_nonblocking(fd: std::os::fd::BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     loop {

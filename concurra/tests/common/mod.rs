@@ -121,11 +121,30 @@ pub(crate) fn same<T>(got: &[Future<T>], want: &[&Future<T>]) -> bool {
             .all(|w| got.iter().filter(|g| g.ptr_eq(w)).count() == 1)
 }
 
-/// `kill -9 pid`: a worker process dies as a crash kills it.
+/// `kill -9 pid`: a worker process dies as a crash kills it. Returns once it has exited (a
+/// signal only queued leaves the process able to take one more read), within
+/// [`socket_gate::LIMIT`].
 pub(crate) fn kill_9(pid: u32) {
     let status = std::process::Command::new("kill")
         .args(["-9", &pid.to_string()])
         .status()
         .unwrap();
     assert!(status.success(), "kill -9 {pid}");
+    assert!(
+        exits_within(pid, socket_gate::LIMIT),
+        "{pid} still runs {:?} after kill -9",
+        socket_gate::LIMIT
+    );
+}
+
+/// Waits at most `limit` for process `pid` to exit (its pidfd: it need not be our child);
+/// true if it has.
+pub(crate) fn exits_within(pid: u32, limit: Duration) -> bool {
+    use rustix::process::{pidfd_open, Pid, PidfdFlags};
+    let pid = Pid::from_raw(pid as i32).expect("a positive pid");
+    match pidfd_open(pid, PidfdFlags::empty()) {
+        Ok(fd) => socket_gate::readable_within(&fd, limit),
+        Err(rustix::io::Errno::SRCH) => true, // gone already
+        Err(e) => panic!("pidfd_open: {e}"),
+    }
 }

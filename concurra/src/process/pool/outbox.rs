@@ -14,7 +14,7 @@
 
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use crate::process::child::Child;
 use crate::sys::{self, Kill};
@@ -29,9 +29,12 @@ pub(super) struct Outbox {
     replies: File,
     /// The worker, killed when a write fails.
     child: Arc<Child>,
-    /// A read end of the calls pipe that is never read (see the module docs).
-    _keep: OwnedFd,
+    /// A read end of the calls pipe that is never read (see the module docs); it also tells
+    /// how much of what was written the worker never read ([`unread`](Outbox::unread)).
+    keep: OwnedFd,
     backlog: Mutex<Backlog>,
+    /// Notified whenever no thread is writing any more (`flushing` turned false).
+    settled: Condvar,
 }
 
 struct Backlog {
@@ -54,13 +57,14 @@ impl Outbox {
         Outbox {
             replies,
             child,
-            _keep: keep,
+            keep,
             backlog: Mutex::new(Backlog {
                 pipe: Some(Arc::new(pipe)),
                 bytes: Vec::new(),
                 flushing: false,
                 closed: false,
             }),
+            settled: Condvar::new(),
         }
     }
 
@@ -77,6 +81,12 @@ impl Outbox {
         }
         backlog.bytes.extend_from_slice(frames);
         true
+    }
+
+    /// No thread writes any more: waiters on [`unread`](Outbox::unread) may look.
+    fn settle(&self, backlog: &mut Backlog) {
+        backlog.flushing = false;
+        self.settled.notify_all();
     }
 
     /// After a failed write: nothing more goes out, and the worker is killed, so its reader
@@ -125,14 +135,14 @@ impl Outbox {
                         .spawn(move || outbox.flush_blocking());
                     if spawned.is_err() {
                         // No thread: the worker will not get its calls; shutting fails them.
-                        backlog.flushing = false;
+                        self.settle(&mut backlog);
                         self.shut(&mut backlog);
                     }
                     return; // still `flushing`: the flusher thread owns the writes
                 }
-                Ok(false) => backlog.flushing = false,
+                Ok(false) => self.settle(&mut backlog),
                 Err(_) => {
-                    backlog.flushing = false;
+                    self.settle(&mut backlog);
                     self.shut(&mut backlog);
                 }
             }
@@ -150,7 +160,7 @@ impl Outbox {
                 let mut backlog = self.lock();
                 let pipe = backlog.pipe.clone();
                 if backlog.bytes.is_empty() || pipe.is_none() {
-                    backlog.flushing = false;
+                    self.settle(&mut backlog);
                     backlog.bytes.clear();
                     if backlog.closed {
                         backlog.pipe = None;
@@ -163,11 +173,25 @@ impl Outbox {
             drop(pipe);
             if written.is_err() {
                 let mut backlog = self.lock();
-                backlog.flushing = false;
+                self.settle(&mut backlog);
                 self.shut(&mut backlog);
                 return;
             }
         }
+    }
+
+    /// How many of the bytes queued for the worker it never read: still queued here, or in
+    /// the pipe. A lower bound while a flusher thread holds part of the backlog. Meaningful
+    /// once the worker is gone: the calls whose frames lie in that tail never started.
+    pub(super) fn unread(&self) -> usize {
+        let in_pipe = sys::unread_bytes(self.keep.as_fd()).unwrap_or(0);
+        let backlog = self.lock();
+        let queued = if backlog.flushing {
+            0
+        } else {
+            backlog.bytes.len()
+        };
+        in_pipe.saturating_add(queued)
     }
 
     /// Queues nothing more; the pipe is closed once the backlog is out, and the worker exits

@@ -433,7 +433,31 @@ fn died(shared: &Arc<Shared>, key: u64, child: &Child, malformed: Option<String>
         };
         let mut worker = state.workers.swap_remove(at);
         let malformed = malformed.or(worker.malformed.take());
-        if let Some(front) = worker.in_flight.pop_front() {
+        // The calls whose frames the worker never read (the tail of what was sent) never
+        // started, the front one included: they go back to the queue, not to an error.
+        let mut unread = worker.out.unread();
+        let mut unstarted = 0;
+        for call in worker.in_flight.iter().rev() {
+            match unread.checked_sub(call.call.frame.len()) {
+                Some(rest) => {
+                    unread = rest;
+                    unstarted += 1;
+                }
+                None => break,
+            }
+        }
+        // A verdict (time limit, stop) or a malformed reply means the front did run.
+        let judged = worker
+            .in_flight
+            .front()
+            .is_some_and(|front| worker.verdict.is_some_and(|v| v.call == front.call.id()));
+        let front_started = unstarted < worker.in_flight.len() || judged || malformed.is_some();
+        let front = if front_started {
+            worker.in_flight.pop_front()
+        } else {
+            None
+        };
+        if let Some(front) = front {
             // The verdict counts for the call it was aimed at; if that one replied before the
             // worker died, the call running then died as in any other death.
             let verdict = worker.verdict.filter(|v| v.call == front.call.id());
@@ -461,8 +485,8 @@ fn died(shared: &Arc<Shared>, key: u64, child: &Child, malformed: Option<String>
                 after.failures.push((front.call.pending, error));
             }
         }
-        // The calls behind the front never started: back to the front of the queue, in order
-        // (their futures stay running; see `Call::started`).
+        // The calls behind the front (and the front, if it never started) did not run: back to
+        // the front of the queue, in order (their futures stay running; see `Call::started`).
         for mut waiting in worker.in_flight.drain(..).rev() {
             if waiting.stopped {
                 continue;
