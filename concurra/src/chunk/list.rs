@@ -34,28 +34,25 @@ const CHUNK_FLOOR: usize = 1024;
 pub(crate) type Finish<T> = Box<dyn FnOnce(Result<Vec<T>>) + Send>;
 
 /// Cuts the `len` items of `items` into chunks of `size` and submits each with
-/// `submit(index, chunk)` as soon as it is cut; once every part is done, calls `done` with the
-/// parts, or with the first error to arrive (a part's own, as `error_of` reads it, or its
-/// future's). An input that yields a different count than `len` (a wrong exact size hint) is
-/// an error on the map; its items beyond `len` are not run.
-pub(crate) fn submit_all<A, P>(
+/// `submit(index, chunk)` as soon as it is cut (its future gives the chunk's first error, if
+/// any); once every chunk is done, calls `done` with the first error to arrive (a chunk's
+/// own, or its future's), `None` if there was none. An input that yields a different count
+/// than `len` (a wrong exact size hint) is an error on the map; its items beyond `len` are
+/// not run.
+fn submit_all<A>(
     items: impl Iterator<Item = A>,
     len: usize,
     size: usize,
-    mut submit: impl FnMut(usize, Vec<A>) -> Future<P>,
-    error_of: fn(&P) -> Option<Error>,
-    done: impl FnOnce(Result<Vec<Future<P>>>) + Send + 'static,
-) where
-    P: Clone + Send + Sync + 'static,
-{
-    struct Gather<P> {
-        parts: Vec<Future<P>>,
-        /// Parts not yet done, plus one for the caller until it has cut the whole input.
+    mut submit: impl FnMut(usize, Vec<A>) -> Future<Option<Error>>,
+    done: impl FnOnce(Option<Error>) + Send + 'static,
+) {
+    struct Gather {
+        /// Chunks not yet done, plus one for the caller until it has cut the whole input.
         remaining: usize,
         first_error: Option<Error>,
-        done: Option<Finish<Future<P>>>,
+        done: Option<Box<dyn FnOnce(Option<Error>) + Send>>,
     }
-    fn arrive<P>(state: &Mutex<Gather<P>>, error: Option<Error>) {
+    fn arrive(state: &Mutex<Gather>, error: Option<Error>) {
         let mut g = state.lock().unwrap_or_else(PoisonError::into_inner);
         if g.first_error.is_none() {
             g.first_error = error;
@@ -65,17 +62,13 @@ pub(crate) fn submit_all<A, P>(
             return;
         }
         let done = g.done.take().expect("done once");
-        let outcome = match g.first_error.take() {
-            Some(e) => Err(e),
-            None => Ok(std::mem::take(&mut g.parts)),
-        };
+        let first_error = g.first_error.take();
         drop(g);
-        done(outcome);
+        done(first_error);
     }
 
     let size = size.max(1);
     let state = Arc::new(Mutex::new(Gather {
-        parts: Vec::with_capacity(len.div_ceil(size)),
         remaining: 1,
         first_error: None,
         done: Some(Box::new(done)),
@@ -91,15 +84,14 @@ pub(crate) fn submit_all<A, P>(
         cut += chunk.len();
         let part = submit(index, chunk);
         index += 1;
-        {
-            let mut g = state.lock().unwrap_or_else(PoisonError::into_inner);
-            g.parts.push(part.clone());
-            g.remaining += 1;
-        }
+        state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remaining += 1;
         let state = Arc::clone(&state);
         part.add_done_callback(move |part| {
             let error = match part.try_result().expect("done") {
-                Ok(p) => error_of(p),
+                Ok(error) => error.clone(),
                 Err(e) => Some(e.clone()),
             };
             arrive(&state, error);
@@ -116,8 +108,8 @@ pub(crate) fn submit_all<A, P>(
     } else {
         None
     };
-    // Whatever `submit` holds (the slots of an in-place list) goes before the last arrival
-    // can make the list.
+    // Whatever `submit` holds (the slots of the list) goes before the last arrival can make
+    // the list.
     drop(submit);
     arrive(&state, miscount);
 }
@@ -178,11 +170,10 @@ pub(crate) fn in_place<A, T>(
         len,
         size,
         move |index, chunk| submit(Slots::range(&writer, index), chunk),
-        Option::clone,
-        move |parts| {
+        move |first_error| {
             // Every part is done, so every range has been dropped (a range goes with its
             // task's closure, before the task's future completes), leaving `slots` unique.
-            let list = parts.and_then(|_| {
+            let list = first_error.map_or(Ok(()), Err).and_then(|()| {
                 Arc::try_unwrap(slots)
                     .ok()
                     .and_then(Slots::into_vec)

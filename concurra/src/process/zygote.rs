@@ -150,9 +150,7 @@ impl Server {
                 }
                 waiting.reaping.insert(pid, done);
             }
-            let mut message = [b'R', 0, 0, 0, 0];
-            message[1..].copy_from_slice(&pid.to_le_bytes());
-            if sys::send_message(&self.socket, &message, &[]).is_err() {
+            if sys::send_message(&self.socket, &message(b'R', &[pid]), &[]).is_err() {
                 self.lock().reaping.remove(&pid);
                 return;
             }
@@ -168,7 +166,7 @@ impl Server {
                 Ok((n, _)) => n,
                 Err(_) => 0,
             };
-            let word = |at: usize| u32::from_le_bytes(buf[at..at + 4].try_into().expect("4"));
+            let word = |at: usize| word_at(&buf, at);
             let mut waiting = self.lock();
             match (n, buf[0]) {
                 (5, b'P') => {
@@ -180,7 +178,7 @@ impl Server {
                     }
                 }
                 (5, b'E') => {
-                    let errno = i32::from_le_bytes(buf[1..5].try_into().expect("4"));
+                    let errno = word(1) as i32;
                     if let Some(answer) = waiting.forks.pop_front() {
                         let _ = answer.send(Err(std::io::Error::from_raw_os_error(errno)));
                     }
@@ -354,10 +352,8 @@ pub(crate) fn serve(socket: OwnedFd) -> i32 {
             };
             if let Some(code) = code {
                 kid.reported = true;
-                let mut message = [b'X', 0, 0, 0, 0, 0, 0, 0, 0];
-                message[1..5].copy_from_slice(&kid.pid.to_le_bytes());
-                message[5..9].copy_from_slice(&code.to_le_bytes());
-                if sys::send_message(&socket, &message, &[]).is_err() {
+                let exited = message(b'X', &[kid.pid, code as u32]);
+                if sys::send_message(&socket, &exited, &[]).is_err() {
                     return 0;
                 }
             }
@@ -399,7 +395,7 @@ pub(crate) fn serve(socket: OwnedFd) -> i32 {
                                     watch,
                                     reported: false,
                                 });
-                                [b'P'].into_iter().chain(pid.to_le_bytes()).collect()
+                                message(b'P', &[pid])
                             }
                             Err(e) => {
                                 // Unwatched, the child could never be reported: it goes.
@@ -411,20 +407,17 @@ pub(crate) fn serve(socket: OwnedFd) -> i32 {
                     }
                     Err(e) => error_answer(&e),
                 };
-                let answer: Vec<u8> = answer;
                 if sys::send_message(&socket, &answer, &[]).is_err() {
                     return 0;
                 }
             }
             (5, b'R') => {
-                let pid = u32::from_le_bytes(buf[1..5].try_into().expect("4"));
+                let pid = word_at(&buf, 1);
                 if let Some(at) = kids.iter().position(|k| k.pid == pid && k.reported) {
                     sys::reap(pid);
                     kids.swap_remove(at);
                 }
-                let mut done = [b'D', 0, 0, 0, 0];
-                done[1..].copy_from_slice(&pid.to_le_bytes());
-                if sys::send_message(&socket, &done, &[]).is_err() {
+                if sys::send_message(&socket, &message(b'D', &[pid]), &[]).is_err() {
                     return 0;
                 }
             }
@@ -433,9 +426,24 @@ pub(crate) fn serve(socket: OwnedFd) -> i32 {
     }
 }
 
+/// A message of the protocol: its tag, then each word little-endian (a pid, a code, an
+/// error number as its bits).
+fn message(tag: u8, words: &[u32]) -> Vec<u8> {
+    let mut out = vec![tag];
+    for word in words {
+        out.extend_from_slice(&word.to_le_bytes());
+    }
+    out
+}
+
+/// The word at byte `at` of a received message.
+fn word_at(buf: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(buf[at..at + 4].try_into().expect("a 4-byte word"))
+}
+
 fn error_answer(e: &std::io::Error) -> Vec<u8> {
     let errno = e.raw_os_error().unwrap_or(0);
-    [b'E'].into_iter().chain(errno.to_le_bytes()).collect()
+    message(b'E', &[errno as u32])
 }
 
 /// The forked child (step 3): leaves the server's descriptors, leads a group, dies with the

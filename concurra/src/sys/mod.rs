@@ -129,7 +129,13 @@ pub(crate) fn signal_group(leader: u32, signal: Kill) -> io::Result<()> {
 /// Python's `exitcode`: the exit code, or minus the signal that killed the process.
 pub(crate) fn exitcode(status: ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
+    python_code(status.code(), status.signal())
+}
+
+/// Python's exit code from an exit status's parts: the code, or minus the signal that killed
+/// the process (`i32::MIN` if neither is known).
+fn python_code(code: Option<i32>, signal: Option<i32>) -> i32 {
+    match (code, signal) {
         (Some(code), _) => code,
         (None, Some(signal)) => -signal,
         (None, None) => i32::MIN,
@@ -464,11 +470,10 @@ pub(crate) fn exit_code_of(pid: u32) -> io::Result<i32> {
             WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
         ) {
             Ok(Some(status)) => {
-                return Ok(match (status.exit_status(), status.terminating_signal()) {
-                    (Some(code), _) => code,
-                    (None, Some(signal)) => -signal,
-                    (None, None) => i32::MIN,
-                })
+                return Ok(python_code(
+                    status.exit_status(),
+                    status.terminating_signal(),
+                ))
             }
             Ok(None) => return Err(io::ErrorKind::WouldBlock.into()),
             Err(rustix::io::Errno::INTR) => continue,
