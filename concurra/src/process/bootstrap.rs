@@ -3,7 +3,8 @@
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 
 use serde::{Deserialize, Serialize};
@@ -151,16 +152,12 @@ fn parse(marker: &OsString) -> Option<(u32, u64)> {
 /// the exit code at end of file (0) or after a `last` call (0, or 1 if it panicked).
 pub(super) fn calls(calls: &File, replies: &File, direct: &File) -> i32 {
     let mut decoder = Decoder::new();
-    let mut buf = vec![0u8; 64 << 10];
     let mut out = Vec::new();
     loop {
-        let n = match (&*calls).read(&mut buf) {
-            Ok(0) => return 0,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => return 0,
-        };
-        decoder.push(&buf[..n]);
+        match decoder.read_from(calls.as_fd()) {
+            Ok(0) | Err(_) => return 0,
+            Ok(_) => {}
+        }
         loop {
             let frame = match decoder.next_frame() {
                 Ok(Some(frame)) => frame,

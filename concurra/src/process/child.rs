@@ -61,6 +61,10 @@ pub(crate) struct Lines {
     pub(crate) direct: File,
 }
 
+/// The room asked for in a worker's calls and replies pipes (the kernel's default is 64 KiB;
+/// unprivileged processes may grow a pipe to `/proc/sys/fs/pipe-max-size`, 1 MiB by default).
+const PIPE_ROOM: usize = 256 << 10;
+
 impl Lines {
     /// A new worker's lines: the parent's ends, and the worker's (calls read end, replies and
     /// direct write ends) to hand over. The parent's ends are the read ends of replies and the
@@ -71,6 +75,11 @@ impl Lines {
         sys::set_nonblocking(calls.as_fd())?;
         let (replies, worker_replies) = sys::pipe()?;
         let (direct, worker_direct) = sys::pipe()?;
+        // A chunk of a map is a frame of a few hundred kilobytes: with room for it a writer
+        // hands it over in one write instead of taking turns with the reader every 64 KiB.
+        for fd in [calls.as_fd(), replies.as_fd()] {
+            sys::grow_pipe(fd, PIPE_ROOM);
+        }
         let calls_keep = calls_read.try_clone()?;
         let lines = Lines {
             calls,
@@ -260,7 +269,6 @@ pub(crate) fn read_frame(
     deadline: Option<Instant>,
 ) -> std::result::Result<Option<Frame>, String> {
     let mut decoder = Decoder::new();
-    let mut buf = [0u8; 4096];
     loop {
         if let Some(frame) = decoder.next_frame().map_err(|e| e.to_string())? {
             return Ok(Some(frame));
@@ -270,10 +278,10 @@ pub(crate) fn read_frame(
         {
             return Err("no answer in time".into());
         }
-        match rustix::io::read(line.as_fd(), &mut buf[..]) {
+        match decoder.read_from(line.as_fd()) {
             Ok(0) => return Ok(None),
-            Ok(n) => decoder.push(&buf[..n]),
-            Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => {}
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(e.to_string()),
         }
     }

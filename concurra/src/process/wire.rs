@@ -170,12 +170,42 @@ pub(crate) fn append<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> pos
     postcard::serialize_with_flavor(value, Append(out))
 }
 
+/// A payload at least this long is read straight into a buffer of its own, which becomes the
+/// frame's payload (no copy); shorter frames are read in batches and copied out.
+const LARGE: usize = 64 << 10;
+
+/// Bytes asked for in one read, for frames that are not [`LARGE`].
+const READ: usize = 64 << 10;
+
 /// Cuts a byte stream into frames (see the module docs).
+///
+/// Bytes arrive either by [`push`](Decoder::push) or, read in place, by
+/// [`read_from`](Decoder::read_from): small frames are read in batches into one buffer; once a
+/// [`LARGE`] frame's header is in, the rest of it is read straight into its payload buffer.
 #[derive(Debug, Default)]
 pub struct Decoder {
     buf: Vec<u8>,
     /// Bytes of `buf` already handed out as frames.
     consumed: usize,
+    /// A large frame being read: its header and its payload so far.
+    large: Option<Large>,
+}
+
+/// A [`LARGE`] frame whose payload is still arriving.
+#[derive(Debug)]
+struct Large {
+    kind: FrameKind,
+    id: u64,
+    /// The payload so far (its capacity is the whole payload's length).
+    payload: Vec<u8>,
+    /// The payload's length.
+    len: usize,
+}
+
+impl Large {
+    fn missing(&self) -> usize {
+        self.len - self.payload.len()
+    }
 }
 
 impl Decoder {
@@ -185,14 +215,46 @@ impl Decoder {
     }
 
     /// Appends bytes read from the stream.
-    pub fn push(&mut self, bytes: &[u8]) {
-        // Drop what was consumed before growing: a stream that always ends mid-frame would
-        // otherwise keep every byte it ever carried. Only the unfinished frame is moved.
+    pub fn push(&mut self, mut bytes: &[u8]) {
+        if let Some(large) = &mut self.large {
+            let n = large.missing().min(bytes.len());
+            large.payload.extend_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+        }
+        self.compact();
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Reads once from `fd` (blocking as `fd` does) into the decoder, in place: 0 at end of
+    /// file.
+    ///
+    /// # Errors
+    /// The read's error (an interrupted read is retried).
+    pub fn read_from(&mut self, fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<usize> {
+        if let Some(large) = &mut self.large {
+            large.payload.reserve_exact(large.missing());
+            let n = crate::sys::read_appending(fd, &mut large.payload)?;
+            if large.payload.len() > large.len {
+                // The allocator gave more room than asked: what follows the frame goes back
+                // to the shared buffer.
+                let rest = large.payload.split_off(large.len);
+                self.compact();
+                self.buf.extend_from_slice(&rest);
+            }
+            return Ok(n);
+        }
+        self.compact();
+        self.buf.reserve(READ);
+        crate::sys::read_appending(fd, &mut self.buf)
+    }
+
+    /// Drops what was consumed before the buffer grows: a stream that always ends mid-frame
+    /// would otherwise keep every byte it ever carried. Only the unfinished frame is moved.
+    fn compact(&mut self) {
         if self.consumed > 0 {
             self.buf.drain(..self.consumed);
             self.consumed = 0;
         }
-        self.buf.extend_from_slice(bytes);
     }
 
     /// The next whole frame, `Ok(None)` if more bytes are needed.
@@ -200,6 +262,17 @@ impl Decoder {
     /// # Errors
     /// [`Error::Decode`] for a malformed header: the stream cannot be trusted any more.
     pub fn next_frame(&mut self) -> Result<Option<Frame>> {
+        if let Some(large) = &self.large {
+            if large.missing() > 0 {
+                return Ok(None);
+            }
+            let large = self.large.take().expect("checked above");
+            return Ok(Some(Frame {
+                kind: large.kind,
+                id: large.id,
+                payload: large.payload,
+            }));
+        }
         let rest = &self.buf[self.consumed..];
         let Some(len_bytes) = rest.get(..4) else {
             return Ok(None);
@@ -211,19 +284,37 @@ impl Decoder {
                 MAX_FRAME - 4
             )));
         }
-        let Some(frame) = rest.get(4..4 + len) else {
+        let Some(header) = rest.get(4..4 + HEADER) else {
             return Ok(None);
         };
-        if frame[0] != VERSION {
+        if header[0] != VERSION {
             return Err(Error::Decode(format!(
                 "frame version {} (this build speaks {VERSION})",
-                frame[0]
+                header[0]
             )));
         }
-        let kind = FrameKind::from_byte(frame[1])
-            .ok_or_else(|| Error::Decode(format!("unknown frame kind {}", frame[1])))?;
-        let id = u64::from_le_bytes(frame[2..10].try_into().expect("8 bytes"));
-        let payload = frame[HEADER..].to_vec();
+        let kind = FrameKind::from_byte(header[1])
+            .ok_or_else(|| Error::Decode(format!("unknown frame kind {}", header[1])))?;
+        let id = u64::from_le_bytes(header[2..10].try_into().expect("8 bytes"));
+        let body = &rest[4 + HEADER..];
+        let payload_len = len - HEADER;
+        if body.len() < payload_len {
+            if payload_len >= LARGE {
+                // The rest is read straight into the payload's own buffer.
+                let mut payload = Vec::with_capacity(payload_len);
+                payload.extend_from_slice(body);
+                self.large = Some(Large {
+                    kind,
+                    id,
+                    payload,
+                    len: payload_len,
+                });
+                self.buf.clear();
+                self.consumed = 0;
+            }
+            return Ok(None);
+        }
+        let payload = body[..payload_len].to_vec();
         self.consumed += 4 + len;
         if self.consumed == self.buf.len() {
             self.buf.clear();
@@ -285,6 +376,88 @@ mod tests {
             .to_string()
             .contains("frame 7"));
         assert_eq!(d.next_frame().unwrap(), None);
+    }
+
+    /// Frames with payloads around and far above [`LARGE`], between small ones.
+    fn mixed_stream() -> (Vec<u8>, Vec<Vec<u8>>) {
+        let sizes = [
+            10,
+            70_000,
+            5,
+            LARGE - 1,
+            LARGE,
+            LARGE + 1,
+            200_000,
+            0,
+            3 * READ,
+        ];
+        let payloads: Vec<Vec<u8>> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| (0..n).map(|j| (i * 31 + j) as u8).collect())
+            .collect();
+        let mut stream = Vec::new();
+        for (i, p) in payloads.iter().enumerate() {
+            frame_with(&mut stream, FrameKind::Reply, i as u64, |out| {
+                out.extend_from_slice(p);
+                Ok(())
+            })
+            .unwrap();
+        }
+        (stream, payloads)
+    }
+
+    fn check_frames(got: &[Frame], payloads: &[Vec<u8>]) {
+        assert_eq!(got.len(), payloads.len());
+        for (i, (f, p)) in got.iter().zip(payloads).enumerate() {
+            assert_eq!((f.kind, f.id), (FrameKind::Reply, i as u64));
+            assert!(f.payload == *p, "payload of frame {i}");
+        }
+    }
+
+    #[test]
+    fn large_frames_survive_any_split_when_pushed() {
+        let (stream, payloads) = mixed_stream();
+        for cut in [1, 7, 4096, LARGE - 3, LARGE + 5, stream.len()] {
+            let mut d = Decoder::new();
+            let mut got = Vec::new();
+            for piece in stream.chunks(cut) {
+                d.push(piece);
+                while let Some(f) = d.next_frame().unwrap() {
+                    got.push(f);
+                }
+            }
+            check_frames(&got, &payloads);
+        }
+    }
+
+    #[test]
+    fn large_frames_are_read_in_place_from_a_pipe() {
+        use std::io::Write;
+        let (stream, payloads) = mixed_stream();
+        for cut in [997, 5000, LARGE + 7, stream.len()] {
+            let (read, write) = crate::sys::pipe().unwrap();
+            let bytes = stream.clone();
+            let writer = std::thread::spawn(move || {
+                let mut write = std::fs::File::from(write);
+                for piece in bytes.chunks(cut) {
+                    write.write_all(piece).unwrap();
+                }
+            });
+            let mut d = Decoder::new();
+            let mut got = Vec::new();
+            while d.read_from(std::os::fd::AsFd::as_fd(&read)).unwrap() > 0 {
+                while let Some(f) = d.next_frame().unwrap() {
+                    got.push(f);
+                }
+            }
+            writer.join().unwrap();
+            check_frames(&got, &payloads);
+            assert!(
+                d.large.is_none() && d.buf.len() == d.consumed,
+                "nothing left over"
+            );
+        }
     }
 
     #[test]

@@ -19,6 +19,9 @@
 //!   reused while a signal may still be sent to it).
 //! * [`pipe`], [`write_nonblocking`], [`write_all_unless_hangup`]: the pipe a worker's calls go
 //!   down, written without blocking (a hung-up peer ends a wait for room).
+//! * [`grow_pipe`]: more room in a pipe where the platform allows it (Linux).
+//! * [`read_appending`]: a read straight into a buffer's spare capacity (frames are read in
+//!   place, not through a bounce buffer).
 //! * [`quiet_stdin`]: move the inherited standard input (a worker's channel) to a new
 //!   close-on-exec descriptor and put `/dev/null` in its place.
 //!
@@ -175,6 +178,31 @@ pub(crate) fn pipe() -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)>
         }
         Ok((read, write))
     }
+}
+
+/// Reads once from `fd` into the spare capacity of `buf` (its length grows by what was read,
+/// nothing is zeroed first); 0 at end of file, or when `buf` has no spare capacity.
+pub(crate) fn read_appending(
+    fd: std::os::fd::BorrowedFd<'_>,
+    buf: &mut Vec<u8>,
+) -> io::Result<usize> {
+    loop {
+        match rustix::io::read(fd, rustix::buffer::spare_capacity(buf)) {
+            Ok(n) => return Ok(n),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Asks for `bytes` of room in the pipe `fd`, best effort: where the platform cannot resize
+/// pipes, or the user's pipe allowance is spent, the pipe keeps the room it has (only speed
+/// depends on it).
+pub(crate) fn grow_pipe(fd: std::os::fd::BorrowedFd<'_>, bytes: usize) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let _ = rustix::pipe::fcntl_setpipe_size(fd, bytes);
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = (fd, bytes);
 }
 
 /// Puts `fd` in non-blocking mode (for every descriptor that shares its open file).

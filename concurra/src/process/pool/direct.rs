@@ -19,7 +19,7 @@
 //! waiting for this one.
 
 use std::fs::File;
-use std::io::Read;
+use std::os::fd::AsFd;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::process::call::FLAGS;
@@ -67,7 +67,6 @@ impl DirectLine {
 impl Reading<'_> {
     /// Blocks until the reply to call `id` (flags cleared) is read, or the line ends.
     pub(super) fn reply(&mut self, id: u64) -> Direct {
-        let mut buf = [0u8; 4096];
         loop {
             match self.decoder.next_frame() {
                 Ok(Some(frame)) if frame.kind == FrameKind::Reply && frame.id & !FLAGS == id => {
@@ -83,11 +82,9 @@ impl Reading<'_> {
                 Ok(None) => {}
                 Err(e) => return Direct::Malformed(e.to_string()),
             }
-            match (&*self.line).read(&mut buf) {
-                Ok(0) => return Direct::Closed,
-                Ok(n) => self.decoder.push(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => return Direct::Closed,
+            match self.decoder.read_from(self.line.as_fd()) {
+                Ok(0) | Err(_) => return Direct::Closed,
+                Ok(_) => {}
             }
         }
     }

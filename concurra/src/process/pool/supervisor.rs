@@ -8,7 +8,6 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::Read;
 use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Instant;
@@ -257,15 +256,11 @@ fn read_replies(
     direct: &DirectLine,
 ) {
     let mut decoder = Decoder::new();
-    let mut buf = vec![0u8; 64 << 10];
     let malformed = loop {
-        let n = match (&*replies).read(&mut buf) {
-            Ok(0) => break None,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => break None,
-        };
-        decoder.push(&buf[..n]);
+        match decoder.read_from(replies.as_fd()) {
+            Ok(0) | Err(_) => break None,
+            Ok(_) => {}
+        }
         let mut replies = Vec::new();
         let mut bad = loop {
             match decoder.next_frame() {
