@@ -9,7 +9,7 @@
 //! 4       1     version (VERSION)
 //! 5       1     kind    (FrameKind)
 //! 6       8     call id (u64, little-endian): pairs a reply with its call
-//! 14      n     payload (postcard)
+//! 14      n     payload (postcard's format, written by `encode`, read by postcard)
 //! ```
 //!
 //! # Decoding never panics
@@ -21,8 +21,12 @@
 //! 3. A payload that does not decode as the expected type is [`Error::Decode`] for that call
 //!    only ([`Frame::decode`]); the stream stays usable.
 
+mod encode;
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+
+pub(crate) use self::encode::EncodeError;
 
 use crate::error::{Error, Result};
 
@@ -129,45 +133,15 @@ pub(crate) fn frame_with(
     Ok(())
 }
 
-/// postcard's output appended to a `Vec` the caller holds (a frame being built).
-///
-/// postcard writes a varint as one small slice; `Vec::extend_from_slice` (what its `io` and
-/// `alloc` outputs use) calls `memmove` for each, which made encoding a `Vec<u64>` several
-/// times slower than pushing the few bytes one by one.
-struct Append<'a>(&'a mut Vec<u8>);
-
-impl postcard::ser_flavors::Flavor for Append<'_> {
-    type Output = ();
-
-    #[inline]
-    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
-        self.0.push(byte);
-        Ok(())
-    }
-
-    #[inline]
-    fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
-        if bytes.len() <= 16 {
-            for &b in bytes {
-                self.0.push(b);
-            }
-        } else {
-            self.0.extend_from_slice(bytes);
-        }
-        Ok(())
-    }
-
-    fn finalize(self) -> postcard::Result<()> {
-        Ok(())
-    }
-}
-
-/// Appends `value`, postcard-encoded, to `out` (on error `out` may hold part of it).
+/// Appends `value`, in postcard's format, to `out` (on error `out` may hold part of it).
 ///
 /// # Errors
-/// postcard's error if `value` does not serialize.
-pub(crate) fn append<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> postcard::Result<()> {
-    postcard::serialize_with_flavor(value, Append(out))
+/// The value's own serialization error, or a sequence of unknown length.
+pub(crate) fn append<T: Serialize + ?Sized>(
+    value: &T,
+    out: &mut Vec<u8>,
+) -> std::result::Result<(), EncodeError> {
+    encode::append(value, out)
 }
 
 /// A payload at least this long is read straight into a buffer of its own, which becomes the
