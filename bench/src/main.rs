@@ -36,7 +36,8 @@ workloads:
 
 options:
   --rounds N       rounds per peer (default 5); the median is reported
-  --only TEXT      run only the peers whose name contains TEXT (for profiling one peer)
+  --only TEXT      run only the peers whose name contains TEXT (for profiling one peer);
+                   `a|b` runs the peers whose name contains a or b
   --pin            print the pinning note and check that the process is pinned to one CPU;
                    it does not pin by itself: run `taskset -c 0 cargo run --release -p bench -- ...`";
 
@@ -141,7 +142,7 @@ fn main() -> ExitCode {
 fn run_rounds(workload: &Workload, rounds: usize, only: Option<&str>) -> Vec<Row> {
     let mut peers = (workload.peers)();
     if let Some(text) = only {
-        peers.retain(|peer| peer.name.contains(text));
+        peers.retain(|peer| text.split('|').any(|t| peer.name.contains(t)));
     }
     let mut rows: Vec<Row> = peers
         .iter()

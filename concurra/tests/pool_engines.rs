@@ -395,6 +395,72 @@ mod thread_map_list {
         pool.join().unwrap();
         assert_eq!(Arc::strong_count(&alive), 1, "every value dropped once");
     }
+
+    /// `map`'s workers read its input themselves (it is lent to them for the call): a
+    /// terminate returns the map at once and takes the input back, though chunks still run.
+    #[test]
+    fn a_terminated_map_returns_and_takes_its_borrowed_input_back() {
+        let pool = ThreadPool::new(Some(2)).unwrap();
+        let gate = Arc::new(Mutex::new(()));
+        let held = gate.lock().unwrap();
+        let (started, first) = mpsc::channel();
+        let started = Mutex::new(started);
+        let g = gate.clone();
+        let f = move |x: u32| {
+            if x == 150 {
+                let _ = started.lock().unwrap().send(x);
+                drop(g.lock().unwrap());
+            }
+            x * 2
+        };
+        // The input borrows a local of this test: it must not be used once `map` returns.
+        let local: Vec<u32> = (0..1_000).collect();
+        std::thread::scope(|s| {
+            let mapping = s.spawn(|| pool.map(f, local.iter().copied(), Some(100)));
+            first.recv().unwrap();
+            pool.terminate();
+            let err = mapping.join().unwrap().unwrap_err();
+            assert!(err.is_terminated(), "{err}");
+        });
+        drop(local);
+        // The gated chunk goes on; the puller running it then finds no input.
+        drop(held);
+        pool.join().unwrap();
+    }
+
+    #[test]
+    fn a_panicking_input_panics_in_the_caller_and_the_pool_serves() {
+        let pool = ThreadPool::new(Some(2)).unwrap();
+        let input = (0..1_000u32).inspect(|&x| assert!(x != 500, "input broke at {x}"));
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pool.map(|x: u32| x + 1, input, Some(10))
+        }));
+        let payload = caught.expect_err("the input's panic reaches the caller");
+        let message = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
+        assert!(message.contains("input broke at 500"), "{message}");
+        let want: Vec<u32> = (1..=3_000).collect();
+        assert_eq!(pool.map(|x: u32| x + 1, 0..3_000, None).unwrap(), want);
+    }
+
+    #[test]
+    fn many_maps_at_once_share_the_workers() {
+        let pool = ThreadPool::new(Some(2)).unwrap();
+        std::thread::scope(|s| {
+            let maps: Vec<_> = (0..4u64)
+                .map(|k| {
+                    let pool = &pool;
+                    s.spawn(move || pool.map(move |x: u64| x * k, 0..20_000, Some(300)))
+                })
+                .collect();
+            for (k, m) in maps.into_iter().enumerate() {
+                let want: Vec<u64> = (0..20_000).map(|x| x * k as u64).collect();
+                assert_eq!(m.join().unwrap().unwrap(), want);
+            }
+        });
+    }
 }
 
 /// Faults only worker processes have: each ends as an error on its result, and the pool heals.

@@ -33,6 +33,61 @@ const CHUNK_FLOOR: usize = 1024;
 /// What gets a map's list, or its first error.
 pub(crate) type Finish<T> = Box<dyn FnOnce(Result<Vec<T>>) + Send>;
 
+/// A map about to be submitted, as its pool sees it (see [`Start`]).
+#[allow(unreachable_pub)] // Named by `Submit`'s sealed methods only.
+pub struct Started<T> {
+    /// Items a chunk.
+    pub(crate) size: usize,
+    /// Gets the list, or the first error.
+    pub(crate) finish: Finish<T>,
+    /// The map's outcome: what `finish` got, or an earlier failure (a `terminate`).
+    pub(crate) outcome: Future<Vec<T>>,
+}
+
+impl<T> std::fmt::Debug for Started<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Started")
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The pool's side of starting a map of `len` items: checks that it runs and gives the chunk
+/// size (`per_worker`: the engine's [`default_chunksize`] fineness) and the way back.
+#[allow(unreachable_pub)] // Named by `Submit`'s sealed methods only.
+pub trait Start<T> {
+    /// Starts the map.
+    ///
+    /// # Errors
+    /// A pool that is not running, a chunk size of 0.
+    fn start(&mut self, len: usize, per_worker: usize) -> Result<Started<T>>;
+}
+
+/// Runs `$body` with `$items` the input and `$len` its length: the input as it is when its
+/// size hint is exact, collected into a list first otherwise (Python turns the input into a
+/// list to learn its length; an exact size hint spares that copy). The body is compiled once
+/// for each, so each cutting loop runs on the input's own type (through an enum of the two,
+/// every item cost a branch and the loop was not vectorized: `bench pool-map`).
+macro_rules! sized {
+    ($input:expr, |$items:ident, $len:ident| $body:expr) => {{
+        let input = $input;
+        match input.size_hint() {
+            (lo, Some(hi)) if lo == hi => {
+                let $items = input;
+                let $len = lo;
+                $body
+            }
+            _ => {
+                let all: Vec<_> = input.collect();
+                let $len = all.len();
+                let $items = all.into_iter();
+                $body
+            }
+        }
+    }};
+}
+pub(crate) use sized;
+
 /// Cuts the `len` items of `items` into chunks of `size` and submits each with
 /// `submit(index, chunk)` as soon as it is cut (its future gives the chunk's first error, if
 /// any); once every chunk is done, calls `done` with the first error to arrive (a chunk's

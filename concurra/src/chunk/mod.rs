@@ -11,6 +11,7 @@
 //! into their range of the final list ([`slots`]), the process pool's come back as lists.
 
 pub(crate) mod list;
+mod pull;
 mod slots;
 
 use std::sync::Arc;
@@ -162,8 +163,9 @@ pub trait MapFn<E, A>: private::Submit<E, A> {}
 impl<E, A, F: private::Submit<E, A>> MapFn<E, A> for F {}
 
 pub(crate) mod private {
-    use super::list::{self, Finish};
+    use super::list::{self, Finish, Start, Started};
     use super::{Chunk, Future};
+    use crate::error::Result;
 
     /// The engine's side of [`MapFn`](super::MapFn).
     #[allow(unreachable_pub)]
@@ -203,6 +205,29 @@ pub(crate) mod private {
                 |range, chunk| list::copied_into(range, &Self::submit_chunk(held, executor, chunk)),
                 finish,
             );
+        }
+
+        /// Runs a whole `map` and waits for it (the Pool's `map`): `start` checks the pool,
+        /// gives the chunk size and the list's way back. By default the caller cuts the input
+        /// and submits its chunks ([`submit_list`](Self::submit_list)); the thread pool's
+        /// workers take the input's chunks themselves (`pull`).
+        fn map_list<I: Iterator<Item = A> + Send>(
+            held: &Self::Held,
+            executor: &E,
+            workers: usize,
+            items: I,
+            start: &mut dyn Start<Self::Output>,
+        ) -> Result<Vec<Self::Output>> {
+            let _ = workers;
+            list::sized!(items, |items, len| {
+                let Started {
+                    size,
+                    finish,
+                    outcome,
+                } = start.start(len, Self::CHUNKS_PER_WORKER)?;
+                Self::submit_list(held, executor, items, len, size, finish);
+                outcome.into_result()
+            })
         }
     }
 
@@ -263,6 +288,28 @@ where
             },
             finish,
         );
+    }
+
+    fn map_list<I: Iterator<Item = A> + Send>(
+        held: &Arc<G>,
+        executor: &crate::ThreadPoolExecutor,
+        workers: usize,
+        items: I,
+        start: &mut dyn list::Start<G::Output>,
+    ) -> Result<Vec<G::Output>> {
+        use crate::Executor;
+        list::sized!(items, |items, len| {
+            let started = start.start(len, Self::CHUNKS_PER_WORKER)?;
+            let f = Arc::clone(held);
+            pull::map(
+                items,
+                len,
+                workers,
+                move |item| f.call(item),
+                |puller| drop(executor.submit(puller)),
+                started,
+            )
+        })
     }
 }
 

@@ -441,7 +441,10 @@ impl<E: Executor> Pool<E> {
     /// chunks keep every worker busy to the end and let the first start sooner.
     ///
     /// On a thread pool each chunk writes its values straight into the returned list; a chunk
-    /// stops at its first panic, as Python's stops at its first exception.
+    /// stops at its first panic, as Python's stops at its first exception. The workers read
+    /// the input themselves: the caller lends them its iterator (which is why it must be
+    /// `Send`; it may borrow local data) and waits; a panic in the iterator is raised here
+    /// once the map is over. On a process pool the caller cuts and encodes the chunks.
     ///
     /// # Errors
     /// The first item's error to arrive (as Python, after every chunk ran);
@@ -449,18 +452,29 @@ impl<E: Executor> Pool<E> {
     pub fn map<F, A>(
         &self,
         f: F,
-        items: impl IntoIterator<Item = A>,
+        items: impl IntoIterator<Item = A, IntoIter: Send>,
         chunksize: Option<usize>,
     ) -> Result<Vec<F::Output>>
     where
         F: MapFn<E, A>,
     {
-        // Taken, not cloned: nobody else holds this result.
-        Future::from(self.map_async(f, items, chunksize, Callbacks::new())).into_result()
+        let mut start = MapStart {
+            pool: self,
+            chunksize,
+            callbacks: Some(Callbacks::new()),
+        };
+        F::map_list(
+            &f.hold(),
+            &self.executor,
+            self.processes,
+            items.into_iter(),
+            &mut start,
+        )
     }
 
     /// [`map`](Self::map) returning at once (Python: `map_async`); the callback gets the
-    /// whole list.
+    /// whole list. The input is cut into chunks on the caller's thread before this returns, so
+    /// any iterator will do (`map`'s workers read the input themselves on a thread pool).
     pub fn map_async<F, A>(
         &self,
         f: F,
@@ -471,51 +485,24 @@ impl<E: Executor> Pool<E> {
     where
         F: MapFn<E, A>,
     {
-        // Python turns the input into a list to learn its length; an exact size hint spares
-        // that copy (and each input type gets its own cutting loop).
-        let items = items.into_iter();
-        match items.size_hint() {
-            (lo, Some(hi)) if lo == hi => self.submit_map(f, items, lo, chunksize, callbacks),
-            _ => {
-                let all: Vec<A> = items.collect();
-                let len = all.len();
-                self.submit_map(f, all.into_iter(), len, chunksize, callbacks)
-            }
-        }
-    }
-
-    /// [`map_async`](Self::map_async) over `len` items.
-    fn submit_map<F, A>(
-        &self,
-        f: F,
-        items: impl Iterator<Item = A>,
-        len: usize,
-        chunksize: Option<usize>,
-        callbacks: Callbacks<Vec<F::Output>>,
-    ) -> AsyncResult<Vec<F::Output>>
-    where
-        F: MapFn<E, A>,
-    {
-        let size = match self.check_running().and_then(|()| {
-            self.chunksize(chunksize, || {
-                list::default_chunksize(len, self.processes, F::CHUNKS_PER_WORKER)
-            })
-        }) {
-            Ok(size) => size,
-            Err(e) => return AsyncResult::new(Future::completed(Err(e))),
+        let mut start = MapStart {
+            pool: self,
+            chunksize,
+            callbacks: Some(callbacks),
         };
-        let (promise, outer) = future::pair::<Vec<F::Output>>();
-        let relay = self.shared.relay(promise);
-        let shared = self.shared.clone();
-        F::submit_list(
-            &f.hold(),
-            &self.executor,
-            items,
-            len,
-            size,
-            Box::new(move |outcome| relay_done(&shared, relay, outcome, callbacks)),
-        );
-        AsyncResult::new(outer)
+        list::sized!(items.into_iter(), |items, len| {
+            match list::Start::start(&mut start, len, F::CHUNKS_PER_WORKER) {
+                Ok(list::Started {
+                    size,
+                    finish,
+                    outcome,
+                }) => {
+                    F::submit_list(&f.hold(), &self.executor, items, len, size, finish);
+                    AsyncResult::new(outcome)
+                }
+                Err(e) => AsyncResult::new(Future::completed(Err(e))),
+            }
+        })
     }
 
     /// `f` applied to each tuple of arguments (Python: `starmap`).
@@ -525,7 +512,7 @@ impl<E: Executor> Pool<E> {
     pub fn starmap<F, A>(
         &self,
         f: F,
-        items: impl IntoIterator<Item = A>,
+        items: impl IntoIterator<Item = A, IntoIter: Send>,
         chunksize: Option<usize>,
     ) -> Result<Vec<<Star<F> as Submit<E, A>>::Output>>
     where
@@ -607,6 +594,34 @@ impl<E: Executor> Pool<E> {
 }
 
 /// Step 2–3 of the module protocol: callbacks on the result thread, then the outer promise.
+/// A map's start on this pool (see [`list::Start`]): the pool must run, the chunk size is
+/// the caller's or the default, the list goes through a relay (so `terminate` fails it) and
+/// the callbacks.
+struct MapStart<'a, E: Executor, T> {
+    pool: &'a Pool<E>,
+    chunksize: Option<usize>,
+    /// Taken by the one start.
+    callbacks: Option<Callbacks<Vec<T>>>,
+}
+
+impl<E: Executor, T: Send + Sync + 'static> list::Start<T> for MapStart<'_, E, T> {
+    fn start(&mut self, len: usize, per_worker: usize) -> Result<list::Started<T>> {
+        self.pool.check_running()?;
+        let size = self.pool.chunksize(self.chunksize, || {
+            list::default_chunksize(len, self.pool.processes, per_worker)
+        })?;
+        let (promise, outcome) = future::pair::<Vec<T>>();
+        let relay = self.pool.shared.relay(promise);
+        let shared = self.pool.shared.clone();
+        let callbacks = self.callbacks.take().unwrap_or_default();
+        Ok(list::Started {
+            size,
+            finish: Box::new(move |list| relay_done(&shared, relay, list, callbacks)),
+            outcome,
+        })
+    }
+}
+
 fn relay_done<T: Send + Sync + 'static>(
     shared: &Shared,
     relay: Relay<T>,

@@ -154,8 +154,9 @@ const READ: usize = 64 << 10;
 /// Cuts a byte stream into frames (see the module docs).
 ///
 /// Bytes arrive either by [`push`](Decoder::push) or, read in place, by
-/// [`read_from`](Decoder::read_from): small frames are read in batches into one buffer; once a
-/// [`LARGE`] frame's header is in, the rest of it is read straight into its payload buffer.
+/// [`read_from`](Decoder::read_from): small frames are read in batches into one buffer; once
+/// the header of a frame of 64 KiB or more is in, the rest of it is read straight into its
+/// payload buffer.
 #[derive(Debug, Default)]
 pub struct Decoder {
     buf: Vec<u8>,
