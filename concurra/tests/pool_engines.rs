@@ -445,6 +445,21 @@ mod thread_map_list {
         assert_eq!(pool.map(|x: u32| x + 1, 0..3_000, None).unwrap(), want);
     }
 
+    /// The workers read the input; one whose `next` waits for work in the same pool still
+    /// gets a thread for it (the other puller parks out of its way), on one worker too (the
+    /// caller then reads the input, as Python's does).
+    #[test]
+    fn an_input_that_waits_for_the_same_pool_still_gets_a_thread() {
+        for workers in [1, 2, 3] {
+            let pool = Arc::new(ThreadPool::new(Some(workers)).unwrap());
+            let p = pool.clone();
+            let input = (0..40u64).map(move |i| p.apply(move || i * 10).unwrap());
+            let got = pool.map(|x: u64| x + 1, input, Some(1)).unwrap();
+            let want: Vec<u64> = (0..40).map(|i| i * 10 + 1).collect();
+            assert_eq!(got, want, "{workers} workers");
+        }
+    }
+
     #[test]
     fn many_maps_at_once_share_the_workers() {
         let pool = ThreadPool::new(Some(2)).unwrap();

@@ -219,16 +219,26 @@ pub(crate) mod private {
             start: &mut dyn Start<Self::Output>,
         ) -> Result<Vec<Self::Output>> {
             let _ = workers;
-            list::sized!(items, |items, len| {
-                let Started {
-                    size,
-                    finish,
-                    outcome,
-                } = start.start(len, Self::CHUNKS_PER_WORKER)?;
-                Self::submit_list(held, executor, items, len, size, finish);
-                outcome.into_result()
-            })
+            cut_and_wait::<Self, E, A>(held, executor, items, start)
         }
+    }
+
+    /// `map` with the input cut on the caller's thread: its chunks submitted, then the wait.
+    pub(crate) fn cut_and_wait<S: Submit<E, A>, E, A>(
+        held: &S::Held,
+        executor: &E,
+        items: impl Iterator<Item = A>,
+        start: &mut dyn Start<S::Output>,
+    ) -> Result<Vec<S::Output>> {
+        list::sized!(items, |items, len| {
+            let Started {
+                size,
+                finish,
+                outcome,
+            } = start.start(len, S::CHUNKS_PER_WORKER)?;
+            S::submit_list(held, executor, items, len, size, finish);
+            outcome.into_result()
+        })
     }
 
     /// What a thread pool's chunk calls on each item: a closure, or a
@@ -297,16 +307,21 @@ where
         items: I,
         start: &mut dyn list::Start<G::Output>,
     ) -> Result<Vec<G::Output>> {
-        use crate::Executor;
+        if workers < 2 {
+            // One thread: an input whose `next` waits for this pool would wait for the very
+            // thread reading it (`pull` needs a second to park out of the way); cut here.
+            return private::cut_and_wait::<Self, _, A>(held, executor, items, start);
+        }
         list::sized!(items, |items, len| {
             let started = start.start(len, Self::CHUNKS_PER_WORKER)?;
             let f = Arc::clone(held);
+            let submitter = executor.submitter();
             pull::map(
                 items,
                 len,
                 workers,
                 move |item| f.call(item),
-                |puller| drop(executor.submit(puller)),
+                move |puller| submitter.submit(puller),
                 started,
             )
         })

@@ -593,7 +593,6 @@ impl<E: Executor> Pool<E> {
     }
 }
 
-/// Step 2–3 of the module protocol: callbacks on the result thread, then the outer promise.
 /// A map's start on this pool (see [`list::Start`]): the pool must run, the chunk size is
 /// the caller's or the default, the list goes through a relay (so `terminate` fails it) and
 /// the callbacks.
@@ -622,6 +621,7 @@ impl<E: Executor, T: Send + Sync + 'static> list::Start<T> for MapStart<'_, E, T
     }
 }
 
+/// Step 2–3 of the module protocol: callbacks on the result thread, then the outer promise.
 fn relay_done<T: Send + Sync + 'static>(
     shared: &Shared,
     relay: Relay<T>,

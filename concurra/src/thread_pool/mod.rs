@@ -194,7 +194,43 @@ impl ThreadPoolExecutor {
         F: FnOnce() -> Result<T> + Send + 'static,
         T: Send + Sync + 'static,
     {
-        let shared = &*self.shared;
+        Shared::submit(&self.shared, f)
+    }
+
+    /// A way for work running in this pool to submit more, without owning the pool (see
+    /// [`Submitter`]).
+    pub(crate) fn submitter(&self) -> Submitter {
+        Submitter(Arc::downgrade(&self.shared))
+    }
+}
+
+/// Submits work to a pool from inside it, without owning the pool: dropping it does not shut
+/// the pool down, and once the pool is gone its submits fail with [`Error::Shutdown`]. (A map's
+/// waiting pullers are given back to the pool through it.)
+#[derive(Clone)]
+pub(crate) struct Submitter(std::sync::Weak<Shared>);
+
+impl Submitter {
+    /// Queues `f`, as [`Executor::submit`] does.
+    pub(crate) fn submit(&self, f: impl FnOnce() + Send + 'static) -> Future<()> {
+        match self.0.upgrade() {
+            Some(shared) => Shared::submit(&shared, move || {
+                f();
+                Ok(())
+            }),
+            None => Future::completed(Err(Error::Shutdown)),
+        }
+    }
+}
+
+impl Shared {
+    /// Queues `f` on the pool `this`: the one submit path.
+    fn submit<F, T>(this: &Arc<Shared>, f: F) -> Future<T>
+    where
+        F: FnOnce() -> Result<T> + Send + 'static,
+        T: Send + Sync + 'static,
+    {
+        let shared = &**this;
         let lifecycle = shared
             .lifecycle
             .read()
@@ -210,7 +246,7 @@ impl ThreadPoolExecutor {
         let (job, future) = work::job(f);
         // The receiver lives in `shared`, so the channel is never disconnected here.
         let _ = shared.sender.send(Message::Run(job));
-        let started = shared.start_worker_if_needed(&self.shared);
+        let started = shared.start_worker_if_needed(this);
         drop(lifecycle);
         if let Err(cause) = started {
             shared.break_pool(cause);
