@@ -145,6 +145,7 @@ pub(crate) enum Either<L, R> {
 impl<T, L: Iterator<Item = T>, R: Iterator<Item = T>> Iterator for Either<L, R> {
     type Item = T;
 
+    #[inline]
     fn next(&mut self) -> Option<T> {
         match self {
             Either::Left(l) => l.next(),

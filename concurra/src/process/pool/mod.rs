@@ -97,6 +97,12 @@ const QUEUED_WORK: Duration = Duration::from_millis(1);
 /// The largest window short calls get.
 const MAX_WINDOW: usize = 64;
 
+/// Chunks `map_chunked` keeps submitted ahead of the one its caller waits for, per worker:
+/// enough that the caller, who cuts and encodes the next chunks and takes the values of the
+/// done ones, rarely finds the workers' queue empty (with 4 a worker, chunks of 1,000 items
+/// cost 14 µs each in waits: `bench proc-map`).
+const CHUNKS_IN_FLIGHT_PER_WORKER: usize = 16;
+
 /// Worker starts failing in a row, with no worker alive, that break the pool.
 const MAX_START_FAILURES: usize = 3;
 
@@ -836,10 +842,7 @@ impl ProcessPoolExecutor {
         });
         let per_worker = MapOptions {
             timeout: None,
-            in_flight: Some(
-                self.shared.config.max_workers
-                    * (self.shared.config.window.unwrap_or(DEFAULT_WINDOW) + 2),
-            ),
+            in_flight: Some(self.shared.config.max_workers * CHUNKS_IN_FLIGHT_PER_WORKER),
         };
         Either::Left(crate::chunk::flatten(self.map_with(
             Chunked(f),
