@@ -460,6 +460,23 @@ mod thread_map_list {
         }
     }
 
+    /// A map inside a task of the same pool: the caller is a worker, so it reads the input
+    /// itself and the other worker is left for the input's own work.
+    #[test]
+    fn a_map_inside_a_task_of_the_same_pool_with_an_input_that_needs_the_pool() {
+        let pool = Arc::new(ThreadPool::new(Some(2)).unwrap());
+        let outer = pool.clone();
+        let got = pool
+            .apply(move || {
+                let p = outer.clone();
+                let input = (0..30u64).map(move |i| p.apply(move || i * 2).unwrap());
+                outer.map(|x: u64| x + 1, input, Some(4)).unwrap()
+            })
+            .unwrap();
+        let want: Vec<u64> = (0..30).map(|i| i * 2 + 1).collect();
+        assert_eq!(got, want);
+    }
+
     #[test]
     fn many_maps_at_once_share_the_workers() {
         let pool = ThreadPool::new(Some(2)).unwrap();

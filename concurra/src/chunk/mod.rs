@@ -308,9 +308,10 @@ where
         items: I,
         start: &mut dyn list::Start<G::Output>,
     ) -> Result<Vec<G::Output>> {
-        if workers < 2 {
-            // One thread: an input whose `next` waits for this pool would wait for the very
-            // thread reading it (`pull` needs a second to park out of the way); cut here.
+        if workers < 2 || executor.is_own_thread() {
+            // An input whose `next` waits for work in this pool needs a thread for that work
+            // besides the one reading it and the caller's: with one worker, or a caller that
+            // is itself a worker (a map inside a task), there may be none. Cut here.
             return private::cut_and_wait::<Self, _, A>(held, executor, items, start);
         }
         list::sized!(items, |items, len| {

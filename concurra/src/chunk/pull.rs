@@ -129,7 +129,7 @@ struct State<A: 'static, T, F> {
     /// A panic raised by the input's `next`.
     panic: Option<Box<dyn Any + Send>>,
     /// Shares of the map not yet ended: the pullers (run, parked or dropped unrun), and the
-    /// caller's while it spawns them.
+    /// caller's while it spawns them (`Puller::share`).
     live: usize,
     finish: Option<Finish<T>>,
 }
@@ -207,8 +207,10 @@ where
 
         let mut state = self.lock();
         state.pulling = false;
-        self.settled.notify_all();
-        let parked = std::mem::take(&mut state.parked);
+        if state.input.is_none() {
+            // The loan's end waits for this (it takes the input out first).
+            self.settled.notify_all();
+        }
         let range = match took {
             Took::Items if want > 0 => {
                 state.cut += want;
@@ -244,6 +246,9 @@ where
                 None
             }
         };
+        // Taken last, so nothing can unwind with the pullers held under the lock (their drop
+        // takes it).
+        let parked = std::mem::take(&mut state.parked);
         drop(state);
         if range.is_none() {
             buf.clear();
@@ -282,6 +287,13 @@ where
     T: Send + 'static,
     F: Fn(A) -> T + Send + Sync + 'static,
 {
+    /// A new share of the map (counted at once, so an unwind before it is spawned still
+    /// leaves the count right: the share ends when dropped).
+    fn share(feed: &Arc<Feed<A, T, F>>) -> Self {
+        feed.lock().live += 1;
+        Puller(Arc::clone(feed))
+    }
+
     /// Takes chunks and writes their values until the input is used up (or another puller
     /// holds it: see `next_chunk`).
     fn run(self) {
@@ -397,7 +409,7 @@ where
             slots: Some(slots),
             first_error: None,
             panic: None,
-            live: pullers + 1,
+            live: 0,
             finish: Some(finish),
         }),
         settled: Condvar::new(),
@@ -409,9 +421,9 @@ where
     let loan = Loan(&feed);
     // The caller's share: no puller refused on the spot can finish the map before its
     // refusal is recorded.
-    let caller = Puller(Arc::clone(&feed));
+    let caller = Puller::share(&feed);
     for _ in 0..pullers {
-        let spawned = feed.spawn(Puller(Arc::clone(&feed)));
+        let spawned = feed.spawn(Puller::share(&feed));
         let recorder = Arc::clone(&feed);
         spawned.add_done_callback(move |spawned| {
             if let Some(Err(e)) = spawned.try_result() {

@@ -197,6 +197,11 @@ impl ThreadPoolExecutor {
         Shared::submit(&self.shared, f)
     }
 
+    /// Whether the calling thread is one of this pool's workers (a task of the pool).
+    pub(crate) fn is_own_thread(&self) -> bool {
+        worker::is_worker_of(&self.shared)
+    }
+
     /// A way for work running in this pool to submit more, without owning the pool (see
     /// [`Submitter`]).
     pub(crate) fn submitter(&self) -> Submitter {

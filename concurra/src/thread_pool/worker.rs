@@ -5,8 +5,19 @@ use std::sync::atomic::Ordering;
 use super::{Message, Shared};
 use crate::unwind;
 
+thread_local! {
+    /// The pool this thread works for (its `Shared`'s address), 0 on other threads.
+    static POOL: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether the calling thread is one of `shared`'s workers.
+pub(super) fn is_worker_of(shared: &Shared) -> bool {
+    POOL.with(|p| p.get() == std::ptr::from_ref(shared) as usize)
+}
+
 /// Body of one worker thread.
 pub(super) fn run(shared: &Shared) {
+    POOL.with(|p| p.set(std::ptr::from_ref(shared) as usize));
     if let Some(init) = &shared.initializer {
         if let Err(e) = unwind::catch(|| init()) {
             eprintln!("concurra: a thread initializer failed: {e}");
