@@ -58,10 +58,7 @@ fn concurra(n: usize) -> f64 {
 }
 
 pub fn rayon(n: usize) -> f64 {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(WORKERS)
-        .build()
-        .unwrap();
+    let pool = super::RayonPool::new();
     let mut out = Vec::new();
     let ns = time_per_op(n, |n| {
         out = pool.install(|| (0..n as u64).into_par_iter().map(f).collect());

@@ -96,3 +96,46 @@ pub fn time_per_op(n: usize, mut job: impl FnMut(usize)) -> f64 {
 pub fn ns_per_op(elapsed: Duration, n: usize) -> f64 {
     elapsed.as_nanos() as f64 / n as f64
 }
+
+/// A rayon pool of [`WORKERS`] threads that are gone once it is dropped. rayon's own drop
+/// does not wait for its threads: left running (spinning for work, then exiting), they took
+/// CPU time from the next peer's round, which showed as a slow median for whichever peer ran
+/// after rayon (every other peer's pool joins its threads when dropped).
+pub struct RayonPool {
+    pool: Option<rayon::ThreadPool>,
+    exited: crossbeam_channel::Receiver<()>,
+}
+
+impl RayonPool {
+    pub fn new() -> RayonPool {
+        let (tx, exited) = crossbeam_channel::unbounded();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(WORKERS)
+            .exit_handler(move |_| {
+                let _ = tx.send(());
+            })
+            .build()
+            .expect("a rayon pool");
+        RayonPool {
+            pool: Some(pool),
+            exited,
+        }
+    }
+}
+
+impl std::ops::Deref for RayonPool {
+    type Target = rayon::ThreadPool;
+
+    fn deref(&self) -> &rayon::ThreadPool {
+        self.pool.as_ref().expect("until dropped")
+    }
+}
+
+impl Drop for RayonPool {
+    fn drop(&mut self) {
+        drop(self.pool.take());
+        for _ in 0..WORKERS {
+            let _ = self.exited.recv();
+        }
+    }
+}

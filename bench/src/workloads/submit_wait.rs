@@ -48,10 +48,7 @@ fn concurra(n: usize) -> f64 {
 }
 
 fn rayon(n: usize) -> f64 {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(WORKERS)
-        .build()
-        .unwrap();
+    let pool = super::RayonPool::new();
     time_per_op(n, |n| {
         let (tx, rx) = crossbeam_channel::unbounded();
         for i in 0..n as u64 {
