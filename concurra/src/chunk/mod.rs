@@ -215,11 +215,10 @@ pub(crate) mod private {
         fn map_list<I: Iterator<Item = A> + Send>(
             held: &Self::Held,
             executor: &E,
-            workers: usize,
+            _workers: usize,
             items: I,
             start: &mut dyn Start<Self::Output>,
         ) -> Result<Vec<Self::Output>> {
-            let _ = workers;
             cut_and_wait::<Self, E, A>(held, executor, items, start)
         }
     }

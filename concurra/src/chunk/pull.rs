@@ -587,26 +587,22 @@ mod tests {
         let (spawn, threads) = on_threads(0);
         let spawned = Arc::new(AtomicUsize::new(0));
         let count = Arc::clone(&spawned);
+        let (ended, task_ended) = mpsc::channel::<()>();
+        let ended = Mutex::new(ended);
         let spawn = move |job: Job| {
             count.fetch_add(1, Ordering::SeqCst);
-            spawn(job)
+            let ended = ended.lock().unwrap().clone();
+            spawn(Box::new(move || {
+                job();
+                let _ = ended.send(());
+            }))
         };
         thread::scope(|s| {
             let mapping = s.spawn(|| map(input, 6, 2, |x: u32| x * 3, spawn, started(2)));
             inside.recv().unwrap();
-            // Both pullers spawned; the one not holding the input ends its task parked.
-            loop {
-                let done = threads
-                    .lock()
-                    .unwrap()
-                    .iter()
-                    .filter(|t| t.is_finished())
-                    .count();
-                if done >= 1 {
-                    break;
-                }
-                thread::yield_now();
-            }
+            // Both pullers spawned; the one not holding the input ends its task parked while
+            // the other is still inside the input.
+            task_ended.recv().unwrap();
             go.send(()).unwrap();
             assert_eq!(mapping.join().unwrap().unwrap(), [0, 3, 6, 9, 12, 15]);
         });

@@ -258,9 +258,7 @@ impl Shared {
         }
         future
     }
-}
 
-impl Shared {
     fn workers(&self) -> std::sync::MutexGuard<'_, Workers> {
         self.workers.lock().unwrap_or_else(PoisonError::into_inner)
     }
