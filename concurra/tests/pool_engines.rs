@@ -478,7 +478,7 @@ mod thread_map_list {
     }
 
     #[test]
-    fn many_maps_at_once_share_the_workers() {
+    fn many_maps_at_once_each_get_their_own_list() {
         let pool = ThreadPool::new(Some(2)).unwrap();
         std::thread::scope(|s| {
             let maps: Vec<_> = (0..4u64)

@@ -88,6 +88,15 @@ macro_rules! sized {
 }
 pub(crate) use sized;
 
+/// A map's input whose exact size hint said `len` items but that yielded `yielded` (`None`:
+/// more than `len`).
+pub(crate) fn miscount(len: usize, yielded: Option<usize>) -> Error {
+    let yielded = yielded.map_or_else(|| "more".to_string(), |n| n.to_string());
+    Error::InvalidState(format!(
+        "the map's input promised {len} items (an exact size hint) but yielded {yielded}"
+    ))
+}
+
 /// Cuts the `len` items of `items` into chunks of `size` and submits each with
 /// `submit(index, chunk)` as soon as it is cut (its future gives the chunk's first error, if
 /// any); once every chunk is done, calls `done` with the first error to arrive (a chunk's
@@ -153,13 +162,9 @@ fn submit_all<A>(
         });
     }
     let miscount = if cut < len {
-        Some(Error::InvalidState(format!(
-            "the map's input promised {len} items (an exact size hint) but yielded {cut}"
-        )))
+        Some(miscount(len, Some(cut)))
     } else if items.next().is_some() {
-        Some(Error::InvalidState(format!(
-            "the map's input promised {len} items (an exact size hint) but yielded more"
-        )))
+        Some(miscount(len, None))
     } else {
         None
     };

@@ -210,26 +210,30 @@ pub(crate) mod private {
 
         /// Runs a whole `map` and waits for it (the Pool's `map`): `start` checks the pool,
         /// gives the chunk size and the list's way back. By default the caller cuts the input
-        /// and submits its chunks ([`submit_list`](Self::submit_list)); the thread pool's
-        /// workers take the input's chunks themselves (`pull`).
+        /// and submits its chunks ([`cut_on_caller`]); the thread pool's workers take the
+        /// input's chunks themselves (`pull`).
         fn map_list<I: Iterator<Item = A> + Send>(
             held: &Self::Held,
             executor: &E,
-            _workers: usize,
             items: I,
             start: &mut dyn Start<Self::Output>,
         ) -> Result<Vec<Self::Output>> {
-            cut_and_wait::<Self, E, A>(held, executor, items, start)
+            cut_on_caller::<Self, E, A>(held, executor, items, start)?.into_result()
         }
     }
 
-    /// `map` with the input cut on the caller's thread: its chunks submitted, then the wait.
-    pub(crate) fn cut_and_wait<S: Submit<E, A>, E, A>(
+    /// A `map` with the input cut on the caller's thread: every chunk submitted
+    /// ([`Submit::submit_list`]) before this returns the map's outcome, to wait for (`map`) or
+    /// hand back (`map_async`).
+    ///
+    /// # Errors
+    /// `start`'s: a pool that is not running, a chunk size of 0.
+    pub(crate) fn cut_on_caller<S: Submit<E, A>, E, A>(
         held: &S::Held,
         executor: &E,
         items: impl Iterator<Item = A>,
         start: &mut dyn Start<S::Output>,
-    ) -> Result<Vec<S::Output>> {
+    ) -> Result<Future<Vec<S::Output>>> {
         list::sized!(items, |items, len| {
             let Started {
                 size,
@@ -237,7 +241,7 @@ pub(crate) mod private {
                 outcome,
             } = start.start(len, S::CHUNKS_PER_WORKER)?;
             S::submit_list(held, executor, items, len, size, finish);
-            outcome.into_result()
+            Ok(outcome)
         })
     }
 
@@ -303,15 +307,17 @@ where
     fn map_list<I: Iterator<Item = A> + Send>(
         held: &Arc<G>,
         executor: &crate::ThreadPoolExecutor,
-        workers: usize,
         items: I,
         start: &mut dyn list::Start<G::Output>,
     ) -> Result<Vec<G::Output>> {
+        use crate::Executor;
+        let workers = executor.max_workers();
         if workers < 2 || executor.is_own_thread() {
             // An input whose `next` waits for work in this pool needs a thread for that work
             // besides the one reading it and the caller's: with one worker, or a caller that
             // is itself a worker (a map inside a task), there may be none. Cut here.
-            return private::cut_and_wait::<Self, _, A>(held, executor, items, start);
+            return private::cut_on_caller::<Self, _, A>(held, executor, items, start)?
+                .into_result();
         }
         list::sized!(items, |items, len| {
             let started = start.start(len, Self::CHUNKS_PER_WORKER)?;

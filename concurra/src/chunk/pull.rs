@@ -39,7 +39,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
-use super::list::{Finish, Started};
+use super::list::{self, Finish, Started};
 use super::slots::{Range, Slots};
 use crate::error::{Error, Result};
 use crate::future::Future;
@@ -164,7 +164,7 @@ where
     /// done: the input is used up, ended or taken back, or another puller is taking items
     /// (this one is then parked, to be given back to the pool when that one is done).
     fn next_chunk(
-        self: &Arc<Self>,
+        &self,
         puller: Puller<A, T, F>,
         buf: &mut Vec<A>,
     ) -> Option<(Puller<A, T, F>, Range<T>)> {
@@ -211,40 +211,24 @@ where
             // The loan's end waits for this (it takes the input out first).
             self.settled.notify_all();
         }
-        let range = match took {
-            Took::Items if want > 0 => {
-                state.cut += want;
-                let index = state.next_range;
-                state.next_range += 1;
-                state.slots.as_ref().map(|slots| Slots::range(slots, index))
+        let range = if matches!(took, Took::Items) && want > 0 {
+            state.cut += want;
+            let index = state.next_range;
+            state.next_range += 1;
+            state.slots.as_ref().map(|slots| Slots::range(slots, index))
+        } else {
+            // The input is used up, lied about its size, or panicked: it is read no more.
+            state.input = None;
+            match took {
+                Took::Items => {}
+                Took::More => state.fail(list::miscount(self.len, None)),
+                Took::Short(n) => {
+                    let yielded = state.cut + n;
+                    state.fail(list::miscount(self.len, Some(yielded)));
+                }
+                Took::Panicked(payload) => state.panic = Some(payload),
             }
-            Took::Items => {
-                state.input = None;
-                None
-            }
-            Took::More => {
-                state.input = None;
-                state.fail(Error::InvalidState(format!(
-                    "the map's input promised {} items (an exact size hint) but yielded more",
-                    self.len
-                )));
-                None
-            }
-            Took::Short(n) => {
-                state.input = None;
-                let yielded = state.cut + n;
-                state.fail(Error::InvalidState(format!(
-                    "the map's input promised {} items (an exact size hint) but yielded \
-                     {yielded}",
-                    self.len
-                )));
-                None
-            }
-            Took::Panicked(payload) => {
-                state.input = None;
-                state.panic = Some(payload);
-                None
-            }
+            None
         };
         // Taken last, so nothing can unwind with the pullers held under the lock (their drop
         // takes it).

@@ -55,7 +55,7 @@ use crossbeam_channel::Sender;
 pub use async_result::AsyncResult;
 pub use imap::{IMap, IMapUnordered};
 
-use crate::chunk::private::{Submit, ThreadFn};
+use crate::chunk::private::{cut_on_caller, Submit, ThreadFn};
 pub use crate::chunk::MapFn;
 use crate::chunk::{list, Chunk};
 use crate::error::{Error, Result};
@@ -463,13 +463,7 @@ impl<E: Executor> Pool<E> {
             chunksize,
             callbacks: Some(Callbacks::new()),
         };
-        F::map_list(
-            &f.hold(),
-            &self.executor,
-            self.processes,
-            items.into_iter(),
-            &mut start,
-        )
+        F::map_list(&f.hold(), &self.executor, items.into_iter(), &mut start)
     }
 
     /// [`map`](Self::map) returning at once (Python: `map_async`); the callback gets the
@@ -490,19 +484,9 @@ impl<E: Executor> Pool<E> {
             chunksize,
             callbacks: Some(callbacks),
         };
-        list::sized!(items.into_iter(), |items, len| {
-            match list::Start::start(&mut start, len, F::CHUNKS_PER_WORKER) {
-                Ok(list::Started {
-                    size,
-                    finish,
-                    outcome,
-                }) => {
-                    F::submit_list(&f.hold(), &self.executor, items, len, size, finish);
-                    AsyncResult::new(outcome)
-                }
-                Err(e) => AsyncResult::new(Future::completed(Err(e))),
-            }
-        })
+        let outcome =
+            cut_on_caller::<F, E, A>(&f.hold(), &self.executor, items.into_iter(), &mut start);
+        AsyncResult::new(outcome.unwrap_or_else(|e| Future::completed(Err(e))))
     }
 
     /// `f` applied to each tuple of arguments (Python: `starmap`).

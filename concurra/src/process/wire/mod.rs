@@ -207,7 +207,7 @@ impl Decoder {
     /// The read's error (an interrupted read is retried).
     pub fn read_from(&mut self, fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<usize> {
         if let Some(large) = &mut self.large {
-            large.payload.reserve_exact(large.missing());
+            // Its capacity, set when the header came in, is the whole payload.
             let n = crate::sys::read_appending(fd, &mut large.payload)?;
             if large.payload.len() > large.len {
                 // The allocator gave more room than asked: what follows the frame goes back
