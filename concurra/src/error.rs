@@ -12,11 +12,16 @@
 //! | an exception raised by the task                 | [`Error::Panicked`] or [`Error::Failed`] | [`Error::is_panic`], [`Error::is_failed`] |
 //! | `RuntimeError('cannot schedule new futures after shutdown')` | [`Error::Shutdown`]  | [`Error::is_shutdown`]  |
 //! | `BrokenThreadPool`, `BrokenProcessPool`         | [`Error::BrokenPool`]             | [`Error::is_broken_pool`] |
+//! | `ValueError` (a bad argument: `max_workers=0`, `chunksize=0`) | [`Error::InvalidArgument`] | [`Error::is_invalid_argument`] |
 //! | `InvalidStateError`, misuse `RuntimeError`s     | [`Error::InvalidState`]           | [`Error::is_invalid_state`] |
+//! | `threading.BrokenBarrierError`, `asyncio.BrokenBarrierError` | [`Error::BrokenBarrier`] | [`Error::is_broken_barrier`] |
 //! | a `Pool.terminate()`d result (Python hangs)      | [`Error::Terminated`]             | [`Error::is_terminated`] |
 //! | a future whose producer vanished (Python hangs) | [`Error::Abandoned`]              | [`Error::is_abandoned`] |
 //! | `BrokenProcessPool` after a worker died (the whole pool) | [`Error::WorkerDied`] (that work only) | [`Error::is_worker_died`] |
 //! | an OS call that failed (`OSError`)              | [`Error::Io`]                     | [`Error::is_io`]        |
+//! | a worker process that cannot start              | [`Error::WorkerStart`]            | [`Error::is_worker_start`] |
+//! | `PicklingError` (a value that cannot cross)     | [`Error::Encode`]                 | [`Error::is_encode`]    |
+//! | `UnpicklingError` (malformed bytes)             | [`Error::Decode`]                 | [`Error::is_decode`]    |
 //!
 //! `Error` is `Clone` so that one outcome can be read by many waiters: the task's own error and
 //! the I/O error are held behind an `Arc`.
@@ -79,9 +84,21 @@ pub enum Error {
     #[error("the pool was terminated before the work finished")]
     Terminated,
 
-    /// An operation that the future's or the engine's state does not allow.
+    /// An argument the call cannot take (Python's `ValueError`): `max_workers(0)`, a chunk size
+    /// of 0, an input that yields more or fewer items than its exact size hint promised.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    /// An operation that the future's or the engine's state does not allow (Python's
+    /// `InvalidStateError` and the misuse `RuntimeError`s): joining the current thread, waiting
+    /// on one's own future, `join` on a running pool, a call outside an event loop.
     #[error("invalid state: {0}")]
     InvalidState(String),
+
+    /// A barrier was broken (aborted, or a waiter was cancelled) while this party waited, or
+    /// before it arrived (Python's `BrokenBarrierError`).
+    #[error("the barrier is broken")]
+    BrokenBarrier,
 
     /// The producer of the future was dropped without completing it.
     #[error("the producer was dropped without completing the future")]
@@ -173,9 +190,34 @@ impl Error {
         matches!(self, Error::Terminated)
     }
 
+    /// True for [`Error::InvalidArgument`].
+    pub fn is_invalid_argument(&self) -> bool {
+        matches!(self, Error::InvalidArgument(_))
+    }
+
     /// True for [`Error::InvalidState`].
     pub fn is_invalid_state(&self) -> bool {
         matches!(self, Error::InvalidState(_))
+    }
+
+    /// True for [`Error::BrokenBarrier`].
+    pub fn is_broken_barrier(&self) -> bool {
+        matches!(self, Error::BrokenBarrier)
+    }
+
+    /// True for [`Error::WorkerStart`].
+    pub fn is_worker_start(&self) -> bool {
+        matches!(self, Error::WorkerStart(_))
+    }
+
+    /// True for [`Error::Encode`].
+    pub fn is_encode(&self) -> bool {
+        matches!(self, Error::Encode(_))
+    }
+
+    /// True for [`Error::Decode`].
+    pub fn is_decode(&self) -> bool {
+        matches!(self, Error::Decode(_))
     }
 
     /// True for [`Error::Abandoned`].
@@ -253,7 +295,9 @@ impl fmt::Debug for Error {
             Error::BrokenPool { cause } => {
                 f.debug_struct("BrokenPool").field("cause", cause).finish()
             }
+            Error::InvalidArgument(s) => f.debug_tuple("InvalidArgument").field(s).finish(),
             Error::InvalidState(s) => f.debug_tuple("InvalidState").field(s).finish(),
+            Error::BrokenBarrier => f.write_str("BrokenBarrier"),
             Error::Terminated => f.write_str("Terminated"),
             Error::WorkerDied { pid, exitcode } => f
                 .debug_struct("WorkerDied")

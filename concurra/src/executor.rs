@@ -1,7 +1,7 @@
 //! The [`Executor`] trait (Python's `concurrent.futures.Executor`): `submit`, `map`, `shutdown`,
 //! shared by every pool engine.
 //!
-//! What an executor can run is expressed by [`Task<E>`]: the thread pool runs any `Send`
+//! What an executor can run is expressed by [`Work<E>`]: the thread pool runs any `Send`
 //! closure; the process pool (next) runs plain functions on values that cross a process
 //! boundary. [`Apply`] binds a function to one argument and [`Fallible`] marks a closure whose
 //! `Err` is the task's failure. [`Executor::map`] is written once, here, over `submit`.
@@ -16,7 +16,7 @@ use crate::future::{deadline, Future};
 /// A unit of work that executor `E` can run, producing `Self::Output`.
 ///
 /// Implemented by each engine for what it accepts; [`Executor::submit`] dispatches through it.
-pub trait Task<E: ?Sized>: Sized {
+pub trait Work<E: ?Sized>: Sized {
     /// What the work returns on success.
     type Output;
 
@@ -24,7 +24,7 @@ pub trait Task<E: ?Sized>: Sized {
     fn submit_to(self, executor: &E) -> Future<Self::Output>;
 
     /// Runs this work on `executor` and waits for its outcome, if the engine has a faster way
-    /// to do that than [`submit_to`](Task::submit_to) and a wait; otherwise gives the work
+    /// to do that than [`submit_to`](Work::submit_to) and a wait; otherwise gives the work
     /// back (the default). Prefer [`Executor::call`].
     ///
     /// # Errors
@@ -92,7 +92,7 @@ pub trait Executor: Sized {
     ///
     /// Never panics and never fails here: a refusal is the future's error —
     /// [`Error::Shutdown`] after shutdown, [`Error::BrokenPool`] on a broken pool.
-    fn submit<W: Task<Self>>(&self, work: W) -> Future<W::Output> {
+    fn submit<W: Work<Self>>(&self, work: W) -> Future<W::Output> {
         work.submit_to(self)
     }
 
@@ -109,7 +109,7 @@ pub trait Executor: Sized {
     ///
     /// # Errors
     /// As [`Future::result`].
-    fn call<W: Task<Self>>(&self, work: W) -> Result<W::Output>
+    fn call<W: Work<Self>>(&self, work: W) -> Result<W::Output>
     where
         W::Output: Clone,
     {
@@ -161,7 +161,7 @@ pub trait Executor: Sized {
     where
         F: Clone,
         I: IntoIterator<Item = A>,
-        Apply<F, A>: Task<Self>,
+        Apply<F, A>: Work<Self>,
     {
         self.map_with(
             f,
@@ -183,7 +183,7 @@ pub trait Executor: Sized {
     where
         F: Clone,
         I: IntoIterator<Item = A>,
-        Apply<F, A>: Task<Self>,
+        Apply<F, A>: Work<Self>,
     {
         let mut map = Map {
             executor: self,
@@ -207,13 +207,13 @@ pub trait Executor: Sized {
 }
 
 /// What one call of a [`Map`] returns.
-type MapOutput<E, F, I> = <Apply<F, <I as Iterator>::Item> as Task<E>>::Output;
+type MapOutput<E, F, I> = <Apply<F, <I as Iterator>::Item> as Work<E>>::Output;
 
 /// The iterator [`Executor::map`] returns: `Result<T>` per item, in input order.
 pub struct Map<'a, E, F, I>
 where
     I: Iterator,
-    Apply<F, I::Item>: Task<E>,
+    Apply<F, I::Item>: Work<E>,
 {
     executor: &'a E,
     f: F,
@@ -229,7 +229,7 @@ impl<E, F, I> Map<'_, E, F, I>
 where
     F: Clone,
     I: Iterator,
-    Apply<F, I::Item>: Task<E>,
+    Apply<F, I::Item>: Work<E>,
 {
     fn refill(&mut self) {
         while !self.ended && self.in_flight.len() < self.limit {
@@ -256,7 +256,7 @@ impl<E, F, I, T> Iterator for Map<'_, E, F, I>
 where
     F: Clone,
     I: Iterator,
-    Apply<F, I::Item>: Task<E, Output = T>,
+    Apply<F, I::Item>: Work<E, Output = T>,
     T: Clone,
 {
     type Item = Result<T>;
@@ -296,7 +296,7 @@ where
 impl<E, F, I> Drop for Map<'_, E, F, I>
 where
     I: Iterator,
-    Apply<F, I::Item>: Task<E>,
+    Apply<F, I::Item>: Work<E>,
 {
     fn drop(&mut self) {
         for f in self.in_flight.drain(..) {
@@ -308,7 +308,7 @@ where
 impl<E, F, I> fmt::Debug for Map<'_, E, F, I>
 where
     I: Iterator,
-    Apply<F, I::Item>: Task<E>,
+    Apply<F, I::Item>: Work<E>,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Map")

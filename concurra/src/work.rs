@@ -12,10 +12,10 @@ use crate::future::{self, Future, Promise};
 use crate::unwind;
 
 /// Queued work, type-erased.
-pub(crate) type Job = Box<dyn Work>;
+pub(crate) type Job = Box<dyn Run>;
 
 /// What an engine can do with queued work.
-pub(crate) trait Work: Send {
+pub(crate) trait Run: Send {
     /// Runs the work, unless its future was cancelled, and completes the future.
     /// `idle` runs once the worker is done with this job: before the outcome is published
     /// when no done-callback waits (so a submitter that sees the result finds the worker
@@ -29,7 +29,7 @@ pub(crate) trait Work: Send {
     }
     /// Marks the future running on this thread; false if it was cancelled (drop the job).
     fn start(&self) -> bool;
-    /// Runs work already marked running by [`start`](Work::start) and completes the future.
+    /// Runs work already marked running by [`start`](Run::start) and completes the future.
     fn run_started(self: Box<Self>, idle: &mut dyn FnMut());
     /// Cancels the future if it is still pending (`shutdown(cancel_futures = true)`).
     fn cancel(self: Box<Self>);
@@ -37,12 +37,12 @@ pub(crate) trait Work: Send {
     fn fail(self: Box<Self>, error: Error);
 }
 
-struct Task<F, T> {
+struct JobCell<F, T> {
     f: F,
     promise: Promise<T>,
 }
 
-impl<F, T> Work for Task<F, T>
+impl<F, T> Run for JobCell<F, T>
 where
     F: FnOnce() -> Result<T> + Send,
     T: Send + Sync,
@@ -54,7 +54,7 @@ where
 
     #[inline]
     fn run_started(self: Box<Self>, idle: &mut dyn FnMut()) {
-        let Task { f, promise } = *self;
+        let JobCell { f, promise } = *self;
         let outcome = unwind::catch(f).and_then(|r| r);
         // Only a cancelled future refuses; a running one cannot be cancelled.
         let _ = promise.complete_then(outcome, idle);
@@ -77,5 +77,5 @@ where
     T: Send + Sync + 'static,
 {
     let (promise, future) = future::pair();
-    (Box::new(Task { f, promise }), future)
+    (Box::new(JobCell { f, promise }), future)
 }

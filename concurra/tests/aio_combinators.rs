@@ -337,7 +337,7 @@ fn wait_on_nothing_is_an_error() {
         Vec::<aio::Task<()>>::new(),
         ReturnWhen::AllCompleted,
     ));
-    assert!(out.unwrap_err().is_invalid_state());
+    assert!(out.unwrap_err().is_invalid_argument());
 }
 
 #[test]

@@ -395,8 +395,8 @@ fn barrier_abort_breaks_waiters_and_a_cancelled_waiter_leaves_the_round() {
         assert_eq!(barrier.n_waiting(), 1);
         barrier.abort();
         assert!(barrier.broken());
-        assert!(stayer.await.unwrap().unwrap_err().is_invalid_state());
-        assert!(barrier.wait().await.unwrap_err().is_invalid_state());
+        assert!(stayer.await.unwrap().unwrap_err().is_broken_barrier());
+        assert!(barrier.wait().await.unwrap_err().is_broken_barrier());
         barrier.reset();
         assert!(!barrier.broken());
         let b = barrier.clone();

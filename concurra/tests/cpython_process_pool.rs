@@ -7,8 +7,8 @@
 //! - `test_killed_child` asserts the opposite of CPython: there every future fails with
 //!   `BrokenProcessPool`; here only the killed worker's call fails (`WorkerDied`) and the pool
 //!   heals. It is renamed `killed_child_fails_only_its_call`.
-//! - `test_map_chunksize`'s `ValueError` for `chunksize < 1` is one `Error::InvalidState` item.
-//! - `test_max_workers_negative`'s `ValueError` is `Error::InvalidState` from `build()`.
+//! - `test_map_chunksize`'s `ValueError` for `chunksize < 1` is one `Error::InvalidArgument` item.
+//! - `test_max_workers_negative`'s `ValueError` is `Error::InvalidArgument` from `build()`.
 //! - `test_traceback`: the child's traceback text becomes the panic message and location.
 //! - Worker counts are read with `worker_pids()` (Python reads `executor._processes`).
 //! - `test_saturation` blocks the calls on a Unix-socket gate instead of a manager semaphore.
@@ -107,7 +107,7 @@ fn map_chunksize_zero_is_refused() {
     assert_eq!(out.len(), 1, "one error, nothing mapped");
     let e = out[0].as_ref().unwrap_err();
     assert!(
-        e.is_invalid_state() && e.to_string().contains(">= 1"),
+        e.is_invalid_argument() && e.to_string().contains(">= 1"),
         "{e}"
     );
 }
@@ -118,7 +118,7 @@ fn max_workers_zero_is_an_error() {
         .max_workers(0)
         .build()
         .unwrap_err();
-    assert!(e.is_invalid_state(), "{e:?}");
+    assert!(e.is_invalid_argument(), "{e:?}");
 }
 
 #[test]

@@ -368,7 +368,7 @@ fn max_workers_negative() {
         .max_workers(0)
         .build()
         .unwrap_err();
-    assert!(err.is_invalid_state());
+    assert!(err.is_invalid_argument());
     assert!(err
         .to_string()
         .contains("max_workers must be greater than 0"));

@@ -11,7 +11,7 @@
 //!
 //! Changes in the port:
 //! - Work is `fn` items (with `Apply` for an argument), which both engines accept; a raising
-//!   task is a panicking one; `ValueError`s for misuse are `Error::InvalidState`;
+//!   task is a panicking one; `ValueError`s are `Error::InvalidArgument`, misuse is `Error::InvalidState`;
 //!   `multiprocessing.TimeoutError` is `Error::Timeout`.
 //! - Work given to a closed pool fails its result instead of raising at the call.
 //! - `terminate` fails outstanding results with `Error::Terminated` (Python leaves them
@@ -140,7 +140,7 @@ macro_rules! pool_suite {
                     let err = pool
                         .map(sqr, Miscounted { left, claims }, Some(2))
                         .unwrap_err();
-                    assert!(err.is_invalid_state(), "{left} for {claims}: {err}");
+                    assert!(err.is_invalid_argument(), "{left} for {claims}: {err}");
                     assert!(err.to_string().contains("size hint"), "{err}");
                 }
                 // A hint far beyond memory is an error too, not an abort.
@@ -266,9 +266,12 @@ macro_rules! pool_suite {
                 assert!(empty.get().unwrap().is_empty());
                 assert_eq!(pool.imap(sqr, Vec::new(), 1).unwrap().count(), 0);
                 assert_eq!(pool.imap_unordered(sqr, Vec::new(), 1).unwrap().count(), 0);
-                assert!(pool.map(sqr, 0..3, Some(0)).unwrap_err().is_invalid_state());
-                assert!(pool.imap(sqr, 0..3, 0).unwrap_err().is_invalid_state());
-                assert!($pool::new(Some(0)).unwrap_err().is_invalid_state());
+                assert!(pool
+                    .map(sqr, 0..3, Some(0))
+                    .unwrap_err()
+                    .is_invalid_argument());
+                assert!(pool.imap(sqr, 0..3, 0).unwrap_err().is_invalid_argument());
+                assert!($pool::new(Some(0)).unwrap_err().is_invalid_argument());
             }
 
             #[test]
@@ -603,7 +606,7 @@ mod process_faults {
         let zero = ProcessPoolExecutor::builder()
             .max_tasks_per_child(0)
             .build();
-        assert!(zero.unwrap_err().is_invalid_state());
+        assert!(zero.unwrap_err().is_invalid_argument());
     }
 
     static LEVEL: AtomicUsize = AtomicUsize::new(0);

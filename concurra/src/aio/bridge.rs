@@ -33,7 +33,7 @@ use std::task::{Context, Poll};
 
 use super::runtime::{self, Core, LoopHandle};
 use crate::error::{Error, Result};
-use crate::executor::{Executor, Task};
+use crate::executor::{Executor, Work};
 use crate::future::{self, Future, Promise};
 use crate::thread_pool::ThreadPoolExecutor;
 use crate::unwind;
@@ -192,7 +192,7 @@ impl<T> fmt::Debug for ToThread<T> {
 pub fn run_in_executor<E, W>(executor: &E, work: W) -> InExecutor<W::Output>
 where
     E: Executor,
-    W: Task<E>,
+    W: Work<E>,
 {
     InExecutor {
         future: executor.submit(work),

@@ -391,14 +391,14 @@ impl<T> fmt::Debug for Shield<T> {
 /// ```
 ///
 /// # Errors
-/// [`Error::InvalidState`] if `tasks` is empty (Python: `ValueError`).
+/// [`Error::InvalidArgument`] if `tasks` is empty (Python: `ValueError`).
 pub async fn wait<T>(
     tasks: impl IntoIterator<Item = Task<T>>,
     return_when: ReturnWhen,
 ) -> Result<(Vec<Task<T>>, Vec<Task<T>>)> {
     let tasks: Vec<Task<T>> = tasks.into_iter().collect();
     if tasks.is_empty() {
-        return Err(Error::InvalidState(
+        return Err(Error::InvalidArgument(
             "aio::wait needs at least one task".into(),
         ));
     }

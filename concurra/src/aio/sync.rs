@@ -837,7 +837,7 @@ struct BarrierInner {
 /// with its arrival index in the round (`0` first, `parties - 1` last) and the barrier is ready
 /// for the next round. A waiter cancelled before the round fills leaves it (the count drops
 /// back). [`abort`](Self::abort) breaks the barrier: current and later waits fail with
-/// [`Error::InvalidState`] (Python: `BrokenBarrierError`) until [`reset`](Self::reset).
+/// [`Error::BrokenBarrier`] (Python: `BrokenBarrierError`) until [`reset`](Self::reset).
 #[derive(Clone)]
 pub struct Barrier {
     inner: Rc<BarrierInner>,
@@ -866,7 +866,7 @@ impl Barrier {
     /// arrival index.
     ///
     /// # Errors
-    /// [`Error::InvalidState`] if the barrier is or becomes broken.
+    /// [`Error::BrokenBarrier`] if the barrier is or becomes broken.
     pub fn wait(&self) -> BarrierWait<'_> {
         BarrierWait {
             inner: &self.inner,
@@ -931,7 +931,7 @@ pub struct BarrierWait<'a> {
 }
 
 fn broken() -> Error {
-    Error::InvalidState("the barrier is broken".into())
+    Error::BrokenBarrier
 }
 
 impl StdFuture for BarrierWait<'_> {

@@ -92,7 +92,7 @@ pub(crate) use sized;
 /// more than `len`).
 pub(crate) fn miscount(len: usize, yielded: Option<usize>) -> Error {
     let yielded = yielded.map_or_else(|| "more".to_string(), |n| n.to_string());
-    Error::InvalidState(format!(
+    Error::InvalidArgument(format!(
         "the map's input promised {len} items (an exact size hint) but yielded {yielded}"
     ))
 }

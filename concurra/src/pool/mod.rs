@@ -4,7 +4,7 @@
 //! A [`Pool`] is a thin facade: it owns no workers. It drives an executor's workers (the
 //! [`ThreadPoolExecutor`]'s for [`ThreadPool`], the [`ProcessPoolExecutor`]'s for
 //! [`ProcessPool`]) and hands back [`AsyncResult`]s that are views over the one [`Future`].
-//! What each engine accepts is said by [`Task`] (one call: `apply`) and [`MapFn`] (a function
+//! What each engine accepts is said by [`Work`] (one call: `apply`) and [`MapFn`] (a function
 //! over chunks: `map`, `imap`, `starmap`): any `Send` closure for threads, a `fn` item (or a
 //! closure capturing nothing) over `serde` values for processes.
 //!
@@ -59,7 +59,7 @@ use crate::chunk::private::{cut_on_caller, Submit, ThreadFn};
 pub use crate::chunk::MapFn;
 use crate::chunk::{list, Chunk};
 use crate::error::{Error, Result};
-use crate::executor::{Executor, Task};
+use crate::executor::{Executor, Work};
 use crate::future::{self, Future, Promise};
 use crate::process::ProcessPoolExecutor;
 use crate::thread_pool::ThreadPoolExecutor;
@@ -278,7 +278,7 @@ impl ThreadPool {
     /// the CPU count.
     ///
     /// # Errors
-    /// [`Error::InvalidState`] if `processes` is `Some(0)`.
+    /// [`Error::InvalidArgument`] if `processes` is `Some(0)`.
     pub fn new(processes: Option<usize>) -> Result<Self> {
         Self::with_executor_builder(processes, ThreadPoolExecutor::builder())
     }
@@ -346,7 +346,7 @@ impl ProcessPool {
     /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidState`] if `processes` is `Some(0)`.
+    /// [`Error::InvalidArgument`] if `processes` is `Some(0)`.
     pub fn new(processes: Option<usize>) -> Result<Self> {
         let executor = ProcessPoolExecutor::builder()
             .max_workers(processes_or_cpus(processes)?)
@@ -358,7 +358,7 @@ impl ProcessPool {
 /// Python's check and default for `processes`.
 fn processes_or_cpus(processes: Option<usize>) -> Result<usize> {
     match processes {
-        Some(0) => Err(Error::InvalidState(
+        Some(0) => Err(Error::InvalidArgument(
             "Number of processes must be at least 1".into(),
         )),
         Some(n) => Ok(n),
@@ -387,7 +387,7 @@ impl<E: Executor> Pool<E> {
     /// The task's error, or [`Error::InvalidState`] if the pool is not running.
     pub fn apply<W>(&self, work: W) -> Result<W::Output>
     where
-        W: Task<E>,
+        W: Work<E>,
         W::Output: Clone + Send + Sync + 'static,
     {
         self.check_running()?;
@@ -402,7 +402,7 @@ impl<E: Executor> Pool<E> {
     /// Runs `work` on a worker; returns at once (Python: `apply_async`).
     pub fn apply_async<W>(&self, work: W) -> AsyncResult<W::Output>
     where
-        W: Task<E>,
+        W: Work<E>,
         W::Output: Clone + Send + Sync + 'static,
     {
         self.apply_async_with(work, Callbacks::new())
@@ -425,7 +425,7 @@ impl<E: Executor> Pool<E> {
         callbacks: Callbacks<W::Output>,
     ) -> AsyncResult<W::Output>
     where
-        W: Task<E>,
+        W: Work<E>,
         W::Output: Clone + Send + Sync + 'static,
     {
         if let Err(e) = self.check_running() {
@@ -448,7 +448,7 @@ impl<E: Executor> Pool<E> {
     ///
     /// # Errors
     /// The first item's error to arrive (as Python, after every chunk ran);
-    /// [`Error::InvalidState`] for `chunksize` 0 or a pool that is not running.
+    /// [`Error::InvalidArgument`] for `chunksize` 0, [`Error::InvalidState`] for a pool that is not running.
     pub fn map<F, A>(
         &self,
         f: F,
@@ -523,7 +523,7 @@ impl<E: Executor> Pool<E> {
     /// A failed item yields its error at its position and the later items still come.
     ///
     /// # Errors
-    /// [`Error::InvalidState`] for `chunksize` 0 or a pool that is not running.
+    /// [`Error::InvalidArgument`] for `chunksize` 0, [`Error::InvalidState`] for a pool that is not running.
     pub fn imap<F, A, I>(
         &self,
         f: F,
@@ -641,7 +641,7 @@ impl<E: Executor> Pool<E> {
         default: impl FnOnce() -> usize,
     ) -> Result<usize> {
         match chunksize {
-            Some(0) => Err(Error::InvalidState("chunksize must be at least 1".into())),
+            Some(0) => Err(Error::InvalidArgument("chunksize must be >= 1".into())),
             Some(n) => Ok(n),
             None => Ok(default()),
         }

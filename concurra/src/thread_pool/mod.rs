@@ -33,7 +33,7 @@ use std::thread::{JoinHandle, ThreadId};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::error::{Error, Result};
-use crate::executor::{Apply, Executor, Fallible, Task};
+use crate::executor::{Apply, Executor, Fallible, Work};
 use crate::future::{self, Future};
 use crate::work::{self, Job};
 
@@ -126,12 +126,12 @@ impl Builder {
     /// Builds the pool; no thread starts until work arrives.
     ///
     /// # Errors
-    /// [`Error::InvalidState`] if `max_workers` is 0.
+    /// [`Error::InvalidArgument`] if `max_workers` is 0.
     pub fn build(self) -> Result<ThreadPoolExecutor> {
         static POOLS: AtomicUsize = AtomicUsize::new(0);
         let max_workers = match self.max_workers {
             Some(0) => {
-                return Err(Error::InvalidState(
+                return Err(Error::InvalidArgument(
                     "max_workers must be greater than 0".into(),
                 ))
             }
@@ -188,7 +188,7 @@ impl ThreadPoolExecutor {
         self.shared.workers().started
     }
 
-    /// Queues `f`; the one submit path every [`Task`] impl goes through.
+    /// Queues `f`; the one submit path every [`Work`] impl goes through.
     fn submit_job<F, T>(&self, f: F) -> Future<T>
     where
         F: FnOnce() -> Result<T> + Send + 'static,
@@ -411,7 +411,7 @@ impl Drop for ThreadPoolExecutor {
     }
 }
 
-impl<F, T> Task<ThreadPoolExecutor> for F
+impl<F, T> Work<ThreadPoolExecutor> for F
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + Sync + 'static,
@@ -424,7 +424,7 @@ where
     }
 }
 
-impl<F, A, T> Task<ThreadPoolExecutor> for Apply<F, A>
+impl<F, A, T> Work<ThreadPoolExecutor> for Apply<F, A>
 where
     F: FnOnce(A) -> T + Send + 'static,
     A: Send + 'static,
@@ -439,7 +439,7 @@ where
     }
 }
 
-impl<F, T, E> Task<ThreadPoolExecutor> for Fallible<F>
+impl<F, T, E> Work<ThreadPoolExecutor> for Fallible<F>
 where
     F: FnOnce() -> std::result::Result<T, E> + Send + 'static,
     E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,

@@ -82,7 +82,7 @@ use super::call::{Call, Chunked, Pending, Remote, FLAGS};
 use super::child::{Child, DEFAULT_HANDSHAKE};
 use crate::chunk::{private, Chunk, Either};
 use crate::error::{Error, Result};
-use crate::executor::{Apply, Executor, MapOptions, Task};
+use crate::executor::{Apply, Executor, MapOptions, Work};
 use crate::future::{self, Future, Promise};
 use crate::sys::Kill;
 
@@ -188,7 +188,7 @@ impl Builder {
     /// Builds the pool. Workers start on demand, at the first calls.
     ///
     /// # Errors
-    /// [`Error::InvalidState`] for `max_workers(0)` or `max_tasks_per_child(0)`; [`Error::Io`]
+    /// [`Error::InvalidArgument`] for `max_workers(0)` or `max_tasks_per_child(0)`; [`Error::Io`]
     /// if the supervisor thread
     /// cannot start.
     pub fn build(self) -> Result<ProcessPoolExecutor> {
@@ -196,12 +196,12 @@ impl Builder {
             .max_workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         if max_workers == 0 {
-            return Err(Error::InvalidState(
+            return Err(Error::InvalidArgument(
                 "max_workers must be greater than 0".into(),
             ));
         }
         if self.max_tasks_per_child == Some(0) {
-            return Err(Error::InvalidState(
+            return Err(Error::InvalidArgument(
                 "max_tasks_per_child must be >= 1".into(),
             ));
         }
@@ -816,7 +816,7 @@ impl ProcessPoolExecutor {
     /// order, lazily; a failing item fails only its place (`Err` at its position, and the
     /// iteration goes on, unlike [`Executor::map`] which ends at the first error).
     ///
-    /// A `chunksize` of 0 yields one [`Error::InvalidState`] and nothing else (Python:
+    /// A `chunksize` of 0 yields one [`Error::InvalidArgument`] and nothing else (Python:
     /// `ValueError`).
     pub fn map_chunked<F, A, T, I>(
         &self,
@@ -832,7 +832,7 @@ impl ProcessPoolExecutor {
         I::IntoIter: 'static,
     {
         if chunksize == 0 {
-            let refused = Error::InvalidState("chunksize must be >= 1".into());
+            let refused = Error::InvalidArgument("chunksize must be >= 1".into());
             return Either::Right(std::iter::once(Err(refused)));
         }
         let mut items = items.into_iter();
@@ -946,7 +946,7 @@ where
     }
 }
 
-impl<W: Remote + 'static> Task<ProcessPoolExecutor> for W {
+impl<W: Remote + 'static> Work<ProcessPoolExecutor> for W {
     type Output = W::Output;
 
     fn submit_to(self, executor: &ProcessPoolExecutor) -> Future<W::Output> {
