@@ -29,7 +29,7 @@ fn main() -> concurra::Result<()> {
     concurra::init();
     // create the process pool; dropping it is Python's `with` exit (terminate), so we wait
     // for the task first, as the seed does
-    let pool = ProcessPool::new(None)?;
+    let pool = ProcessPool::new();
     // issue the task asynchronously
     let async_result = pool.apply_async(task);
     // do other things, like report a message

@@ -30,6 +30,6 @@ fn main() -> concurra::Result<()> {
     // do other things, like report a message
     println!("Main is doing other things...");
     // wait for the task to complete
-    process.join();
+    process.join().unwrap();
     Ok(())
 }

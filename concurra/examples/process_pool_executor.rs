@@ -9,7 +9,7 @@ use std::io::Write;
 use std::thread::sleep;
 use std::time::Duration;
 
-use concurra::{Executor, ProcessPoolExecutor};
+use concurra::ProcessPoolExecutor;
 
 // function to execute in a new process
 fn task() {
@@ -28,7 +28,7 @@ fn main() -> concurra::Result<()> {
     // `if __name__ == '__main__':` guard, the other way round)
     concurra::init();
     // create the process pool; dropping it at the end of `main` is Python's `with` exit
-    let exe = ProcessPoolExecutor::new()?;
+    let exe = ProcessPoolExecutor::new();
     // issue the task asynchronously
     let future = exe.submit(task);
     // do other things, like report a message

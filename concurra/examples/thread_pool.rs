@@ -17,7 +17,7 @@ fn task() {
 
 fn main() -> concurra::Result<()> {
     // create the thread pool; dropping it is Python's `with` exit (terminate)
-    let pool = ThreadPool::new(None)?;
+    let pool = ThreadPool::new();
     // issue the task asynchronously
     let async_result = pool.apply_async(task);
     // do other things, like report a message

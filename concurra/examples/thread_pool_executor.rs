@@ -6,7 +6,7 @@
 use std::thread::sleep;
 use std::time::Duration;
 
-use concurra::{Executor, ThreadPoolExecutor};
+use concurra::ThreadPoolExecutor;
 
 // function to execute in a worker thread
 fn task() {

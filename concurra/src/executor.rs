@@ -29,10 +29,7 @@ pub trait Work<E: ?Sized>: Sized {
     ///
     /// # Errors
     /// As the future's [`result`](Future::result).
-    fn call_on(self, executor: &E) -> std::result::Result<Result<Self::Output>, Self>
-    where
-        Self::Output: Clone,
-    {
+    fn call_on(self, executor: &E) -> std::result::Result<Result<Self::Output>, Self> {
         let _ = executor;
         Err(self)
     }
@@ -74,14 +71,38 @@ impl<F> fmt::Debug for Fallible<F> {
 /// (and sleep) between two `next` calls, few enough to bound memory.
 pub const DEFAULT_IN_FLIGHT_PER_WORKER: usize = 32;
 
-/// Options for [`Executor::map_with`].
+/// Options for [`Executor::map_with`] (Python's keyword arguments of `Executor.map`), built
+/// like a builder: `MapOptions::new().timeout(d).in_flight(n)`.
 #[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
 pub struct MapOptions {
     /// A total deadline counted from the `map` call (Python's `timeout`). `None`: no limit.
     pub timeout: Option<Duration>,
     /// How many calls may be submitted ahead of the consumer (Python 3.14's `buffersize`).
     /// `None`: [`DEFAULT_IN_FLIGHT_PER_WORKER`] per worker. `Some(0)` counts as 1.
     pub in_flight: Option<usize>,
+}
+
+impl MapOptions {
+    /// No timeout, the default number of calls in flight.
+    pub fn new() -> Self {
+        MapOptions::default()
+    }
+
+    /// A total deadline counted from the `map` call (Python's `timeout`).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// At most `n` calls submitted ahead of the consumer (Python 3.14's `buffersize`; 0
+    /// counts as 1).
+    #[must_use]
+    pub fn in_flight(mut self, n: usize) -> Self {
+        self.in_flight = Some(n);
+        self
+    }
 }
 
 /// Python's `concurrent.futures.Executor`.
@@ -96,26 +117,28 @@ pub trait Executor: Sized {
         work.submit_to(self)
     }
 
-    /// Runs `work` and waits for its outcome: `submit(work).result()` in one step, without the
-    /// clone. Engines may take a faster path: the process pool reads a call's reply in the
+    /// Runs `work` and waits for its outcome: `submit(work).result()` in one step, moving the
+    /// value out (no `Clone` needed). Engines may take a faster path: the process pool reads a call's reply in the
     /// calling thread, so a round trip wakes no thread in between.
     ///
     /// ```
     /// use concurra::{Executor, ThreadPoolExecutor};
     ///
-    /// let pool = ThreadPoolExecutor::new();
-    /// assert_eq!(pool.call(|| 6 * 7).unwrap(), 42);
+    /// fn answer<E: Executor>(exe: &E) -> i32
+    /// where
+    ///     fn() -> i32: concurra::Work<E, Output = i32>,
+    /// {
+    ///     exe.call((|| 6 * 7) as fn() -> i32).unwrap()
+    /// }
+    /// assert_eq!(answer(&ThreadPoolExecutor::new()), 42);
     /// ```
     ///
     /// # Errors
     /// As [`Future::result`].
-    fn call<W: Work<Self>>(&self, work: W) -> Result<W::Output>
-    where
-        W::Output: Clone,
-    {
+    fn call<W: Work<Self>>(&self, work: W) -> Result<W::Output> {
         match work.call_on(self) {
             Ok(outcome) => outcome,
-            Err(work) => self.submit(work).into_result(),
+            Err(work) => self.submit(work).into_unique_result(),
         }
     }
 
@@ -136,41 +159,52 @@ pub trait Executor: Sized {
         self.shutdown(false, true);
     }
 
-    /// `f` over `items`, results in input order (Python: `map(fn, iterable, timeout)`).
+    /// `f` over `items`, results in input order (Python: `map(fn, iterable)`).
     ///
     /// Unlike Python, which submits every call when `map` is called, at most
     /// [`DEFAULT_IN_FLIGHT_PER_WORKER`] calls per worker are in flight ahead of the consumer
     /// (see [`map_with`](Self::map_with)). If the executor shuts down mid-way, the first item
     /// not yet submitted yields [`Error::Shutdown`] and the iteration ends.
     /// The first calls are submitted now. A failed item yields its error at its position and
-    /// ends the iteration; dropping the iterator cancels the calls still queued.
+    /// ends the iteration; dropping the iterator cancels the calls still queued. Values are
+    /// moved out, never cloned.
     ///
     /// ```
     /// use concurra::{Executor, ThreadPoolExecutor};
     ///
-    /// let pool = ThreadPoolExecutor::new();
-    /// let squares: Vec<i32> = pool.map(|x: i32| x * x, 1..=4, None).map(Result::unwrap).collect();
-    /// assert_eq!(squares, [1, 4, 9, 16]);
+    /// fn squares<E: Executor>(exe: &E) -> Vec<i32>
+    /// where
+    ///     concurra::Apply<fn(i32) -> i32, i32>: concurra::Work<E, Output = i32>,
+    /// {
+    ///     let sqr: fn(i32) -> i32 = |x| x * x;
+    ///     Executor::map(exe, sqr, 1..=4).map(Result::unwrap).collect()
+    /// }
+    /// assert_eq!(squares(&ThreadPoolExecutor::new()), [1, 4, 9, 16]);
     /// ```
-    fn map<F, A, I>(
+    fn map<F, A, I>(&self, f: F, items: I) -> Map<'_, Self, F, I::IntoIter>
+    where
+        F: Clone,
+        I: IntoIterator<Item = A>,
+        Apply<F, A>: Work<Self>,
+    {
+        self.map_with(f, items, MapOptions::default())
+    }
+
+    /// [`map`](Self::map) with a total deadline counted from the call (Python:
+    /// `map(fn, iterable, timeout=t)`): the first result not ready by then is
+    /// [`Error::Timeout`], and the iteration ends.
+    fn map_timeout<F, A, I>(
         &self,
         f: F,
         items: I,
-        timeout: Option<Duration>,
+        timeout: Duration,
     ) -> Map<'_, Self, F, I::IntoIter>
     where
         F: Clone,
         I: IntoIterator<Item = A>,
         Apply<F, A>: Work<Self>,
     {
-        self.map_with(
-            f,
-            items,
-            MapOptions {
-                timeout,
-                in_flight: None,
-            },
-        )
+        self.map_with(f, items, MapOptions::new().timeout(timeout))
     }
 
     /// [`map`](Self::map) with every option.
@@ -238,7 +272,11 @@ where
                     let work = Apply(self.f.clone(), item);
                     self.in_flight.push_back(work.submit_to(self.executor));
                 }
-                None => break,
+                None => {
+                    // The input is read no more (it need not be fused).
+                    self.ended = true;
+                    break;
+                }
             }
         }
     }
@@ -257,7 +295,6 @@ where
     F: Clone,
     I: Iterator,
     Apply<F, I::Item>: Work<E, Output = T>,
-    T: Clone,
 {
     type Item = Result<T>;
 
@@ -283,7 +320,7 @@ where
             }
         }
         // Taken, not cloned: the map holds the only handle.
-        match future.into_result() {
+        match future.into_unique_result() {
             Ok(v) => Some(Ok(v)),
             Err(e) => {
                 self.end();
@@ -291,6 +328,15 @@ where
             }
         }
     }
+}
+
+/// Once `next` returned `None` it always will: the input is not read after its end.
+impl<E, F, I> std::iter::FusedIterator for Map<'_, E, F, I>
+where
+    F: Clone,
+    I: Iterator,
+    Apply<F, I::Item>: Work<E>,
+{
 }
 
 impl<E, F, I> Drop for Map<'_, E, F, I>

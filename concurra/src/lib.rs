@@ -100,4 +100,7 @@ pub use pool::{AsyncResult, ProcessPool, ThreadPool};
 pub use process::{init, Process, ProcessPoolExecutor};
 pub use thread::Thread;
 pub use thread_pool::ThreadPoolExecutor;
-pub use wait::{as_completed, wait, wait_async, AsCompleted, DoneAndNotDone, ReturnWhen};
+pub use wait::{
+    as_completed, as_completed_timeout, wait, wait_async, wait_timeout, AsCompleted,
+    DoneAndNotDone, ReturnWhen,
+};

@@ -4,16 +4,18 @@
 //! | Python                          | concurra                                         |
 //! |---------------------------------|--------------------------------------------------|
 //! | `Thread(target=f, name=n, daemon=d)` | `Thread::builder().name(n).daemon(d)`       |
-//! | `t.start()`                     | [`Builder::start(f)`](Builder::start) → `Thread<T>` (starting twice cannot be written) |
+//! | `Thread(target=f).start()`      | [`Thread::start(f)`](Thread::start), [`Builder::start(f)`](Builder::start) → `Thread<T>` (starting twice cannot be written) |
+//! | `Thread(target=f, args=(a,))`   | `Thread::start(Apply(f, a))`                     |
 //! | `t.join()` / `t.join(timeout)`  | [`join`](Thread::join) / [`join_timeout`](Thread::join_timeout) (returns whether it finished) |
 //! | `t.is_alive()`, `t.name`        | [`is_alive`](Thread::is_alive), [`name`](Thread::name) |
 //! | `t.ident`, `t.native_id`        | [`ident`](Thread::ident), [`native_id`](Thread::native_id) |
-//! | (return value lost)             | [`result`](Thread::result), [`future`](Thread::future) |
-//! | exception → `threading.excepthook` | a panic is [`Error::Panicked`] on the future  |
+//! | (return value lost)             | [`join_value`](Thread::join_value) (moves it out), [`result`](Thread::result), [`future`](Thread::future) |
+//! | exception → `threading.excepthook` | a panic is [`Error::Panicked`] on the future; `Thread::start(Fallible(f))` makes an `Err` [`Error::Failed`] |
 //! | non-daemon: joined at exit      | non-daemon: **joined when the handle is dropped** |
 //! | daemon: abandoned at exit       | daemon: detached when the handle is dropped      |
 //!
 //! Like Python's `start()`, [`Builder::start`] returns once the new thread is running.
+//! [`Process`](crate::Process) has the same API, as in Python.
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,7 +24,8 @@ use std::thread::{JoinHandle, ThreadId};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::future::{self, Future};
+use crate::executor::{Apply, Fallible};
+use crate::future::{self, Future, Shares};
 use crate::sys;
 use crate::work;
 
@@ -48,36 +51,20 @@ impl Builder {
         self
     }
 
-    /// Starts `target` on a new thread and returns once it runs (Python: `start()`).
-    ///
-    /// # Errors
-    /// [`Error::Io`] if the operating system refuses a new thread.
-    pub fn start<F, T>(self, target: F) -> Result<Thread<T>>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + Sync + 'static,
-    {
-        self.start_job(move || Ok(target()))
-    }
-
-    /// As [`start`](Self::start), for a target whose `Err` fails the future with
+    /// Starts `target` on a new thread and returns once it runs (Python: `start()`):
+    /// a closure, [`Apply`]`(f, arg)`, or [`Fallible`]`(f)` whose `Err` fails the future with
     /// [`Error::Failed`].
     ///
     /// # Errors
-    /// As [`start`](Self::start).
-    pub fn start_fallible<F, T, E>(self, target: F) -> Result<Thread<T>>
-    where
-        F: FnOnce() -> std::result::Result<T, E> + Send + 'static,
-        E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
-        T: Send + Sync + 'static,
-    {
-        self.start_job(move || target().map_err(Error::failed))
+    /// [`Error::Io`] if the operating system refuses a new thread.
+    pub fn start<W: Target>(self, target: W) -> Result<Thread<W::Output>> {
+        self.start_job(move || target.run())
     }
 
     fn start_job<F, T>(self, target: F) -> Result<Thread<T>>
     where
         F: FnOnce() -> Result<T> + Send + 'static,
-        T: Send + Sync + 'static,
+        T: Send + 'static,
     {
         static THREADS: AtomicUsize = AtomicUsize::new(1);
         let name = self
@@ -108,8 +95,61 @@ impl Builder {
             name,
             daemon: self.daemon,
             future,
+            shares: Shares::new(),
             exited,
         })
+    }
+}
+
+/// What a [`Thread`] runs: a closure, [`Apply`]`(f, arg)`, or [`Fallible`]`(f)`.
+#[diagnostic::on_unimplemented(
+    message = "a Thread runs a `FnOnce() -> T + Send + 'static` closure, `Apply(f, arg)` or `Fallible(f)`",
+    label = "not a thread target",
+    note = "move what the closure uses into it (`move || ...`), and make it `Send`: an `Rc` or a borrowed local cannot go to another thread"
+)]
+pub trait Target: Send + 'static {
+    /// What the thread's future gives.
+    type Output: Send + 'static;
+    /// Runs the target; `Err` fails the future.
+    fn run(self) -> Result<Self::Output>;
+}
+
+impl<F, T> Target for F
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    type Output = T;
+
+    fn run(self) -> Result<T> {
+        Ok(self())
+    }
+}
+
+impl<F, A, T> Target for Apply<F, A>
+where
+    F: FnOnce(A) -> T + Send + 'static,
+    A: Send + 'static,
+    T: Send + 'static,
+{
+    type Output = T;
+
+    fn run(self) -> Result<T> {
+        let Apply(f, arg) = self;
+        Ok(f(arg))
+    }
+}
+
+impl<F, T, E> Target for Fallible<F>
+where
+    F: FnOnce() -> std::result::Result<T, E> + Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    T: Send + 'static,
+{
+    type Output = T;
+
+    fn run(self) -> Result<T> {
+        (self.0)().map_err(Error::failed)
     }
 }
 
@@ -121,7 +161,7 @@ impl Builder {
 /// let t = Thread::builder().name("worker").start(|| 6 * 7).unwrap();
 /// t.join().unwrap();
 /// assert!(!t.is_alive());
-/// assert_eq!(t.result().unwrap(), 42);
+/// assert_eq!(t.join_value().unwrap(), 42);
 /// ```
 pub struct Thread<T> {
     name: String,
@@ -131,6 +171,7 @@ pub struct Thread<T> {
     /// `None` once joined.
     handle: Mutex<Option<JoinHandle<()>>>,
     future: Future<T>,
+    shares: Shares<T>,
     /// Done once the target and its done-callbacks have run and the thread is exiting.
     exited: Future<()>,
 }
@@ -139,6 +180,16 @@ impl Thread<()> {
     /// Configures a thread.
     pub fn builder() -> Builder {
         Builder::default()
+    }
+}
+
+impl<T: Send + 'static> Thread<T> {
+    /// Starts `target` on a new thread with the default settings (see [`Builder::start`]).
+    ///
+    /// # Errors
+    /// As [`Builder::start`].
+    pub fn start<W: Target<Output = T>>(target: W) -> Result<Thread<T>> {
+        Thread::builder().start(target)
     }
 }
 
@@ -205,22 +256,45 @@ impl<T> Thread<T> {
         self.native_id
     }
 
-    /// The future of the target's return value: wait on it with `wait`, `as_completed`,
-    /// `.await` or callbacks like any other.
-    pub fn future(&self) -> Future<T> {
-        self.future.clone()
+    /// A second handle on the target's return value: wait on it with `wait`, `as_completed`,
+    /// `.await` or callbacks like any other. Sharing the value needs `T: Clone + Sync`.
+    pub fn future(&self) -> Future<T>
+    where
+        T: Clone + Sync,
+    {
+        self.shares.share(&self.future)
     }
 
-    /// Blocks until the target returns and gives its value.
+    /// Blocks until the target returns and gives a clone of its value; the handle stays.
     ///
     /// # Errors
     /// [`Error::Panicked`] if the target panicked, [`Error::Failed`] for a fallible target's
     /// `Err`, [`Error::InvalidState`] from the thread itself.
     pub fn result(&self) -> Result<T>
     where
-        T: Clone,
+        T: Clone + Sync,
     {
         self.future.result()
+    }
+
+    /// Joins the thread and moves its target's value out (any `T`: no `Clone`, no `Sync`).
+    ///
+    /// # Errors
+    /// As [`result`](Self::result).
+    pub fn join_value(mut self) -> Result<T> {
+        self.join()?;
+        let future = std::mem::replace(&mut self.future, Future::completed(Err(Error::Abandoned)));
+        self.shares.take(future)
+    }
+}
+
+/// The thread's future, taking the place of its handle: the thread is detached, as a
+/// daemon's is (wait on the future instead of joining). No `Clone` needed: this is the one
+/// reader.
+impl<T> From<Thread<T>> for Future<T> {
+    fn from(mut thread: Thread<T>) -> Future<T> {
+        thread.daemon = true;
+        std::mem::replace(&mut thread.future, Future::completed(Err(Error::Abandoned)))
     }
 }
 

@@ -39,29 +39,60 @@ pub struct DoneAndNotDone<T> {
     pub not_done: Vec<Future<T>>,
 }
 
-/// Waits until `return_when` holds or `timeout` passes (Python: `concurrent.futures.wait`).
-///
-/// Never fails: on timeout it returns what is done so far. `None` waits without a limit;
-/// `Some(Duration::ZERO)` checks now.
+/// Waits until `return_when` holds (Python: `concurrent.futures.wait(fs, return_when=...)`).
 ///
 /// ```
-/// use concurra::{wait, Executor, ReturnWhen, ThreadPoolExecutor};
+/// use concurra::{wait, ReturnWhen, ThreadPoolExecutor};
 ///
 /// let pool = ThreadPoolExecutor::new();
 /// let fs: Vec<_> = (0..4).map(|i| pool.submit(move || i * 2)).collect();
-/// let waited = wait(&fs, None, ReturnWhen::AllCompleted);
+/// let waited = wait(&fs, ReturnWhen::AllCompleted);
 /// assert_eq!(waited.done.len(), 4);
 /// assert!(waited.not_done.is_empty());
 /// ```
 pub fn wait<T, F>(
     futures: impl IntoIterator<Item = F>,
-    timeout: Option<Duration>,
     return_when: ReturnWhen,
 ) -> DoneAndNotDone<T>
 where
     F: Borrow<Future<T>>,
 {
-    let deadline = timeout.and_then(deadline);
+    wait_until(futures, None, return_when)
+}
+
+/// [`wait`] for at most `timeout` (Python: `wait(fs, timeout, return_when)`).
+///
+/// Never fails: on timeout it returns what is done so far. `Duration::ZERO` checks now; a
+/// timeout too large for the clock waits without a limit.
+///
+/// ```
+/// use std::time::Duration;
+/// use concurra::{wait_timeout, ReturnWhen, ThreadPoolExecutor};
+///
+/// let pool = ThreadPoolExecutor::new();
+/// let fs = vec![pool.submit(|| 1)];
+/// let waited = wait_timeout(&fs, Duration::from_secs(5), ReturnWhen::AllCompleted);
+/// assert_eq!(waited.done.len(), 1);
+/// ```
+pub fn wait_timeout<T, F>(
+    futures: impl IntoIterator<Item = F>,
+    timeout: Duration,
+    return_when: ReturnWhen,
+) -> DoneAndNotDone<T>
+where
+    F: Borrow<Future<T>>,
+{
+    wait_until(futures, deadline(timeout), return_when)
+}
+
+fn wait_until<T, F>(
+    futures: impl IntoIterator<Item = F>,
+    deadline: Option<Instant>,
+    return_when: ReturnWhen,
+) -> DoneAndNotDone<T>
+where
+    F: Borrow<Future<T>>,
+{
     let mut watch = Watch::new(futures);
     if !watch.satisfied(return_when) {
         watch.register_all();
@@ -79,7 +110,7 @@ where
 /// The async form of [`wait`], with no deadline: race it with your runtime's timeout.
 ///
 /// ```
-/// use concurra::{wait_async, Executor, ReturnWhen, ThreadPoolExecutor};
+/// use concurra::{wait_async, ReturnWhen, ThreadPoolExecutor};
 ///
 /// let pool = ThreadPoolExecutor::new();
 /// let fs = vec![pool.submit(|| 1), pool.submit(|| 2)];
@@ -114,28 +145,48 @@ where
 
 /// Yields futures as they complete (Python: `concurrent.futures.as_completed`).
 ///
-/// Futures already done come first, then the rest in completion order. `timeout` is a deadline
-/// fixed now: when the iterator has to wait past it, it yields one `Err(Error::Timeout)` and
-/// ends. It never cancels anything, and drops its reference to each future it yields.
+/// Futures already done come first, then the rest in completion order. It never cancels
+/// anything, and drops its reference to each future it yields.
 ///
-/// [`AsCompleted`] is also a [`Stream`](futures_core::Stream); polled as a stream it checks the
-/// deadline each time it is polled, so race it with your runtime's timer to be woken at the
-/// deadline.
+/// [`AsCompleted`] is also a [`Stream`](futures_core::Stream).
 ///
 /// ```
-/// use concurra::{as_completed, Executor, ThreadPoolExecutor};
+/// use concurra::{as_completed, ThreadPoolExecutor};
 ///
 /// let pool = ThreadPoolExecutor::new();
 /// let fs: Vec<_> = (1..=3).map(|i| pool.submit(move || i)).collect();
 /// let mut total = 0;
-/// for f in as_completed(&fs, None) {
+/// for f in as_completed(&fs) {
 ///     total += f.unwrap().result().unwrap();
 /// }
 /// assert_eq!(total, 6);
 /// ```
-pub fn as_completed<T, F>(
+pub fn as_completed<T, F>(futures: impl IntoIterator<Item = F>) -> AsCompleted<T>
+where
+    F: Borrow<Future<T>>,
+{
+    as_completed_until(futures, None)
+}
+
+/// [`as_completed`] with a deadline fixed now (Python: `as_completed(fs, timeout)`): when
+/// the iterator has to wait past it, it yields one `Err(`[`Error::Timeout`]`)` and ends.
+/// Polled as a stream it checks the deadline each time it is polled, so race it with your
+/// runtime's timer to be woken at the deadline.
+pub fn as_completed_timeout<T, F>(
     futures: impl IntoIterator<Item = F>,
-    timeout: Option<Duration>,
+    timeout: Duration,
+) -> AsCompleted<T>
+where
+    F: Borrow<Future<T>>,
+{
+    let mut it = as_completed_until(futures, deadline(timeout));
+    it.timeout = timeout;
+    it
+}
+
+fn as_completed_until<T, F>(
+    futures: impl IntoIterator<Item = F>,
+    deadline: Option<Instant>,
 ) -> AsCompleted<T>
 where
     F: Borrow<Future<T>>,
@@ -149,8 +200,8 @@ where
     AsCompleted {
         watch,
         ready,
-        deadline: timeout.and_then(deadline),
-        timeout: timeout.unwrap_or(Duration::MAX),
+        deadline,
+        timeout: Duration::MAX,
         finished: false,
     }
 }
@@ -205,6 +256,9 @@ impl<T> Iterator for AsCompleted<T> {
         }
     }
 }
+
+/// After `None` (or the timeout's one error) it always gives `None`.
+impl<T> std::iter::FusedIterator for AsCompleted<T> {}
 
 impl<T> futures_core::Stream for AsCompleted<T> {
     type Item = Result<Future<T>>;

@@ -45,7 +45,7 @@ struct JobCell<F, T> {
 impl<F, T> Run for JobCell<F, T>
 where
     F: FnOnce() -> Result<T> + Send,
-    T: Send + Sync,
+    T: Send,
 {
     #[inline]
     fn start(&self) -> bool {
@@ -74,7 +74,7 @@ where
 pub(crate) fn job<F, T>(f: F) -> (Job, Future<T>)
 where
     F: FnOnce() -> Result<T> + Send + 'static,
-    T: Send + Sync + 'static,
+    T: Send + 'static,
 {
     let (promise, future) = future::pair();
     (Box::new(JobCell { f, promise }), future)

@@ -77,9 +77,9 @@ fn a_worker_dying_under_an_awaited_call_is_its_error_and_the_loop_goes_on() {
 
 #[test]
 fn a_process_pool_async_result_is_awaited_on_the_loop() {
-    let pool = ProcessPool::new(Some(2)).unwrap();
+    let pool = ProcessPool::builder().processes(2).build().unwrap();
     let squares = aio::run(async {
-        let r = pool.map_async(cube, 0..10u64, None, Default::default());
+        let r = pool.map_async(cube, 0..10u64);
         r.await.unwrap()
     });
     assert_eq!(squares, (0..10u64).map(cube).collect::<Vec<_>>());

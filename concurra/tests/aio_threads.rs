@@ -6,7 +6,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 
 use concurra::aio;
-use concurra::{future, Executor, ThreadPoolExecutor};
+use concurra::{future, ThreadPoolExecutor};
 
 #[test]
 fn call_soon_threadsafe_wakes_a_blocked_loop() {

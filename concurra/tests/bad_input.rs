@@ -6,7 +6,9 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use concurra::future;
-use concurra::{as_completed, wait, Executor, Future, ReturnWhen, Thread, ThreadPoolExecutor};
+use concurra::{
+    as_completed_timeout, wait, wait_timeout, Future, ReturnWhen, Thread, ThreadPoolExecutor,
+};
 
 mod common;
 use common::{gate, workers as pool};
@@ -18,17 +20,17 @@ fn zero_and_huge_timeouts() {
     assert!(!g.wait_timeout(Duration::ZERO));
     let fs = [g.clone()];
     assert_eq!(
-        wait(&fs, Some(Duration::ZERO), ReturnWhen::AllCompleted)
+        wait_timeout(&fs, Duration::ZERO, ReturnWhen::AllCompleted)
             .not_done
             .len(),
         1
     );
-    let mut it = as_completed(&fs, Some(Duration::ZERO));
+    let mut it = as_completed_timeout(&fs, Duration::ZERO);
     assert!(it.next().unwrap().unwrap_err().is_timeout());
     let waiter = std::thread::spawn(move || g.result_timeout(Duration::MAX));
     p.set_result(()).unwrap();
     waiter.join().unwrap().unwrap();
-    let w = wait(&fs, Some(Duration::MAX), ReturnWhen::AllCompleted);
+    let w = wait_timeout(&fs, Duration::MAX, ReturnWhen::AllCompleted);
     assert_eq!(w.done.len(), 1);
 }
 
@@ -125,7 +127,7 @@ fn cancel_futures_completes_waiters_at_once() {
     started_rx.recv().unwrap();
     let queued: Vec<_> = (0..5).map(|i| pool.submit(move || i)).collect();
     let watched = queued.clone();
-    let watcher = std::thread::spawn(move || wait(&watched, None, ReturnWhen::AllCompleted));
+    let watcher = std::thread::spawn(move || wait(&watched, ReturnWhen::AllCompleted));
     pool.shutdown(false, true);
     let w = watcher.join().unwrap();
     assert_eq!(w.done.len(), 5);
@@ -138,14 +140,14 @@ fn cancel_futures_completes_waiters_at_once() {
 fn map_failure_and_timeout() {
     let pool = pool(2);
     let out: Vec<_> = pool
-        .map(|x: i32| if x == 2 { panic!("two") } else { x }, 0..5, None)
+        .map(|x: i32| if x == 2 { panic!("two") } else { x }, 0..5)
         .collect();
     assert_eq!(out.len(), 3, "the failing item ends the iteration");
     assert!(out[2].as_ref().unwrap_err().is_panic());
 
     let (p, g) = gate();
     let g = Arc::new(Mutex::new(Some(g)));
-    let mut it = pool.map(
+    let mut it = pool.map_timeout(
         move |x: i32| {
             if x == 0 {
                 let g = g.lock().unwrap().take().unwrap();
@@ -154,7 +156,7 @@ fn map_failure_and_timeout() {
             x
         },
         0..3,
-        Some(Duration::from_millis(20)),
+        Duration::from_millis(20),
     );
     assert!(it.next().unwrap().unwrap_err().is_timeout());
     assert!(it.next().is_none());

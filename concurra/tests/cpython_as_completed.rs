@@ -22,7 +22,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use concurra::future::{pair, Future, Promise};
-use concurra::{as_completed, Apply, Error, Executor};
+use concurra::{as_completed, as_completed_timeout, Apply, Error};
 
 mod common;
 use common::{
@@ -38,10 +38,9 @@ fn no_timeout() {
     let failed = exception();
     let successful = successful();
 
-    let completed: Vec<_> =
-        as_completed([&notified, &failed, &successful, &future1, &future2], None)
-            .collect::<Result<_, _>>()
-            .unwrap();
+    let completed: Vec<_> = as_completed([&notified, &failed, &successful, &future1, &future2])
+        .collect::<Result<_, _>>()
+        .unwrap();
     assert!(same(
         &completed,
         &[&notified, &failed, &successful, &future1, &future2]
@@ -59,7 +58,7 @@ fn future_times_out() {
         let mut completed = Vec::new();
         let mut timed_out = false;
         let all = already_completed.iter().chain([&future]);
-        for item in as_completed(all, Some(timeout)) {
+        for item in as_completed_timeout(all, timeout) {
             match item {
                 Ok(f) => completed.push(f),
                 Err(e) => {
@@ -87,7 +86,7 @@ fn duplicate_futures() {
     let pool = pool();
     let (release, gate) = pair::<()>();
     let future1 = pool.submit(wait_on(&gate));
-    let mut completed = as_completed(std::iter::repeat_n(&future1, 3), None);
+    let mut completed = as_completed(std::iter::repeat_n(&future1, 3));
     release.set_result(()).unwrap();
     let first = completed.next().unwrap().unwrap();
     assert!(first.ptr_eq(&future1));
@@ -133,7 +132,7 @@ fn free_reference_yielded_future() {
     }
 
     let mut timed_out = false;
-    for item in as_completed(futures.clone(), Some(Duration::ZERO)) {
+    for item in as_completed_timeout(futures.clone(), Duration::ZERO) {
         match item {
             Ok(future) => {
                 if let Some(weak) = forget(&mut futures, future) {
@@ -157,7 +156,7 @@ fn free_reference_yielded_future() {
         weak
     };
     let mut weak = set_next(&mut promises);
-    for item in as_completed(futures.clone(), None) {
+    for item in as_completed(futures.clone()) {
         forget(&mut futures, item.unwrap());
         assert!(weak.upgrade().is_none(), "as_completed kept a reference");
         if !futures.is_empty() {
@@ -173,9 +172,9 @@ fn free_reference_yielded_future() {
 fn correct_timeout_exception() {
     let (_p, pending) = pair::<i32>();
     let (_r, running) = running();
-    let items: Vec<_> = as_completed(
+    let items: Vec<_> = as_completed_timeout(
         [&cancelled_and_notified(), &pending, &running, &successful()],
-        Some(Duration::ZERO),
+        Duration::ZERO,
     )
     .collect();
     assert_eq!(items.len(), 3);
@@ -196,7 +195,7 @@ fn completion_order() {
     let future2 = pool.submit(wait_on(&gate2));
     let done = successful();
 
-    let mut completed = as_completed([&future1, &future2, &done], None);
+    let mut completed = as_completed([&future1, &future2, &done]);
     assert!(completed.next().unwrap().unwrap().ptr_eq(&done));
     release2.set_result(()).unwrap();
     assert!(completed.next().unwrap().unwrap().ptr_eq(&future2));
@@ -211,7 +210,7 @@ fn completion_order() {
 #[test]
 fn cancelled_while_waiting_is_yielded() {
     let (_promise, future) = pair::<i32>();
-    let mut completed = as_completed([&future], None);
+    let mut completed = as_completed([&future]);
     std::thread::scope(|s| {
         s.spawn(|| assert!(future.cancel()));
         let yielded = completed.next().unwrap().unwrap();

@@ -15,7 +15,7 @@
 
 use std::time::Duration;
 
-use concurra::{Apply, Error, Executor, ProcessPoolExecutor};
+use concurra::{Apply, Error, ProcessPoolExecutor};
 
 mod common;
 use common::kill_9;

@@ -35,7 +35,7 @@ use std::thread;
 use std::time::Duration;
 
 use concurra::future::{pair, Future};
-use concurra::{wait, Executor, ReturnWhen, Thread, ThreadPoolExecutor};
+use concurra::{wait, wait_timeout, ReturnWhen, Thread, ThreadPoolExecutor};
 
 mod common;
 use common::{wait_on, workers, SHORT};
@@ -169,7 +169,7 @@ fn cancel_futures() {
         let shutdown = s.spawn(|| pool.shutdown(true, true));
         // concurra: the cancelled futures are complete for `wait` at once, while shutdown
         // still waits for the running ones (CPython's wait would hang here, gh-87893).
-        let waited = wait(&queued, None, ReturnWhen::AllCompleted);
+        let waited = wait(&queued, ReturnWhen::AllCompleted);
         assert_eq!(waited.done.len(), 45);
         assert!(queued.iter().all(Future::cancelled));
         assert!(!shutdown.is_finished());
@@ -231,10 +231,7 @@ fn context_manager_shutdown() {
     let (pool, exited) = watched_pool(ThreadPoolExecutor::builder().max_workers(5));
     let threads = {
         let e = pool;
-        let got: Vec<i32> = e
-            .map(i32::abs, -5..5, None)
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let got: Vec<i32> = e.map(i32::abs, -5..5).collect::<Result<_, _>>().unwrap();
         assert_eq!(got, [5, 4, 3, 2, 1, 0, 1, 2, 3, 4]);
         e.threads()
     }; // `e` dropped: shutdown(wait = true).
@@ -261,7 +258,7 @@ fn del_shutdown() {
 #[test]
 fn shutdown_no_wait() {
     let (pool, exited) = watched_pool(ThreadPoolExecutor::builder().max_workers(5));
-    let res = pool.map(i32::abs, -5..5, None);
+    let res = pool.map(i32::abs, -5..5);
     let threads = pool.threads();
     pool.shutdown(false, false);
     // The workers exit on their own once the queued work is done.
@@ -327,11 +324,7 @@ fn cancel_futures_wait_false() {
 
     pool.shutdown(false, true);
     // Cancelled before shutdown returned, and complete for every waiter at once.
-    let waited = wait(
-        &queued,
-        Some(std::time::Duration::ZERO),
-        ReturnWhen::AllCompleted,
-    );
+    let waited = wait_timeout(&queued, std::time::Duration::ZERO, ReturnWhen::AllCompleted);
     assert_eq!(waited.done.len(), 3);
     assert!(queued
         .iter()

@@ -45,10 +45,7 @@ mod common;
 use common::{mul, pool, wait_on, workers};
 
 fn in_flight(n: usize) -> MapOptions {
-    MapOptions {
-        timeout: None,
-        in_flight: Some(n),
-    }
+    MapOptions::new().in_flight(n)
 }
 
 // ---- ThreadPoolExecutorTest ----
@@ -63,7 +60,7 @@ fn map_submits_without_iteration() {
         let finished = finished.clone();
         move |n: i32| finished.lock().unwrap().push(n)
     };
-    let results = pool.map(record, 0..10, None);
+    let results = pool.map(record, 0..10);
     pool.shutdown(true, false);
     let mut finished = finished.lock().unwrap().clone();
     finished.sort_unstable();
@@ -86,7 +83,7 @@ fn map_submits_at_most_in_flight() {
         }
     };
     let ahead = concurra::executor::DEFAULT_IN_FLIGHT_PER_WORKER as i32;
-    let mut results = pool.map(record, 0..ahead + 6, None);
+    let mut results = pool.map(record, 0..ahead + 6);
     pool.shutdown(true, false);
     let first: Vec<i32> = (0..ahead).collect();
     assert_eq!(*finished.lock().unwrap(), first);
@@ -139,7 +136,7 @@ fn map_in_flight_on_infinite_iterable() {
     for want in ["0", "1", "2"] {
         assert_eq!(res.next().unwrap().unwrap(), want);
     }
-    let mut res = pool.map(|(a, b): (u64, u64)| a + b, (0..).zip(0..), None);
+    let mut res = pool.map(|(a, b): (u64, u64)| a + b, (0..).zip(0..));
     for want in [0, 2, 4] {
         assert_eq!(res.next().unwrap().unwrap(), want);
     }
@@ -204,7 +201,7 @@ fn executor_map_current_future_cancel() {
     // Saturate the pool.
     let fut = pool.submit(Apply(log_n_wait.clone(), "first"));
     {
-        let mut gen = pool.map(log_n_wait, ["second", "third"], Some(Duration::ZERO));
+        let mut gen = pool.map_timeout(log_n_wait, ["second", "third"], Duration::ZERO);
         assert!(gen.next().unwrap().unwrap_err().is_timeout());
         // The timeout ends the iteration.
         assert!(gen.next().is_none());
@@ -227,7 +224,7 @@ fn map_close() {
         let log = log.clone();
         move |n: i32| log.lock().unwrap().push(n)
     };
-    let results = pool.map(record, 0..4, None);
+    let results = pool.map(record, 0..4);
     drop(results);
     release.set_result(()).unwrap();
     assert_eq!(busy.result().unwrap(), 0);
@@ -271,7 +268,7 @@ fn map() {
     let pool = pool();
     let pow = |(b, e): (u64, u32)| b.pow(e);
     let got: Vec<u64> = pool
-        .map(pow, (0..10).zip(0..10), None)
+        .map(pow, (0..10).zip(0..10))
         .collect::<Result<_, _>>()
         .unwrap();
     let want: Vec<u64> = (0..10).zip(0..10).map(pow).collect();
@@ -285,7 +282,7 @@ fn map_exception() {
         let q = a.checked_div(b).expect("division by zero");
         (q, a - q * b)
     };
-    let mut i = pool.map(divmod, [(1, 2), (1, 3), (1, 0), (1, 5)], None);
+    let mut i = pool.map(divmod, [(1, 2), (1, 3), (1, 0), (1, 5)]);
     assert_eq!(i.next().unwrap().unwrap(), (0, 1));
     assert_eq!(i.next().unwrap().unwrap(), (0, 1));
     let err = i.next().unwrap().unwrap_err();
@@ -305,7 +302,7 @@ fn map_timeout() {
             gate.wait();
         }
     };
-    let mut i = pool.map(sleep, [0, 1, 2], Some(Duration::from_millis(100)));
+    let mut i = pool.map_timeout(sleep, [0, 1, 2], Duration::from_millis(100));
     let mut results = Vec::new();
     let mut timed_out = false;
     for item in i.by_ref() {
@@ -328,7 +325,7 @@ fn map_timeout() {
 #[test]
 fn shutdown_race_issue12456() {
     let pool = pool();
-    let results = pool.map(|x: i32| x.to_string(), [2; 6], None);
+    let results = pool.map(|x: i32| x.to_string(), [2; 6]);
     pool.shutdown(true, false);
     drop(results);
 }
@@ -380,7 +377,7 @@ fn free_reference() {
     struct Dummy;
     let pool = pool();
     let mut weaks = Vec::new();
-    let mut results = pool.map(|_: i32| Arc::new(Dummy), 0..10, None);
+    let mut results = pool.map(|_: i32| Arc::new(Dummy), 0..10);
     for obj in results.by_ref().take(5) {
         weaks.push(Arc::downgrade(&obj.unwrap()));
     }

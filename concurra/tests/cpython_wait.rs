@@ -25,7 +25,7 @@
 use std::sync::mpsc;
 
 use concurra::future::{pair, Future};
-use concurra::{wait, Apply, Executor, Fallible, ReturnWhen, Thread, ThreadPoolExecutor};
+use concurra::{wait, wait_timeout, Apply, Fallible, ReturnWhen, Thread, ThreadPoolExecutor};
 
 mod common;
 use common::{
@@ -36,7 +36,7 @@ use common::{
 fn issue_20369_duplicates_collapse() {
     let pool = pool();
     let future = pool.submit(Apply(mul, (1, 2)));
-    let waited = wait([&future, &future], None, ReturnWhen::AllCompleted);
+    let waited = wait([&future, &future], ReturnWhen::AllCompleted);
     assert!(same(&waited.done, &[&future]));
     assert!(waited.not_done.is_empty());
 }
@@ -51,11 +51,7 @@ fn first_completed() {
 
     // concurra: the cancelled future is already complete, so wait returns at once with it in
     // `done`; future1 may or may not have finished yet. Python puts it in `not_done`.
-    let waited = wait(
-        [&cancelled, &future1, &future2],
-        None,
-        ReturnWhen::FirstCompleted,
-    );
+    let waited = wait([&cancelled, &future1, &future2], ReturnWhen::FirstCompleted);
     assert!(waited.done.iter().any(|f| f.ptr_eq(&cancelled)));
     assert!(waited.not_done.iter().any(|f| f.ptr_eq(&future2)));
     assert_eq!(waited.done.len() + waited.not_done.len(), 3);
@@ -74,7 +70,7 @@ fn first_completed_without_cancelled() {
     let future1 = pool.submit(Apply(mul, (21, 2)));
     let future2 = pool.submit(wait_on(&gate));
 
-    let waited = wait([&future1, &future2], None, ReturnWhen::FirstCompleted);
+    let waited = wait([&future1, &future2], ReturnWhen::FirstCompleted);
     assert!(same(&waited.done, &[&future1]));
     assert!(same(&waited.not_done, &[&future2]));
 
@@ -92,7 +88,6 @@ fn first_completed_some_already_completed() {
 
     let waited = wait(
         [&cancelled, &successful, &future1],
-        None,
         ReturnWhen::FirstCompleted,
     );
     assert!(same(&waited.done, &[&cancelled, &successful]));
@@ -128,11 +123,7 @@ fn first_exception() {
             .unwrap()
     };
 
-    let waited = wait(
-        [&future1, &future2, &future3],
-        None,
-        ReturnWhen::FirstException,
-    );
+    let waited = wait([&future1, &future2, &future3], ReturnWhen::FirstException);
     assert!(same(&waited.done, &[&future1, &future2]));
     assert!(same(&waited.not_done, &[&future3]));
     helper.join().unwrap();
@@ -157,7 +148,6 @@ fn first_exception_some_already_complete() {
 
     let waited = wait(
         [&successful, &cancelled, &notified, &future1, &future2],
-        None,
         ReturnWhen::FirstException,
     );
     // concurra: `cancelled` is done too (Python: pending until notified). A cancellation is not
@@ -180,7 +170,7 @@ fn first_exception_one_already_failed() {
     let future1 = pool.submit(wait_on(&gate));
     let failed = exception();
 
-    let waited = wait([&failed, &future1], None, ReturnWhen::FirstException);
+    let waited = wait([&failed, &future1], ReturnWhen::FirstException);
     assert!(same(&waited.done, &[&failed]));
     assert!(same(&waited.not_done, &[&future1]));
 
@@ -197,16 +187,12 @@ fn first_exception_ignores_cancellation() {
     let future1 = pool.submit(wait_on(&gate));
     let cancelled = cancelled();
 
-    let waited = wait(
-        [&cancelled, &future1],
-        Some(SHORT),
-        ReturnWhen::FirstException,
-    );
+    let waited = wait_timeout([&cancelled, &future1], SHORT, ReturnWhen::FirstException);
     assert!(same(&waited.done, &[&cancelled]));
     assert!(same(&waited.not_done, &[&future1]));
 
     release.set_result(()).unwrap();
-    let waited = wait([&cancelled, &future1], None, ReturnWhen::FirstException);
+    let waited = wait([&cancelled, &future1], ReturnWhen::FirstException);
     assert!(same(&waited.done, &[&cancelled, &future1]));
     assert!(waited.not_done.is_empty());
 }
@@ -225,7 +211,6 @@ fn all_completed() {
 
     let waited = wait(
         [&successful, &notified, &failed, &future1, &future2],
-        None,
         ReturnWhen::AllCompleted,
     );
     // concurra keeps the input order.
@@ -247,9 +232,9 @@ fn timeout() {
     let successful = successful();
 
     // Never fails on timeout: it returns what is done.
-    let waited = wait(
+    let waited = wait_timeout(
         [&notified, &failed, &successful, &future],
-        Some(SHORT),
+        SHORT,
         ReturnWhen::AllCompleted,
     );
     assert!(same(&waited.done, &[&notified, &failed, &successful]));
@@ -267,7 +252,7 @@ fn empty() {
         ReturnWhen::FirstException,
         ReturnWhen::AllCompleted,
     ] {
-        let waited = wait(&none, None, return_when);
+        let waited = wait(&none, return_when);
         assert!(waited.done.is_empty() && waited.not_done.is_empty());
     }
 }
@@ -279,7 +264,7 @@ fn pending_calls_race() {
     let (release, gate) = pair::<()>();
     let fs: Vec<_> = (0..100).map(|_| pool.submit(wait_on(&gate))).collect();
     release.set_result(()).unwrap();
-    let waited = wait(&fs, None, ReturnWhen::AllCompleted);
+    let waited = wait(&fs, ReturnWhen::AllCompleted);
     assert_eq!(waited.done.len(), 100);
     assert!(waited.not_done.is_empty());
 }
@@ -307,9 +292,9 @@ fn cancelled_queued_future_is_complete_at_once() {
     let queued = pool.submit(Apply(mul, (6, 7)));
     assert!(queued.cancel());
 
-    let waited = wait([&queued], None, ReturnWhen::AllCompleted);
+    let waited = wait([&queued], ReturnWhen::AllCompleted);
     assert!(same(&waited.done, &[&queued]));
-    let waited = wait([&busy, &queued], None, ReturnWhen::FirstCompleted);
+    let waited = wait([&busy, &queued], ReturnWhen::FirstCompleted);
     assert!(same(&waited.done, &[&queued]));
     assert!(same(&waited.not_done, &[&busy]));
 

@@ -89,12 +89,12 @@ fn observe(
         }
         Waiter::WaitSet => {
             registered.send(()).unwrap();
-            let w = wait([&future], None, ReturnWhen::FirstCompleted);
+            let w = wait([&future], ReturnWhen::FirstCompleted);
             assert_eq!(w.done.len(), 1);
             w.done[0].try_result().unwrap().clone()
         }
         Waiter::AsCompleted => {
-            let mut it = as_completed([&future], None);
+            let mut it = as_completed([&future]);
             registered.send(()).unwrap();
             let f = it.next().unwrap().unwrap();
             assert!(it.next().is_none());

@@ -12,7 +12,8 @@ use std::time::Duration;
 use concurra::aio;
 use concurra::future::{self, Promise};
 use concurra::{
-    as_completed, wait, Error, Executor, Fallible, Future, ReturnWhen, Thread, ThreadPoolExecutor,
+    as_completed, as_completed_timeout, wait, wait_timeout, Error, Fallible, Future, ReturnWhen,
+    Thread, ThreadPoolExecutor,
 };
 
 mod common;
@@ -60,7 +61,7 @@ impl Engine for Threads {
         F: FnOnce() -> T + Send + 'static,
         T: Send + Sync + 'static,
     {
-        Thread::builder().daemon(true).start(f).unwrap().future()
+        Thread::builder().daemon(true).start(f).unwrap().into()
     }
 
     fn run_fallible<T, F>(&self, f: F) -> Future<T>
@@ -70,9 +71,9 @@ impl Engine for Threads {
     {
         Thread::builder()
             .daemon(true)
-            .start_fallible(f)
+            .start(Fallible(f))
             .unwrap()
-            .future()
+            .into()
     }
 }
 
@@ -198,7 +199,7 @@ mod contract {
             err.task_error::<std::io::Error>().unwrap().to_string(),
             "bad input"
         );
-        assert!(wait([&f], None, ReturnWhen::FirstException).done.len() == 1);
+        assert!(wait([&f], ReturnWhen::FirstException).done.len() == 1);
         let ok = e.run_fallible(|| Ok(5_u8));
         assert_eq!(ok.result().unwrap(), 5);
     }
@@ -338,24 +339,22 @@ mod contract {
         let failed = e.run(|| -> i32 { panic!("x") });
         failed.wait();
         let fs = [done.clone(), blocked.clone(), failed.clone(), done.clone()];
-        let w = wait(&fs, Some(Duration::ZERO), ReturnWhen::AllCompleted);
+        let w = wait_timeout(&fs, Duration::ZERO, ReturnWhen::AllCompleted);
         assert_eq!(w.done.len(), 2, "duplicates collapse");
         assert_eq!(w.not_done.len(), 1);
-        let w = wait(&fs, None, ReturnWhen::FirstException);
+        let w = wait(&fs, ReturnWhen::FirstException);
         assert!(w.not_done.iter().any(|f| f.ptr_eq(&blocked)));
-        let w = wait(&fs, None, ReturnWhen::FirstCompleted);
+        let w = wait(&fs, ReturnWhen::FirstCompleted);
         assert_eq!(w.done.len(), 2);
-        let mut it = as_completed(&fs, Some(SHORT));
+        let mut it = as_completed_timeout(&fs, SHORT);
         let first_two: Vec<_> = (&mut it).take(2).map(Result::unwrap).collect();
         assert_eq!(first_two.len(), 2);
         assert!(it.next().unwrap().unwrap_err().is_timeout());
         assert!(it.next().is_none());
-        let it = as_completed(&fs, None);
+        let it = as_completed(&fs);
         open(p);
         assert_eq!(it.count(), 3);
-        assert!(wait(&fs, None, ReturnWhen::AllCompleted)
-            .not_done
-            .is_empty());
+        assert!(wait(&fs, ReturnWhen::AllCompleted).not_done.is_empty());
     }
 
     pub(super) fn self_wait_is_an_error<E: Engine>(e: &E) {
@@ -449,7 +448,7 @@ fn cancel_runs_callbacks_once_and_wakes_every_waiter() {
         })
         .collect();
     let fs = [f.clone()];
-    let watcher = std::thread::spawn(move || wait(&fs, None, ReturnWhen::AllCompleted).done.len());
+    let watcher = std::thread::spawn(move || wait(&fs, ReturnWhen::AllCompleted).done.len());
     barrier.wait();
     assert!(f.cancel());
     assert!(f.cancel());

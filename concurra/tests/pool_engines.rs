@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use concurra::pool::{Callbacks, ProcessPool, ThreadPool};
+use concurra::pool::{Callbacks, MapAsync, ProcessPool, ThreadPool};
 use concurra::{wait, Apply, Error, Future, ProcessPoolExecutor, ReturnWhen};
 
 mod common;
@@ -93,7 +93,7 @@ macro_rules! pool_suite {
             use super::*;
 
             fn pool(n: usize) -> $pool {
-                $pool::new(Some(n)).unwrap()
+                $pool::builder().processes(n).build().unwrap()
             }
 
             #[test]
@@ -109,15 +109,15 @@ macro_rules! pool_suite {
             fn map_and_starmap() {
                 let pool = pool(2);
                 let want: Vec<i64> = (0..100).map(sqr).collect();
-                assert_eq!(pool.map(sqr, 0..10, None).unwrap(), want[..10]);
+                assert_eq!(pool.map(sqr, 0..10).unwrap(), want[..10]);
                 for chunksize in [1, 7, 53, 100, 1000] {
-                    assert_eq!(pool.map(sqr, 0..100, Some(chunksize)).unwrap(), want);
+                    assert_eq!(pool.map_chunked(sqr, 0..100, chunksize).unwrap(), want);
                 }
                 let pairs: Vec<(i64, i64)> = (0..10).map(|i| (i, i + 1)).collect();
                 let products: Vec<i64> = pairs.iter().map(|&(a, b)| a * b).collect();
-                assert_eq!(pool.starmap(mul, pairs.clone(), None).unwrap(), products);
+                assert_eq!(pool.starmap(mul, pairs.clone()).unwrap(), products);
                 let got = pool
-                    .starmap_async(mul, pairs, Some(3), Callbacks::new())
+                    .starmap_async_with(mul, pairs, MapAsync::new().chunksize(3))
                     .get()
                     .unwrap();
                 assert_eq!(got, products);
@@ -127,10 +127,10 @@ macro_rules! pool_suite {
             fn a_long_map_keeps_its_order_across_many_chunks() {
                 let pool = pool(2);
                 let want: Vec<i64> = (0..100_000).map(sqr).collect();
-                assert_eq!(pool.map(sqr, 0..100_000, None).unwrap(), want);
+                assert_eq!(pool.map(sqr, 0..100_000).unwrap(), want);
                 // An input without an exact size is collected first.
                 let unsized_input = (0..100_000).filter(|_| true);
-                assert_eq!(pool.map(sqr, unsized_input, None).unwrap(), want);
+                assert_eq!(pool.map(sqr, unsized_input).unwrap(), want);
             }
 
             #[test]
@@ -138,7 +138,7 @@ macro_rules! pool_suite {
                 let pool = pool(2);
                 for (left, claims) in [(3, 5), (8, 4), (0, 2), (1, 0)] {
                     let err = pool
-                        .map(sqr, Miscounted { left, claims }, Some(2))
+                        .map_chunked(sqr, Miscounted { left, claims }, 2)
                         .unwrap_err();
                     assert!(err.is_invalid_argument(), "{left} for {claims}: {err}");
                     assert!(err.to_string().contains("size hint"), "{err}");
@@ -148,38 +148,39 @@ macro_rules! pool_suite {
                     left: 3,
                     claims: usize::MAX / 2,
                 };
-                let err = pool.map(sqr, huge, None).unwrap_err();
+                let err = pool.map(sqr, huge).unwrap_err();
                 assert!(err.is_invalid_state(), "{err}");
-                assert_eq!(pool.map(sqr, 0..5, Some(2)).unwrap(), [0, 1, 4, 9, 16]);
+                assert_eq!(pool.map_chunked(sqr, 0..5, 2).unwrap(), [0, 1, 4, 9, 16]);
             }
 
             #[test]
             fn map_async_callbacks() {
                 let pool = pool(2);
                 let (tx, rx) = mpsc::channel();
-                let r = pool.map_async(
+                let r = pool.map_async_with(
                     sqr,
                     0..10,
-                    None,
-                    Callbacks::new().on_success(move |v: &Vec<i64>| tx.send(v.clone()).unwrap()),
+                    MapAsync::new().on_success(move |v: &Vec<i64>| tx.send(v.clone()).unwrap()),
                 );
                 assert_eq!(r.get().unwrap().len(), 10);
                 assert_eq!(rx.recv().unwrap(), (0..10).map(sqr).collect::<Vec<_>>());
 
                 let (tx, rx) = mpsc::channel();
-                let r = pool.map_async(
+                let r = pool.map_async_with(
                     fails_on_3,
                     0..10,
-                    Some(2),
-                    Callbacks::new().on_error(move |e| tx.send(e.to_string()).unwrap()),
+                    MapAsync::new()
+                        .chunksize(2)
+                        .on_error(move |e| tx.send(e.to_string()).unwrap()),
                 );
+                r.wait();
+                assert_eq!(r.successful(), Some(false));
                 let error = r.get().unwrap_err();
                 assert!(
                     error.is_panic() && error.to_string().contains("three"),
                     "{error}"
                 );
                 assert!(rx.recv().unwrap().contains("three"));
-                assert!(!r.successful().unwrap());
             }
 
             #[test]
@@ -211,23 +212,20 @@ macro_rules! pool_suite {
                 let running = gate.arrived();
                 assert!(r.get_timeout(SHORT).unwrap_err().is_timeout());
                 assert!(!r.ready());
-                assert!(r.successful().unwrap_err().is_invalid_state());
+                assert!(r.successful().is_none());
                 assert!(!r.wait_timeout(Duration::ZERO));
                 running.open();
+                r.wait();
+                assert_eq!(r.successful(), Some(true));
                 assert_eq!(r.get().unwrap(), 5);
-                assert!(r.successful().unwrap());
             }
 
             #[test]
             fn imap_ordered_and_failing_item() {
                 let pool = pool(2);
-                let out: Vec<i64> = pool
-                    .imap(sqr, 0..20, 1)
-                    .unwrap()
-                    .map(Result::unwrap)
-                    .collect();
+                let out: Vec<i64> = pool.imap(sqr, 0..20).unwrap().map(Result::unwrap).collect();
                 assert_eq!(out, (0..20).map(sqr).collect::<Vec<_>>());
-                let out: Vec<_> = pool.imap(fails_on_5, 0..10, 3).unwrap().collect();
+                let out: Vec<_> = pool.imap_chunked(fails_on_5, 0..10, 3).unwrap().collect();
                 assert_eq!(out.len(), 10, "the iteration goes on after a failed item");
                 assert!(out[5].as_ref().unwrap_err().is_panic());
                 assert_eq!(*out[4].as_ref().unwrap(), 4);
@@ -239,7 +237,7 @@ macro_rules! pool_suite {
                 let pool = pool(2);
                 let gate = SocketGate::new();
                 let items = vec![(gate.path(), 0), (String::new(), 1), (String::new(), 2)];
-                let mut it = pool.imap(gated, items, 1).unwrap();
+                let mut it = pool.imap(gated, items).unwrap();
                 let running = gate.arrived();
                 assert!(it.next_timeout(SHORT).unwrap().unwrap_err().is_timeout());
                 running.open();
@@ -250,7 +248,7 @@ macro_rules! pool_suite {
             fn imap_unordered_yields_everything() {
                 let pool = pool(2);
                 let mut out: Vec<i64> = pool
-                    .imap_unordered(sqr, 0..50, 4)
+                    .imap_unordered_chunked(sqr, 0..50, 4)
                     .unwrap()
                     .map(Result::unwrap)
                     .collect();
@@ -261,17 +259,24 @@ macro_rules! pool_suite {
             #[test]
             fn empty_iterables_and_bad_chunksize() {
                 let pool = pool(2);
-                assert!(pool.map(sqr, Vec::new(), None).unwrap().is_empty());
-                let empty = pool.map_async(sqr, Vec::new(), None, Callbacks::new());
+                assert!(pool.map(sqr, Vec::new()).unwrap().is_empty());
+                let empty = pool.map_async(sqr, Vec::new());
                 assert!(empty.get().unwrap().is_empty());
-                assert_eq!(pool.imap(sqr, Vec::new(), 1).unwrap().count(), 0);
-                assert_eq!(pool.imap_unordered(sqr, Vec::new(), 1).unwrap().count(), 0);
+                assert_eq!(pool.imap(sqr, Vec::new()).unwrap().count(), 0);
+                assert_eq!(pool.imap_unordered(sqr, Vec::new()).unwrap().count(), 0);
                 assert!(pool
-                    .map(sqr, 0..3, Some(0))
+                    .map_chunked(sqr, 0..3, 0)
                     .unwrap_err()
                     .is_invalid_argument());
-                assert!(pool.imap(sqr, 0..3, 0).unwrap_err().is_invalid_argument());
-                assert!($pool::new(Some(0)).unwrap_err().is_invalid_argument());
+                assert!(pool
+                    .imap_chunked(sqr, 0..3, 0)
+                    .unwrap_err()
+                    .is_invalid_argument());
+                assert!($pool::builder()
+                    .processes(0)
+                    .build()
+                    .unwrap_err()
+                    .is_invalid_argument());
             }
 
             #[test]
@@ -288,7 +293,7 @@ macro_rules! pool_suite {
                     .get()
                     .unwrap_err()
                     .is_invalid_state());
-                assert!(pool.map(sqr, 0..3, None).unwrap_err().is_invalid_state());
+                assert!(pool.map(sqr, 0..3).unwrap_err().is_invalid_state());
                 pool.join().unwrap();
                 assert_eq!(r.get().unwrap(), 16, "close lets queued work finish");
             }
@@ -300,10 +305,12 @@ macro_rules! pool_suite {
                 let running = pool.apply_async(Apply(gated, (gate.path(), 1)));
                 let arrived = gate.arrived();
                 let queued: Vec<_> = (0..5).map(|i| pool.apply_async(Apply(sqr, i))).collect();
-                let mapped = pool.map_async(sqr, 0..10, None, Callbacks::new());
+                let mapped = pool.map_async(sqr, 0..10);
                 pool.terminate();
                 assert!(running.get().unwrap_err().is_terminated());
-                assert!(queued.iter().all(|r| r.get().unwrap_err().is_terminated()));
+                assert!(queued
+                    .into_iter()
+                    .all(|r| r.get().unwrap_err().is_terminated()));
                 assert!(mapped.get().unwrap_err().is_terminated());
                 // A thread cannot be killed: let it finish (a process worker is gone already).
                 arrived.open();
@@ -333,7 +340,7 @@ macro_rules! pool_suite {
                 let rs: Vec<Future<i64>> = (0..4)
                     .map(|i| pool.apply_async(Apply(sqr, i)).future())
                     .collect();
-                assert_eq!(wait(&rs, None, ReturnWhen::AllCompleted).done.len(), 4);
+                assert_eq!(wait(&rs, ReturnWhen::AllCompleted).done.len(), 4);
                 let r = pool.apply_async(Apply(sqr, 9));
                 assert_eq!(
                     futures::executor::block_on(async move { r.await }).unwrap(),
@@ -355,19 +362,19 @@ mod thread_map_list {
 
     #[test]
     fn a_panic_fails_the_map_and_every_value_written_is_dropped() {
-        let pool = ThreadPool::new(Some(2)).unwrap();
+        let pool = ThreadPool::builder().processes(2).build().unwrap();
         let alive = Arc::new(());
         let a = alive.clone();
         let f = move |x: u32| {
             assert!(x != 5_000, "item {x}");
             a.clone()
         };
-        let err = pool.map(f, 0..10_000, Some(100)).unwrap_err();
+        let err = pool.map_chunked(f, 0..10_000, 100).unwrap_err();
         assert!(
             err.is_panic() && err.to_string().contains("item 5000"),
             "{err}"
         );
-        let strings = pool.map(|x: u32| x.to_string(), 0..3_000, None).unwrap();
+        let strings = pool.map(|x: u32| x.to_string(), 0..3_000).unwrap();
         assert_eq!(strings[2_999], "2999", "the pool serves after a failed map");
         pool.close();
         pool.join().unwrap();
@@ -376,7 +383,7 @@ mod thread_map_list {
 
     #[test]
     fn a_terminated_map_drops_what_its_running_chunks_wrote() {
-        let pool = ThreadPool::new(Some(2)).unwrap();
+        let pool = ThreadPool::builder().processes(2).build().unwrap();
         let alive = Arc::new(());
         let gate = Arc::new(Mutex::new(()));
         let held = gate.lock().unwrap();
@@ -390,7 +397,7 @@ mod thread_map_list {
             }
             a.clone()
         };
-        let mapped = pool.map_async(f, 0..1_000, Some(100), Callbacks::new());
+        let mapped = pool.map_async_with(f, 0..1_000, MapAsync::new().chunksize(100));
         first.recv().unwrap();
         pool.terminate();
         assert!(mapped.get().unwrap_err().is_terminated());
@@ -403,7 +410,7 @@ mod thread_map_list {
     /// terminate returns the map at once and takes the input back, though chunks still run.
     #[test]
     fn a_terminated_map_returns_and_takes_its_borrowed_input_back() {
-        let pool = ThreadPool::new(Some(2)).unwrap();
+        let pool = ThreadPool::builder().processes(2).build().unwrap();
         let gate = Arc::new(Mutex::new(()));
         let held = gate.lock().unwrap();
         let (started, first) = mpsc::channel();
@@ -419,7 +426,7 @@ mod thread_map_list {
         // The input borrows a local of this test: it must not be used once `map` returns.
         let local: Vec<u32> = (0..1_000).collect();
         std::thread::scope(|s| {
-            let mapping = s.spawn(|| pool.map(f, local.iter().copied(), Some(100)));
+            let mapping = s.spawn(|| pool.map_chunked(f, local.iter().copied(), 100));
             first.recv().unwrap();
             pool.terminate();
             let err = mapping.join().unwrap().unwrap_err();
@@ -433,10 +440,10 @@ mod thread_map_list {
 
     #[test]
     fn a_panicking_input_panics_in_the_caller_and_the_pool_serves() {
-        let pool = ThreadPool::new(Some(2)).unwrap();
+        let pool = ThreadPool::builder().processes(2).build().unwrap();
         let input = (0..1_000u32).inspect(|&x| assert!(x != 500, "input broke at {x}"));
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            pool.map(|x: u32| x + 1, input, Some(10))
+            pool.map_chunked(|x: u32| x + 1, input, 10)
         }));
         let payload = caught.expect_err("the input's panic reaches the caller");
         let message = payload
@@ -445,7 +452,7 @@ mod thread_map_list {
             .unwrap_or_default();
         assert!(message.contains("input broke at 500"), "{message}");
         let want: Vec<u32> = (1..=3_000).collect();
-        assert_eq!(pool.map(|x: u32| x + 1, 0..3_000, None).unwrap(), want);
+        assert_eq!(pool.map(|x: u32| x + 1, 0..3_000).unwrap(), want);
     }
 
     /// The workers read the input; one whose `next` waits for work in the same pool still
@@ -454,10 +461,10 @@ mod thread_map_list {
     #[test]
     fn an_input_that_waits_for_the_same_pool_still_gets_a_thread() {
         for workers in [1, 2, 3] {
-            let pool = Arc::new(ThreadPool::new(Some(workers)).unwrap());
+            let pool = Arc::new(ThreadPool::builder().processes(workers).build().unwrap());
             let p = pool.clone();
             let input = (0..40u64).map(move |i| p.apply(move || i * 10).unwrap());
-            let got = pool.map(|x: u64| x + 1, input, Some(1)).unwrap();
+            let got = pool.map_chunked(|x: u64| x + 1, input, 1).unwrap();
             let want: Vec<u64> = (0..40).map(|i| i * 10 + 1).collect();
             assert_eq!(got, want, "{workers} workers");
         }
@@ -467,13 +474,13 @@ mod thread_map_list {
     /// itself and the other worker is left for the input's own work.
     #[test]
     fn a_map_inside_a_task_of_the_same_pool_with_an_input_that_needs_the_pool() {
-        let pool = Arc::new(ThreadPool::new(Some(2)).unwrap());
+        let pool = Arc::new(ThreadPool::builder().processes(2).build().unwrap());
         let outer = pool.clone();
         let got = pool
             .apply(move || {
                 let p = outer.clone();
                 let input = (0..30u64).map(move |i| p.apply(move || i * 2).unwrap());
-                outer.map(|x: u64| x + 1, input, Some(4)).unwrap()
+                outer.map_chunked(|x: u64| x + 1, input, 4).unwrap()
             })
             .unwrap();
         let want: Vec<u64> = (0..30).map(|i| i * 2 + 1).collect();
@@ -482,12 +489,12 @@ mod thread_map_list {
 
     #[test]
     fn many_maps_at_once_each_get_their_own_list() {
-        let pool = ThreadPool::new(Some(2)).unwrap();
+        let pool = ThreadPool::builder().processes(2).build().unwrap();
         std::thread::scope(|s| {
             let maps: Vec<_> = (0..4u64)
                 .map(|k| {
                     let pool = &pool;
-                    s.spawn(move || pool.map(move |x: u64| x * k, 0..20_000, Some(300)))
+                    s.spawn(move || pool.map_chunked(move |x: u64| x * k, 0..20_000, 300))
                 })
                 .collect();
             for (k, m) in maps.into_iter().enumerate() {
@@ -505,12 +512,12 @@ mod process_faults {
     /// The pool serves `n` more calls correctly.
     fn serves(pool: &ProcessPool, n: i64) {
         let want: Vec<i64> = (0..n).map(sqr).collect();
-        assert_eq!(pool.map(sqr, 0..n, Some(10)).unwrap(), want);
+        assert_eq!(pool.map_chunked(sqr, 0..n, 10).unwrap(), want);
     }
 
     #[test]
     fn a_worker_killed_during_apply_async_fails_that_result_only() {
-        let pool = ProcessPool::new(Some(2)).unwrap();
+        let pool = ProcessPool::builder().processes(2).build().unwrap();
         let gate = SocketGate::new();
         let doomed = pool.apply_async(Apply(gated, (gate.path(), 1)));
         let arrived = gate.arrived();
@@ -528,17 +535,17 @@ mod process_faults {
 
     #[test]
     fn a_worker_killed_during_a_map_chunk_fails_that_map_and_the_pool_serves() {
-        let pool = ProcessPool::new(Some(2)).unwrap();
+        let pool = ProcessPool::builder().processes(2).build().unwrap();
         let gate = SocketGate::new();
         let mut items: Vec<(String, i64)> = (0..40).map(|i| (String::new(), i)).collect();
         items[17].0 = gate.path();
-        let mapped = pool.map_async(gated, items, Some(5), Callbacks::new());
+        let mapped = pool.map_async_with(gated, items, MapAsync::new().chunksize(5));
         let arrived = gate.arrived();
         kill_9(arrived.pid);
         assert!(mapped.get().unwrap_err().is_worker_died());
         serves(&pool, 1000);
         let out: Vec<i64> = pool
-            .imap(sqr, 0..100, 7)
+            .imap_chunked(sqr, 0..100, 7)
             .unwrap()
             .map(Result::unwrap)
             .collect();
@@ -547,7 +554,7 @@ mod process_faults {
 
     #[test]
     fn an_idle_worker_killed_fails_nothing() {
-        let pool = ProcessPool::new(Some(2)).unwrap();
+        let pool = ProcessPool::builder().processes(2).build().unwrap();
         // Both workers busy at once: their pids.
         let gate = SocketGate::new();
         let both: Vec<_> = (0..2)
@@ -559,7 +566,7 @@ mod process_faults {
         a.open();
         b.open();
         for r in &both {
-            r.get().unwrap();
+            r.wait();
         }
         kill_9(idle);
         // Nothing it ran fails, and nothing sent to it after its death either: those calls
@@ -600,7 +607,7 @@ mod process_faults {
         let results: Vec<_> = (0..6).map(|i| pool.apply_async(Apply(sqr, i))).collect();
         pool.close();
         pool.join().unwrap();
-        for (i, r) in results.iter().enumerate() {
+        for (i, r) in results.into_iter().enumerate() {
             assert_eq!(r.get().unwrap(), (i * i) as i64);
         }
         let zero = ProcessPoolExecutor::builder()
@@ -627,7 +634,7 @@ mod process_faults {
             .build()
             .unwrap();
         let pool = ProcessPool::from_executor(executor);
-        let levels = pool.map(|_: i64| level(), 0..20, Some(1)).unwrap();
+        let levels = pool.map_chunked(|_: i64| level(), 0..20, 1).unwrap();
         assert!(levels.iter().all(|&l| l == 41), "{levels:?}");
         assert_eq!(level(), 0, "the initializer ran in the workers, not here");
     }

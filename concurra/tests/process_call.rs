@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use concurra::pool::ProcessPool;
 use concurra::process::PoolBuilder;
-use concurra::{Apply, Error, Executor, ProcessPoolExecutor};
+use concurra::{Apply, Error, ProcessPoolExecutor};
 
 mod common;
 use common::kill_9;
@@ -155,7 +155,7 @@ fn calls_on_workers_replaced_after_every_call() {
 
 #[test]
 fn pool_apply_reads_on_the_direct_line_and_terminate_ends_it() {
-    let pool = ProcessPool::new(Some(1)).unwrap();
+    let pool = ProcessPool::builder().processes(1).build().unwrap();
     assert_eq!(pool.apply(Apply(square, 5)).unwrap(), 25);
     assert_eq!(pool.apply(Apply(square, 6)).unwrap(), 36);
     let gate = SocketGate::new();

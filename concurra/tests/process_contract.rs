@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use concurra::process::Remote;
 use concurra::{
-    as_completed, wait, Apply, Error, Executor, Future, Process, ProcessPoolExecutor, ReturnWhen,
+    as_completed, wait, wait_timeout, Apply, Error, Future, Process, ProcessPoolExecutor,
+    ReturnWhen,
 };
 
 mod common;
@@ -131,15 +132,15 @@ fn wait_and_as_completed(e: &impl Engine) {
     let (slow, conn) = held(e, &gate, 2);
     let fast = e.run(Apply(value, 0));
     let fs = [slow.clone(), fast.clone()];
-    let done = wait(&fs, None, ReturnWhen::FirstCompleted);
+    let done = wait(&fs, ReturnWhen::FirstCompleted);
     assert!(done.done.iter().any(|f| f.ptr_eq(&fast)));
     assert!(done.not_done.iter().any(|f| f.ptr_eq(&slow)));
     release(conn);
-    let order: Vec<u32> = as_completed(&fs, None)
+    let order: Vec<u32> = as_completed(&fs)
         .map(|f| f.unwrap().result().unwrap())
         .collect();
     assert_eq!(order.len(), 2);
-    let all = wait(&fs, Some(Duration::from_secs(20)), ReturnWhen::AllCompleted);
+    let all = wait_timeout(&fs, Duration::from_secs(20), ReturnWhen::AllCompleted);
     assert_eq!(all.done.len(), 2);
 }
 
@@ -148,7 +149,7 @@ fn first_exception_counts_a_panic(e: &impl Engine) {
     let (slow, conn) = held(e, &gate, 3);
     let bad = e.run(Apply(panics, 0));
     let fs = [slow.clone(), bad];
-    let done = wait(&fs, None, ReturnWhen::FirstException);
+    let done = wait(&fs, ReturnWhen::FirstException);
     assert_eq!(done.done.len(), 1);
     release(conn);
     slow.result().unwrap();

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use concurra::process::Process;
-use concurra::{Apply, Executor, ProcessPoolExecutor};
+use concurra::{Apply, ProcessPoolExecutor};
 
 mod common;
 use common::kill_9;
@@ -81,7 +81,7 @@ fn workers_come_from_one_server_whose_death_fails_only_their_calls() {
         "{healed:?} after {pids:?}"
     );
     let p = Process::start(Apply(square, 9)).unwrap();
-    p.join();
+    p.join().unwrap();
     assert_eq!(p.exitcode(), Some(0));
     assert_eq!(p.result().unwrap(), 81);
     let new_server = parent_of(healed[0]);

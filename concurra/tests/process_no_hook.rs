@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use concurra::{Apply, Error, Executor, Process, ProcessPoolExecutor};
+use concurra::{Apply, Error, Process, ProcessPoolExecutor};
 
 fn square(x: u64) -> u64 {
     x * x

@@ -11,7 +11,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use concurra::{Apply, Executor, ProcessPoolExecutor};
+use concurra::{Apply, ProcessPoolExecutor};
 
 mod common;
 use common::exits_within;

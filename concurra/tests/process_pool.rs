@@ -51,7 +51,7 @@ fn exists(pid: u32) -> bool {
 #[test]
 fn process_returns_its_value_and_exit_code_0() {
     let p = Process::start(Apply(square, 12)).unwrap();
-    p.join();
+    p.join().unwrap();
     assert!(!p.is_alive());
     assert_eq!(p.exitcode(), Some(0));
     assert_eq!(p.result().unwrap(), 144);
@@ -67,7 +67,7 @@ fn process_runs_in_another_process() {
 #[test]
 fn process_panic_is_exit_code_1_and_panicked() {
     let p = Process::start(Apply(boom, "kaput".to_string())).unwrap();
-    p.join();
+    p.join().unwrap();
     assert_eq!(p.exitcode(), Some(1));
     let e = p.result().unwrap_err();
     assert_eq!(e.panic_message(), Some("kaput"), "{e}");
@@ -77,7 +77,7 @@ fn process_panic_is_exit_code_1_and_panicked() {
 #[test]
 fn process_exit_inside_is_its_exit_code() {
     let p = Process::start(Apply(exit_with, 3)).unwrap();
-    p.join();
+    p.join().unwrap();
     assert_eq!(p.exitcode(), Some(3));
     assert!(matches!(
         p.result().unwrap_err(),
@@ -90,19 +90,19 @@ fn process_kill_and_terminate_give_minus_the_signal() {
     let p = Process::start(forever).unwrap();
     assert!(p.is_alive());
     assert_eq!(p.exitcode(), None);
-    assert!(!p.join_timeout(Duration::from_millis(10)));
-    p.kill();
-    p.join();
+    assert!(!p.join_timeout(Duration::from_millis(10)).unwrap());
+    p.kill().unwrap();
+    p.join().unwrap();
     assert_eq!(p.exitcode(), Some(-9));
     assert!(p.result().unwrap_err().is_worker_died());
     // Signalling an exited process does nothing.
-    p.kill();
-    p.terminate();
+    p.kill().unwrap();
+    p.terminate().unwrap();
 
     let p = Process::builder().name("victim").start(forever).unwrap();
     assert_eq!(p.name(), "victim");
-    p.terminate();
-    p.join();
+    p.terminate().unwrap();
+    p.join().unwrap();
     assert_eq!(p.exitcode(), Some(-15));
 }
 
@@ -111,7 +111,7 @@ fn pool_submit_and_map() {
     let pool = pool(2).build().unwrap();
     assert_eq!(pool.submit(Apply(square, 9)).result().unwrap(), 81);
     let got: Vec<u64> = pool
-        .map(square, 0..100u64, None)
+        .map(square, 0..100u64)
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(got, (0..100u64).map(|x| x * x).collect::<Vec<_>>());
@@ -339,7 +339,7 @@ fn init_returns(x: u64) -> u64 {
 fn an_initializer_that_returns_a_value_is_a_success() {
     let pool = pool(2).initializer(Apply(init_returns, 1)).build().unwrap();
     let squares: Vec<u64> = pool
-        .map(square, 0..10, None)
+        .map(square, 0..10)
         .collect::<concurra::Result<_>>()
         .unwrap();
     assert_eq!(squares, (0..10).map(|x| x * x).collect::<Vec<_>>());
@@ -488,7 +488,7 @@ fn calls_handed_back_to_a_pool_that_broke_fail_instead_of_hanging() {
     // replacement is started for it, and its initializer breaks the pool.
     std::fs::write(&flag, b"").unwrap();
     kill_9(b);
-    let done = concurra::wait(&held, None, concurra::ReturnWhen::FirstCompleted).done;
+    let done = concurra::wait(&held, concurra::ReturnWhen::FirstCompleted).done;
     assert!(done[0].result().unwrap_err().is_worker_died());
     let queued = pool.submit(Apply(square, 5));
     // A dies too, before or after the break: the call behind its running one comes back to a

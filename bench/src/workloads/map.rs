@@ -4,7 +4,7 @@
 //! a data-parallel map: concurra submits one task per item with a bounded window in flight
 //! (4 per worker), rayon splits the range into chunks, Python submits one task per item.
 
-use concurra::{Executor, ThreadPoolExecutor};
+use concurra::ThreadPoolExecutor;
 use rayon::prelude::*;
 
 use super::{time_per_op, Peer, Workload, WORKERS};
@@ -49,7 +49,7 @@ fn concurra(n: usize) -> f64 {
     let mut out = Vec::new();
     let ns = time_per_op(n, |n| {
         out = pool
-            .map(f, 0..n as u64, None)
+            .map(f, 0..n as u64)
             .collect::<concurra::Result<_>>()
             .unwrap();
     });

@@ -51,11 +51,17 @@ fn peers() -> Vec<Peer> {
 }
 
 fn process_pool() -> ProcessPool {
-    ProcessPool::new(Some(WORKERS)).expect("2 workers is valid")
+    ProcessPool::builder()
+        .processes(WORKERS)
+        .build()
+        .expect("2 workers is valid")
 }
 
 fn pool() -> ThreadPool {
-    ThreadPool::new(Some(WORKERS)).expect("2 workers is valid")
+    ThreadPool::builder()
+        .processes(WORKERS)
+        .build()
+        .expect("2 workers is valid")
 }
 
 /// Times `job(n)` (a whole ordered map) and checks its last output.
@@ -80,18 +86,18 @@ fn unordered_timed(n: usize, mut job: impl FnMut(usize, usize) -> Vec<u64>) -> f
 
 fn pool_map(n: usize) -> f64 {
     let pool = pool();
-    map_timed(n, |n| pool.map(f, 0..n as u64, None).unwrap())
+    map_timed(n, |n| pool.map(f, 0..n as u64).unwrap())
 }
 
 fn process_map(n: usize) -> f64 {
     let pool = process_pool();
-    map_timed(n, |n| pool.map(f, 0..n as u64, None).unwrap())
+    map_timed(n, |n| pool.map(f, 0..n as u64).unwrap())
 }
 
 fn imap_unordered(n: usize) -> f64 {
     let pool = pool();
     unordered_timed(n, |n, chunk| {
-        let it = pool.imap_unordered(f, 0..n as u64, chunk).unwrap();
+        let it = pool.imap_unordered_chunked(f, 0..n as u64, chunk).unwrap();
         it.map(Result::unwrap).collect()
     })
 }
@@ -99,7 +105,7 @@ fn imap_unordered(n: usize) -> f64 {
 fn process_imap_unordered(n: usize) -> f64 {
     let pool = process_pool();
     unordered_timed(n, |n, chunk| {
-        let it = pool.imap_unordered(f, 0..n as u64, chunk).unwrap();
+        let it = pool.imap_unordered_chunked(f, 0..n as u64, chunk).unwrap();
         it.map(Result::unwrap).collect()
     })
 }

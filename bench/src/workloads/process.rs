@@ -12,7 +12,7 @@
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
-use concurra::{Apply, Executor, ProcessPoolExecutor};
+use concurra::{Apply, ProcessPoolExecutor};
 
 use super::{time_per_op, Peer, Workload, WORKERS};
 
@@ -213,7 +213,10 @@ fn concurra_call(n: usize) -> f64 {
 
 /// Python's `Pool(1).apply`, over the same engine.
 fn concurra_pool_apply(n: usize) -> f64 {
-    let pool = concurra::ProcessPool::new(Some(1)).expect("a valid worker count");
+    let pool = concurra::ProcessPool::builder()
+        .processes(1)
+        .build()
+        .expect("a valid worker count");
     time_per_op(n, |n| {
         for i in 0..n as u64 {
             assert_eq!(pool.apply(Apply(inc, i)).unwrap(), i + 1);
@@ -288,7 +291,7 @@ fn concurra_start(n: usize) -> f64 {
         for _ in 0..n {
             let p = concurra::Process::start(noop).expect("starting a process");
             assert_eq!(p.result().unwrap(), 7);
-            p.join();
+            p.join().unwrap();
             assert_eq!(p.exitcode(), Some(0));
         }
     })
@@ -369,9 +372,12 @@ fn concurra_map(n: usize) -> f64 {
 
 /// The Pool interface, as Python's `Pool.map`: the whole list at once, its default chunk size.
 fn concurra_pool_map(n: usize) -> f64 {
-    let pool = concurra::ProcessPool::new(Some(WORKERS)).expect("a valid worker count");
+    let pool = concurra::ProcessPool::builder()
+        .processes(WORKERS)
+        .build()
+        .expect("a valid worker count");
     let mut out: Vec<u64> = Vec::new();
-    let ns = time_per_op(n, |n| out = pool.map(square, 0..n as u64, None).unwrap());
+    let ns = time_per_op(n, |n| out = pool.map(square, 0..n as u64).unwrap());
     check_squares(&out, n);
     ns
 }

@@ -3,7 +3,7 @@
 //! Measures the per-task cost of the submit path, the queue, the completion handle and the
 //! wait: the overhead an executor adds around work that costs nothing.
 
-use concurra::{Executor, ThreadPoolExecutor};
+use concurra::ThreadPoolExecutor;
 use futures::task::SpawnExt;
 
 use super::{time_per_op, Peer, Workload, WORKERS};

@@ -217,7 +217,11 @@ impl<T: Clone> StdFuture for InExecutor<T> {
     type Output = Result<T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
-        Pin::new(&mut self.future).poll(cx)
+        // Read on the loop's thread only (`Future::peek`).
+        let future = &mut self.future;
+        future
+            .poll_done(cx)
+            .map(|()| future.peek().expect("done").clone())
     }
 }
 

@@ -360,7 +360,11 @@ impl<T: Clone> StdFuture for Shield<T> {
     type Output = Result<T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
-        Pin::new(&mut self.future).poll(cx)
+        // Read on the loop's thread only (`Future::peek`).
+        let future = &mut self.future;
+        future
+            .poll_done(cx)
+            .map(|()| future.peek().expect("done").clone())
     }
 }
 
@@ -432,7 +436,7 @@ pub async fn wait<T>(
 pub fn as_completed<T>(tasks: impl IntoIterator<Item = Task<T>>) -> AsCompleted<T> {
     let futures: Vec<Future<T>> = tasks.into_iter().map(|t| t.future()).collect();
     AsCompleted {
-        inner: crate::wait::as_completed(futures, None),
+        inner: crate::wait::as_completed(futures),
     }
 }
 
@@ -458,7 +462,7 @@ impl<T: Clone> futures_core::Stream for AsCompleted<T> {
             next.map(|done| {
                 done.and_then(|future| {
                     future
-                        .try_result()
+                        .peek()
                         .expect("as_completed yields done futures")
                         .clone()
                 })

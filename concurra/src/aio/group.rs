@@ -58,7 +58,7 @@ struct ChildTask<T> {
 
 impl<T: Clone> Child for ChildTask<T> {
     fn poll_done(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if !self.finished && Pin::new(&mut self.future).poll(cx).is_ready() {
+        if !self.finished && self.future.poll_done(cx).is_ready() {
             self.finished = true;
         }
         if self.finished {
@@ -77,7 +77,7 @@ impl<T: Clone> Child for ChildTask<T> {
     }
 
     fn error(&self) -> Option<Error> {
-        match self.future.try_result()? {
+        match self.future.peek()? {
             Err(e) if !e.is_cancelled() => Some(e.clone()),
             Ok(Err(e)) => Some(e.clone()),
             _ => None,

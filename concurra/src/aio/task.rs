@@ -374,7 +374,7 @@ impl<F: StdFuture + 'static> TaskCell<F> {
         // The outcome is in the body, or in the shared future once one was made (by a second
         // awaiter, say, whose handle may be gone since).
         if let Some(shared) = self.outcome.shared_future() {
-            return match shared.try_result() {
+            return match shared.peek() {
                 Some(Err(e)) if !e.is_cancelled() => Some(e.clone()),
                 _ => None,
             };
@@ -559,7 +559,8 @@ impl<T> Task<T> {
             return None;
         }
         self.observe();
-        self.cell.shared().try_result()
+        // The loop's thread is this value's one reader (`Future::peek`).
+        self.cell.shared().peek()
     }
 
     /// A second handle on the same task (crate-internal: handles are not `Clone`, so that
@@ -735,7 +736,10 @@ impl<T: Clone> Join<T> {
             }
         }
         let future = self.shared.as_mut().expect("set above");
-        Pin::new(future).poll(cx)
+        // The loop's thread is this value's one reader (`Future::peek`).
+        future
+            .poll_done(cx)
+            .map(|()| future.peek().expect("done").clone())
     }
 }
 

@@ -218,7 +218,7 @@ pub(crate) mod private {
             items: I,
             start: &mut dyn Start<Self::Output>,
         ) -> Result<Vec<Self::Output>> {
-            cut_on_caller::<Self, E, A>(held, executor, items, start)?.into_result()
+            cut_on_caller::<Self, E, A>(held, executor, items, start)?.into_unique_result()
         }
     }
 
@@ -278,7 +278,6 @@ where
         executor: &crate::ThreadPoolExecutor,
         items: Vec<A>,
     ) -> Future<Chunk<G::Output>> {
-        use crate::Executor;
         let f = Arc::clone(held);
         executor.submit(move || Chunk::run(&|item| f.call(item), items))
     }
@@ -291,7 +290,6 @@ where
         size: usize,
         finish: list::Finish<G::Output>,
     ) {
-        use crate::Executor;
         list::in_place(
             items,
             len,

@@ -17,10 +17,11 @@
 //!   [`wait`](crate::wait), [`as_completed`](crate::as_completed) and callbacks all see it the
 //!   moment `cancel` returns; CPython's `wait()` does not see futures cancelled by
 //!   `shutdown(cancel_futures=True)` (gh-87893).
-//! * **Reading the outcome.** The outcome is written once and shared by every clone of the handle
-//!   and every thread: [`result`](Future::result) and `.await` give a clone of the value (so they
-//!   need `T: Clone`; wrap big or unclonable values in an `Arc`), [`result_ref`](Future::result_ref)
-//!   borrows it for any `T`. Errors are `Clone` too.
+//! * **Reading the outcome.** The outcome is written once. The last handle *moves* it out
+//!   ([`try_into_result`](Future::try_into_result), [`into_result`](Future::into_result)): no
+//!   `Clone` and no `Sync` needed, so a file, a socket or a `Box<dyn Error>` comes back as it
+//!   is. Handles that *share* it borrow it ([`result_ref`](Future::result_ref), `T: Sync`) or
+//!   clone it ([`result`](Future::result) and `.await`, `T: Clone + Sync`). Errors are `Clone`.
 //! * **A producer never vanishes silently.** Dropping a [`Promise`] without completing it fails the
 //!   future with [`Error::Abandoned`]: a future is never left pending forever.
 //! * **Waiting on yourself is an error, not a hang.** A task that calls `result()` on its own
@@ -38,18 +39,21 @@
 //!    and run after it is released, in the completing thread (or, for `cancel`, the cancelling
 //!    thread). A callback may therefore call `result()`, `cancel()` or submit more work.
 
+mod outcome;
 mod promise;
 mod state;
 pub(crate) mod waiter;
 
 use std::fmt;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 pub use promise::Promise;
 
+use self::outcome::OutcomeCell;
 use self::state::{Cancel, Completed, Phase, State};
 use self::waiter::{Key, Waiter};
 use crate::error::{Error, Result};
@@ -66,7 +70,8 @@ use crate::unwind;
 pub fn pair<T>() -> (Promise<T>, Future<T>) {
     let inner = Arc::new(Inner {
         state: Mutex::new(State::new()),
-        outcome: OnceLock::new(),
+        outcome: OutcomeCell::new(),
+        handles: AtomicUsize::new(0),
     });
     (Promise::new(inner.clone()), Future::from_inner(inner))
 }
@@ -74,7 +79,11 @@ pub fn pair<T>() -> (Promise<T>, Future<T>) {
 /// The shared part of a future: its lock-protected state and its write-once outcome.
 pub(crate) struct Inner<T> {
     state: Mutex<State<T>>,
-    outcome: OnceLock<Result<T>>,
+    outcome: OutcomeCell<T>,
+    /// How many [`Future`] handles a user may hold (every handle but the one a completing
+    /// thread lends its done-callbacks). The last one may move the value out: it waits for
+    /// the completing side's references to go, but never for another user handle.
+    handles: AtomicUsize,
 }
 
 impl<T> Inner<T> {
@@ -84,15 +93,18 @@ impl<T> Inner<T> {
 
     #[inline]
     fn is_done(&self) -> bool {
-        self.outcome.get().is_some()
+        self.outcome.is_set()
     }
 
     /// Wakes the waiters and runs the callbacks a completing transition took out. Call with no
     /// lock held.
     fn run_completed(self: &Arc<Self>, completed: Completed<T>) {
         completed.waiters.wake_all();
+        if let Some((sink, outcome)) = completed.sunk {
+            unwind::report(&"the consumer of a future", || sink(outcome));
+        }
         if !completed.callbacks.is_empty() {
-            let handle = Future::from_inner(self.clone());
+            let handle = Future::lent(self.clone());
             for callback in completed.callbacks {
                 run_callback(&handle, callback);
             }
@@ -101,9 +113,9 @@ impl<T> Inner<T> {
 
     /// As [`run_completed`](Self::run_completed), for the completing side's own reference: with
     /// no callback to run it is let go before the waiters wake, so a woken waiter holding the
-    /// last handle can take the outcome without a clone ([`Future::into_result`]).
+    /// last handle usually finds it gone ([`Future::try_into_result`]).
     fn run_completed_owned(self: Arc<Self>, completed: Completed<T>) {
-        if completed.callbacks.is_empty() {
+        if completed.callbacks.is_empty() && completed.sunk.is_none() {
             let waiters = completed.waiters;
             drop(self);
             waiters.wake_all();
@@ -158,13 +170,27 @@ pub struct Future<T> {
     inner: Arc<Inner<T>>,
     /// This handle's registration while it is being `.await`ed.
     poll_key: Option<Key>,
+    /// Counted in `Inner::handles`: false only for the handle a completing thread lends its
+    /// done-callbacks (a clone of it is counted).
+    counted: bool,
 }
 
 impl<T> Future<T> {
     fn from_inner(inner: Arc<Inner<T>>) -> Self {
+        inner.handles.fetch_add(1, Ordering::Relaxed);
         Future {
             inner,
             poll_key: None,
+            counted: true,
+        }
+    }
+
+    /// The handle done-callbacks get: not counted, as it lives only while they run.
+    fn lent(inner: Arc<Inner<T>>) -> Self {
+        Future {
+            inner,
+            poll_key: None,
+            counted: false,
         }
     }
 
@@ -207,7 +233,10 @@ impl<T> Future<T> {
     /// # Errors
     /// The task's error ([`Error::Panicked`], [`Error::Failed`], …), [`Error::Cancelled`], or
     /// [`Error::InvalidState`] when called from the very task that completes this future.
-    pub fn result_ref(&self) -> Result<&T> {
+    pub fn result_ref(&self) -> Result<&T>
+    where
+        T: Sync,
+    {
         self.outcome_until(None, Duration::MAX)?
             .as_ref()
             .map_err(Clone::clone)
@@ -219,7 +248,7 @@ impl<T> Future<T> {
     /// As [`result_ref`](Self::result_ref).
     pub fn result(&self) -> Result<T>
     where
-        T: Clone,
+        T: Clone + Sync,
     {
         self.result_ref().cloned()
     }
@@ -233,16 +262,41 @@ impl<T> Future<T> {
     /// [`Error::Timeout`], and everything [`result_ref`](Self::result_ref) returns.
     pub fn result_timeout(&self, timeout: Duration) -> Result<T>
     where
-        T: Clone,
+        T: Clone + Sync,
     {
         self.outcome_until(deadline(timeout), timeout)?.clone()
     }
 
-    /// Blocks until the outcome is ready and takes it: no clone when this is the last handle
-    /// on the work (the engine let go of it when it completed), a clone otherwise.
+    /// Blocks until the outcome is ready and moves it out of the last handle, for any `T`:
+    /// `Ok(outcome)` when no other handle shares the work (the usual case: the engine lets go
+    /// of the future when it completes it), `Err(self)` when another handle does (read it
+    /// with [`result_ref`](Self::result_ref), or drop the other handles and try again).
+    ///
+    /// An error is `Clone`, so a failed or cancelled future always gives `Ok(Err(e))`. A
+    /// wait that cannot end (called from the very task that completes this future) gives
+    /// `Ok(Err(`[`Error::InvalidState`]`))`.
     ///
     /// ```
-    /// use concurra::{Executor, ThreadPoolExecutor};
+    /// use concurra::ThreadPoolExecutor;
+    ///
+    /// struct NotClone(Vec<u8>);
+    /// let pool = ThreadPoolExecutor::new();
+    /// let future = pool.submit(|| NotClone(vec![7; 3]));
+    /// let value = future.try_into_result().ok().unwrap().unwrap();
+    /// assert_eq!(value.0, [7, 7, 7]);
+    /// ```
+    pub fn try_into_result(self) -> std::result::Result<Result<T>, Future<T>> {
+        if let Err(e) = self.outcome_until(None, Duration::MAX) {
+            return Ok(Err(e));
+        }
+        self.take_done(true)
+    }
+
+    /// Blocks until the outcome is ready and takes it: moved out when this is the last handle
+    /// on the work ([`try_into_result`](Self::try_into_result)), cloned otherwise.
+    ///
+    /// ```
+    /// use concurra::ThreadPoolExecutor;
     ///
     /// let pool = ThreadPoolExecutor::new();
     /// let big = pool.submit(|| vec![7u8; 1 << 20]);
@@ -253,23 +307,71 @@ impl<T> Future<T> {
     /// As [`result_ref`](Self::result_ref).
     pub fn into_result(self) -> Result<T>
     where
-        T: Clone,
+        T: Clone + Sync,
     {
         self.outcome_until(None, Duration::MAX)?;
-        // Keep the shared core, let go of this handle: the core is ours alone if no other
-        // handle (and no engine) holds it.
-        let inner = Arc::clone(&self.inner);
-        drop(self);
-        match Arc::try_unwrap(inner) {
-            Ok(inner) => inner
-                .outcome
-                .into_inner()
-                .expect("a done future has an outcome"),
-            Err(shared) => shared
-                .outcome
-                .get()
-                .expect("a done future has an outcome")
-                .clone(),
+        // A clone is as good as a wait for the completing side to let go: don't wait.
+        match self.take_done(false) {
+            Ok(outcome) => outcome,
+            Err(shared) => shared.result_ref().cloned(),
+        }
+    }
+
+    /// Gives up this handle for `sink`, which gets the outcome, moved, once it is ready, on the
+    /// completing (or cancelling) thread, or at once in this thread if it is ready now. For
+    /// crate code that relays a value it never shared (the Pool's results): this must be the
+    /// only handle; if it is not, the sink gets an [`Error::InvalidState`].
+    pub(crate) fn into_sink(self, sink: impl FnOnce(Result<T>) + Send + 'static) {
+        if !self.inner.is_done() {
+            let mut st = self.inner.lock();
+            if !st.phase.is_done() {
+                if self.inner.handles.load(Ordering::Acquire) == 1 {
+                    st.sink = Some(Box::new(sink));
+                } else {
+                    drop(st);
+                    sink(Err(Error::InvalidState(
+                        "a future with another handle cannot be relayed by moving".into(),
+                    )));
+                }
+                return;
+            }
+        }
+        sink(self.into_unique_result());
+    }
+
+    /// [`try_into_result`](Self::try_into_result) for a handle the crate made and never
+    /// shared (a call's, a map's): the value always moves out.
+    pub(crate) fn into_unique_result(self) -> Result<T> {
+        self.try_into_result().unwrap_or_else(|_| {
+            Err(Error::InvalidState(
+                "the value is shared by another handle and cannot be moved out".into(),
+            ))
+        })
+    }
+
+    /// The outcome of a done future, moved out if this handle is the only reference, or given
+    /// back with `Err(self)` when another counted handle shares it (or, with `wait` false, when
+    /// anything else still holds the work). An error is cloned, never waited for.
+    ///
+    /// With `wait`, a reference held by the completing side (the producer finishing its
+    /// completion, or a done-callback's lent handle) is waited out: it goes once the
+    /// completion's callbacks have run.
+    pub(crate) fn take_done(mut self, wait: bool) -> std::result::Result<Result<T>, Future<T>> {
+        if let Some(Err(e)) = self.inner.outcome.get() {
+            return Ok(Err(e.clone()));
+        }
+        let mut backoff = waiter::Backoff::new();
+        loop {
+            if let Some(inner) = Arc::get_mut(&mut self.inner) {
+                // The only reference: nobody can read the outcome while it moves out. The
+                // emptied cell dies with `self` right after.
+                self.poll_key = None;
+                return Ok(inner.outcome.take().expect("a done future has an outcome"));
+            }
+            if !wait || self.inner.handles.load(Ordering::Acquire) > 1 {
+                return Err(self);
+            }
+            backoff.snooze();
         }
     }
 
@@ -306,8 +408,17 @@ impl<T> Future<T> {
     }
 
     /// The outcome, if the future is done. Never blocks.
-    pub fn try_result(&self) -> Option<&Result<T>> {
+    pub fn try_result(&self) -> Option<&Result<T>>
+    where
+        T: Sync,
+    {
         self.inner.outcome.get()
+    }
+
+    /// The error, if the future is done with one; `Some(Ok(()))` if it is done with a value,
+    /// `None` while pending. Never blocks, and needs no `Sync` (it never touches the value).
+    pub fn try_error(&self) -> Option<std::result::Result<(), &Error>> {
+        self.inner.outcome.get().map(|o| o.as_ref().map(|_| ()))
     }
 
     /// Adds a callback run once with this future when it is done (Python: `add_done_callback`).
@@ -417,6 +528,68 @@ impl<T> Future<T> {
     }
 }
 
+/// What a facade over a [`Future`] (an `AsyncResult`, a `Thread`, a `Process`) needs to read
+/// its value by moving it out: sharing (a second handle) is allowed only for `T: Clone + Sync`,
+/// and records how to clone, so the consuming read still gets a value when the handle is
+/// shared.
+pub(crate) struct Shares<T> {
+    clone: OnceLock<fn(&T) -> T>,
+}
+
+impl<T> Shares<T> {
+    pub(crate) fn new() -> Self {
+        Shares {
+            clone: OnceLock::new(),
+        }
+    }
+
+    /// A second handle on `future`.
+    pub(crate) fn share(&self, future: &Future<T>) -> Future<T>
+    where
+        T: Clone + Sync,
+    {
+        let _ = self.clone.set(T::clone);
+        future.clone()
+    }
+
+    /// Another facade sharing the same work, with the same sharing record.
+    pub(crate) fn fork(&self) -> Self
+    where
+        T: Clone + Sync,
+    {
+        let _ = self.clone.set(T::clone);
+        let fork = Shares::new();
+        let _ = fork.clone.set(T::clone);
+        fork
+    }
+
+    /// Waits for `future` and moves its value out, or clones it when a second handle made by
+    /// [`share`](Self::share) still holds it.
+    pub(crate) fn take(&self, future: Future<T>) -> Result<T> {
+        match future.try_into_result() {
+            Ok(outcome) => outcome,
+            Err(shared) => match self.clone.get() {
+                // `clone` is set only where `T: Sync`, so borrowing here is a shared read.
+                Some(clone) => match shared.peek().expect("a done future has an outcome") {
+                    Ok(value) => Ok(clone(value)),
+                    Err(e) => Err(e.clone()),
+                },
+                None => Err(Error::InvalidState(
+                    "the value is shared by another handle and cannot be moved out".into(),
+                )),
+            },
+        }
+    }
+}
+
+impl<T> fmt::Debug for Shares<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shares")
+            .field("shared", &self.clone.get().is_some())
+            .finish()
+    }
+}
+
 /// Converts a timeout into a deadline; `None` (wait forever) when it is too large for the clock.
 pub(crate) fn deadline(timeout: Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
@@ -430,6 +603,9 @@ impl<T> Clone for Future<T> {
 
 impl<T> Drop for Future<T> {
     fn drop(&mut self) {
+        if self.counted {
+            self.inner.handles.fetch_sub(1, Ordering::Release);
+        }
         if let Some(key) = self.poll_key.take() {
             if !self.inner.is_done() {
                 self.unregister(key);
@@ -439,29 +615,49 @@ impl<T> Drop for Future<T> {
 }
 
 /// `.await` a future from any executor: tokio, `futures::executor::block_on`, concurra's loop.
-impl<T: Clone> std::future::Future for Future<T> {
+/// The value is cloned, as every handle may read it; to move it out of the last handle, await
+/// an [`aio::Task`](crate::aio::Task) or call [`Future::try_into_result`].
+impl<T: Clone + Sync> std::future::Future for Future<T> {
     type Output = Result<T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         let this = &mut *self;
-        if let Some(outcome) = this.inner.outcome.get() {
-            this.poll_key = None;
-            return Poll::Ready(outcome.clone());
+        match this.poll_done(cx) {
+            Poll::Ready(()) => Poll::Ready(this.inner.outcome.get().expect("done").clone()),
+            Poll::Pending => Poll::Pending,
         }
-        let mut st = this.inner.lock();
+    }
+}
+
+impl<T> Future<T> {
+    /// Ready once the future is done, registering `cx`'s waker until then; reads no value.
+    pub(crate) fn poll_done(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.inner.is_done() {
+            self.poll_key = None;
+            return Poll::Ready(());
+        }
+        let mut st = self.inner.lock();
         if st.phase.is_done() {
             drop(st);
-            this.poll_key = None;
-            return Poll::Ready(this.inner.outcome.get().expect("done").clone());
+            self.poll_key = None;
+            return Poll::Ready(());
         }
-        let updated = match this.poll_key {
+        let updated = match self.poll_key {
             Some(key) => st.waiters.update_waker(key, cx.waker()),
             None => false,
         };
         if !updated {
-            this.poll_key = Some(st.waiters.register(Waiter::Task(cx.waker().clone())));
+            self.poll_key = Some(st.waiters.register(Waiter::Task(cx.waker().clone())));
         }
         Poll::Pending
+    }
+
+    /// The outcome, if done, for any `T`. Only for crate code that reads a future's value on
+    /// one thread alone (the event loop's, for its tasks): every other reader of a `Send` but
+    /// not `Sync` value must go through the `T: Sync` accessors, which no other thread can
+    /// then call (see `outcome.rs`).
+    pub(crate) fn peek(&self) -> Option<&Result<T>> {
+        self.inner.outcome.get()
     }
 }
 

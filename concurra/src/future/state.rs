@@ -15,15 +15,25 @@
 //! changes the phase and while it holds the lock, so a reader that sees the cell filled may read
 //! it without the lock, and a reader holding the lock sees cell and phase agree.
 
-use std::sync::OnceLock;
 use std::thread::ThreadId;
 
+use super::outcome::OutcomeCell;
 use super::waiter::{WaitList, WakeList};
 use super::Future;
 use crate::error::{Error, Result};
 
 /// A done-callback: runs once, with the completed future.
 pub(crate) type Callback<T> = Box<dyn FnOnce(&Future<T>) + Send + 'static>;
+
+/// The one consumer of a future whose last handle was given up for it
+/// (`Future::into_sink`): the outcome is moved to it instead of into the cell.
+pub(crate) type Sink<T> = Box<dyn FnOnce(Result<T>) + Send + 'static>;
+
+/// What a sunk future's cell holds once its outcome went to the sink. Nobody can read it: the
+/// sink took the last handle.
+fn moved_to_sink() -> Error {
+    Error::InvalidState("the outcome was moved to the future's consumer".into())
+}
 
 /// Where a future is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +70,8 @@ pub(crate) struct State<T> {
     pub(crate) phase: Phase,
     pub(crate) waiters: WaitList,
     pub(crate) callbacks: Vec<Callback<T>>,
+    /// Set by `Future::into_sink` while pending: takes the outcome (no handle is left).
+    pub(crate) sink: Option<Sink<T>>,
 }
 
 /// What a worker may do after asking to start the work.
@@ -91,6 +103,8 @@ pub(crate) enum Cancel<T> {
 pub(crate) struct Completed<T> {
     pub(crate) waiters: WakeList,
     pub(crate) callbacks: Vec<Callback<T>>,
+    /// The sink and the outcome it takes, if the future had one.
+    pub(crate) sunk: Option<(Sink<T>, Result<T>)>,
 }
 
 impl<T> State<T> {
@@ -99,6 +113,7 @@ impl<T> State<T> {
             phase: Phase::Pending,
             waiters: WaitList::default(),
             callbacks: Vec::new(),
+            sink: None,
         }
     }
 
@@ -115,12 +130,14 @@ impl<T> State<T> {
     }
 
     /// Pending → Cancelled, writing `Err(Cancelled)` into `cell`.
-    pub(crate) fn cancel(&mut self, cell: &OnceLock<Result<T>>) -> Cancel<T> {
+    pub(crate) fn cancel(&mut self, cell: &OutcomeCell<T>) -> Cancel<T> {
         match self.phase {
             Phase::Pending => {
                 let _ = cell.set(Err(Error::Cancelled));
                 self.phase = Phase::Cancelled;
-                Cancel::Now(self.take_completed())
+                let mut completed = self.take_completed();
+                completed.sunk = self.sink.take().map(|sink| (sink, Err(Error::Cancelled)));
+                Cancel::Now(completed)
             }
             Phase::Cancelled => Cancel::Already,
             Phase::Running(_) | Phase::Finished => Cancel::Refused,
@@ -131,24 +148,35 @@ impl<T> State<T> {
     /// hands the outcome back with the reason.
     pub(crate) fn finish(
         &mut self,
-        cell: &OnceLock<Result<T>>,
+        cell: &OutcomeCell<T>,
         outcome: Result<T>,
     ) -> std::result::Result<Completed<T>, (Phase, Result<T>)> {
         if self.phase.is_done() {
             return Err((self.phase, outcome));
         }
-        if let Err(outcome) = cell.set(outcome) {
+        let (kept, sunk) = match self.sink.take() {
+            Some(sink) => (Err(moved_to_sink()), Some((sink, outcome))),
+            None => (outcome, None),
+        };
+        if let Err(kept) = cell.set(kept) {
             // The cell is only written under this lock, by a transition to a done phase.
+            let outcome = match sunk {
+                Some((_, outcome)) => outcome,
+                None => kept,
+            };
             return Err((self.phase, outcome));
         }
         self.phase = Phase::Finished;
-        Ok(self.take_completed())
+        let mut completed = self.take_completed();
+        completed.sunk = sunk;
+        Ok(completed)
     }
 
     fn take_completed(&mut self) -> Completed<T> {
         Completed {
             waiters: self.waiters.take(),
             callbacks: std::mem::take(&mut self.callbacks),
+            sunk: None,
         }
     }
 }

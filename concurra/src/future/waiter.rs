@@ -138,6 +138,36 @@ pub(crate) fn spin_until(deadline: Option<Instant>, done: impl Fn() -> bool) -> 
     false
 }
 
+/// Waiting out a reference the completing side still holds for a moment (its completion, its
+/// done-callbacks): spin, then yield, then sleep in steps that grow to a millisecond, so a
+/// callback that blocks costs no CPU.
+#[derive(Debug, Default)]
+pub(crate) struct Backoff {
+    step: u32,
+}
+
+impl Backoff {
+    pub(crate) fn new() -> Self {
+        Backoff::default()
+    }
+
+    pub(crate) fn snooze(&mut self) {
+        const SPIN_STEPS: u32 = 6;
+        const YIELD_STEPS: u32 = 16;
+        if self.step <= SPIN_STEPS && !single_cpu() {
+            for _ in 0..(1u32 << self.step) {
+                std::hint::spin_loop();
+            }
+        } else if self.step <= YIELD_STEPS {
+            thread::yield_now();
+        } else {
+            let micros = 1u64 << (self.step - YIELD_STEPS).min(10);
+            thread::sleep(std::time::Duration::from_micros(micros));
+        }
+        self.step = self.step.saturating_add(1);
+    }
+}
+
 /// Whether this process may run on one CPU only (read once: the affinity of a running
 /// process rarely changes, and a wrong guess costs speed, never correctness).
 fn single_cpu() -> bool {

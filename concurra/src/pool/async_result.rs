@@ -4,41 +4,49 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::error::{Error, Result};
-use crate::future::Future;
+use crate::error::Result;
+use crate::future::{Future, Shares};
 
 /// The handle `apply_async`, `map_async` and `starmap_async` return.
 ///
 /// It is a view over a [`Future`] (get one with [`future`](Self::future) or `.into()`), so it
 /// also works with [`wait`](crate::wait), [`as_completed`](crate::as_completed) and `.await`.
 /// Unlike Python, a timeout is [`Error::Timeout`] like everywhere else in concurra.
+///
+/// [`get`](Self::get) consumes the handle and moves the value out, so any `T` will do; a
+/// second reader ([`clone`](Clone::clone), [`future`](Self::future)) needs `T: Clone + Sync`,
+/// and then `get` clones.
 pub struct AsyncResult<T> {
     future: Future<T>,
+    shares: Shares<T>,
 }
 
 impl<T> AsyncResult<T> {
     pub(crate) fn new(future: Future<T>) -> Self {
-        AsyncResult { future }
+        AsyncResult {
+            future,
+            shares: Shares::new(),
+        }
     }
 
-    /// Blocks until the result arrives and returns it (Python: `get()`).
+    /// Blocks until the result arrives and returns it (Python: `get()`), moved out of the
+    /// handle.
     ///
     /// # Errors
     /// The work's error; [`Error::Terminated`] if the pool was terminated first.
-    pub fn get(&self) -> Result<T>
-    where
-        T: Clone,
-    {
-        self.future.result()
+    pub fn get(self) -> Result<T> {
+        self.shares.take(self.future)
     }
 
-    /// As [`get`](Self::get), waiting at most `timeout` (Python: `get(timeout)`).
+    /// As [`get`](Self::get), waiting at most `timeout` (Python: `get(timeout)`); on a timeout
+    /// the handle stays usable, so the value is cloned (or wait with
+    /// [`wait_timeout`](Self::wait_timeout), then [`get`](Self::get)).
     ///
     /// # Errors
     /// [`Error::Timeout`], and everything [`get`](Self::get) returns.
     pub fn get_timeout(&self, timeout: Duration) -> Result<T>
     where
-        T: Clone,
+        T: Clone + Sync,
     {
         self.future.result_timeout(timeout)
     }
@@ -58,23 +66,19 @@ impl<T> AsyncResult<T> {
         self.future.done()
     }
 
-    /// Whether the work succeeded (Python: `successful()`). A task's `Err`, a panic, a
-    /// cancellation or a termination all count as unsuccessful.
-    ///
-    /// # Errors
-    /// [`Error::InvalidState`] if the result is not ready yet (Python raises `ValueError`).
-    pub fn successful(&self) -> Result<bool> {
-        match self.future.try_result() {
-            Some(outcome) => Ok(outcome.is_ok()),
-            None => Err(Error::InvalidState(
-                "the result is not ready: successful() needs a ready result".into(),
-            )),
-        }
+    /// Whether the work succeeded (Python: `successful()`), or `None` while it is not ready
+    /// (Python raises `ValueError`). A task's `Err`, a panic, a cancellation or a termination
+    /// all count as unsuccessful.
+    pub fn successful(&self) -> Option<bool> {
+        self.future.try_error().map(|outcome| outcome.is_ok())
     }
 
-    /// The shared future behind this result.
-    pub fn future(&self) -> Future<T> {
-        self.future.clone()
+    /// A second handle: the shared future behind this result.
+    pub fn future(&self) -> Future<T>
+    where
+        T: Clone + Sync,
+    {
+        self.shares.share(&self.future)
     }
 }
 
@@ -84,7 +88,7 @@ impl<T> From<AsyncResult<T>> for Future<T> {
     }
 }
 
-impl<T: Clone> std::future::IntoFuture for AsyncResult<T> {
+impl<T: Clone + Sync> std::future::IntoFuture for AsyncResult<T> {
     type Output = Result<T>;
     type IntoFuture = Future<T>;
 
@@ -93,9 +97,12 @@ impl<T: Clone> std::future::IntoFuture for AsyncResult<T> {
     }
 }
 
-impl<T> Clone for AsyncResult<T> {
+impl<T: Clone + Sync> Clone for AsyncResult<T> {
     fn clone(&self) -> Self {
-        AsyncResult::new(self.future.clone())
+        AsyncResult {
+            future: self.future.clone(),
+            shares: self.shares.fork(),
+        }
     }
 }
 

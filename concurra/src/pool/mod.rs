@@ -134,7 +134,7 @@ impl Shared {
 
     /// Registers an outer promise so that `terminate` can fail it; returns the relay that
     /// completes it.
-    fn relay<T: Send + Sync + 'static>(self: &Arc<Self>, promise: Promise<T>) -> Relay<T> {
+    fn relay<T: Send + 'static>(self: &Arc<Self>, promise: Promise<T>) -> Relay<T> {
         let slot = Arc::new(Mutex::new(Some(promise)));
         let mut outstanding = self
             .outstanding
@@ -274,53 +274,84 @@ impl<T> fmt::Debug for Callbacks<T> {
 }
 
 impl ThreadPool {
-    /// A thread pool of `processes` threads (Python: `ThreadPool(processes)`); `None` means
-    /// the CPU count.
+    /// A thread pool of as many threads as CPUs (Python: `ThreadPool()`).
     ///
-    /// # Errors
-    /// [`Error::InvalidArgument`] if `processes` is `Some(0)`.
-    pub fn new(processes: Option<usize>) -> Result<Self> {
-        Self::with_executor_builder(processes, ThreadPoolExecutor::builder())
+    /// ```
+    /// use concurra::ThreadPool;
+    ///
+    /// let pool = ThreadPool::new();
+    /// assert_eq!(pool.map(|x| x * x, 0..4).unwrap(), [0, 1, 4, 9]);
+    /// ```
+    pub fn new() -> Self {
+        Self::builder().build().expect("the defaults are valid")
     }
 
-    /// As [`new`](Self::new), running `initializer` in each worker first.
-    ///
-    /// # Errors
-    /// As [`new`](Self::new).
-    pub fn with_initializer(
-        processes: Option<usize>,
-        initializer: impl Fn() + Send + Sync + 'static,
-    ) -> Result<Self> {
-        Self::with_executor_builder(
-            processes,
-            ThreadPoolExecutor::builder().initializer(initializer),
-        )
+    /// Configures a thread pool (Python's `ThreadPool(processes, initializer, initargs)`).
+    pub fn builder() -> ThreadPoolBuilder {
+        ThreadPoolBuilder {
+            processes: None,
+            executor: ThreadPoolExecutor::builder().thread_name_prefix("ThreadPool"),
+        }
+    }
+}
+
+impl Default for ThreadPool {
+    fn default() -> Self {
+        ThreadPool::new()
+    }
+}
+
+/// Configures a [`ThreadPool`]: `ThreadPool::builder().processes(n).initializer(f).build()?`.
+#[derive(Debug)]
+#[must_use]
+pub struct ThreadPoolBuilder {
+    processes: Option<usize>,
+    executor: crate::thread_pool::Builder,
+}
+
+impl ThreadPoolBuilder {
+    /// How many threads (Python's `processes`; default: the CPU count).
+    pub fn processes(mut self, n: usize) -> Self {
+        self.processes = Some(n);
+        self
     }
 
-    fn with_executor_builder(
-        processes: Option<usize>,
-        builder: crate::thread_pool::Builder,
-    ) -> Result<Self> {
-        let executor = builder
-            .max_workers(processes_or_cpus(processes)?)
-            .thread_name_prefix("ThreadPool")
+    /// Runs in each worker before its first task (Python's `initializer`, with `initargs`
+    /// captured by the closure).
+    pub fn initializer(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.executor = self.executor.initializer(f);
+        self
+    }
+
+    /// Builds the pool.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for `processes(0)`.
+    pub fn build(self) -> Result<ThreadPool> {
+        let executor = self
+            .executor
+            .max_workers(processes_or_cpus(self.processes)?)
             .build()?;
         Ok(Pool::from_executor(executor))
     }
 }
 
 impl ProcessPool {
-    /// A pool of `processes` worker processes (Python: `multiprocessing.Pool(processes)`);
-    /// `None` means the CPU count. Workers are this executable started again: `main` must
-    /// begin with [`concurra::init()`](crate::init) (see [`process`](crate::process)). For
-    /// Python's `initializer`, `initargs` and `maxtasksperchild`, build the executor and use
-    /// [`Pool::from_executor`]:
+    /// A pool of as many worker processes as CPUs (Python: `multiprocessing.Pool()`).
+    /// Workers are this executable started again: `main` must begin with
+    /// [`concurra::init()`](crate::init) (see [`process`](crate::process)). Never fails: a
+    /// pool whose supervisor thread cannot start fails its work with [`Error::BrokenPool`].
+    pub fn new() -> Self {
+        Pool::from_executor(ProcessPoolExecutor::new())
+    }
+
+    /// Configures a process pool (Python's `Pool(processes, initializer, initargs,
+    /// maxtasksperchild)`):
     ///
     /// ```
     /// use std::sync::atomic::{AtomicU32, Ordering};
     ///
-    /// use concurra::pool::ProcessPool;
-    /// use concurra::{Apply, ProcessPoolExecutor};
+    /// use concurra::{Apply, ProcessPool};
     ///
     /// concurra::worker_hook!();
     ///
@@ -335,21 +366,76 @@ impl ProcessPool {
     /// }
     ///
     /// # fn main() -> concurra::Result<()> {
-    /// let executor = ProcessPoolExecutor::builder()
-    ///     .max_workers(2)
+    /// let pool = ProcessPool::builder()
+    ///     .processes(2)
     ///     .initializer(Apply(setup, 3))
     ///     .max_tasks_per_child(100)
     ///     .build()?;
-    /// let pool = ProcessPool::from_executor(executor);
-    /// assert_eq!(pool.map(level, 1..=3, None)?, [3, 6, 9]);
+    /// assert_eq!(pool.map(level, 1..=3)?, [3, 6, 9]);
     /// # Ok(()) }
     /// ```
+    pub fn builder() -> ProcessPoolBuilder {
+        ProcessPoolBuilder {
+            processes: None,
+            executor: ProcessPoolExecutor::builder(),
+        }
+    }
+}
+
+impl Default for ProcessPool {
+    fn default() -> Self {
+        ProcessPool::new()
+    }
+}
+
+/// Configures a [`ProcessPool`]:
+/// `ProcessPool::builder().processes(n).initializer(Apply(f, a)).max_tasks_per_child(k).build()?`.
+#[derive(Debug)]
+#[must_use]
+pub struct ProcessPoolBuilder {
+    processes: Option<usize>,
+    executor: crate::process::PoolBuilder,
+}
+
+impl ProcessPoolBuilder {
+    /// How many worker processes (Python's `processes`; default: the CPU count).
+    pub fn processes(mut self, n: usize) -> Self {
+        self.processes = Some(n);
+        self
+    }
+
+    /// Runs in each new worker before its first call (Python's `initializer` and `initargs`:
+    /// a `fn` item, or [`Apply`](crate::Apply)`(f, arg)`). A panic breaks the pool.
+    pub fn initializer<W>(mut self, work: W) -> Self
+    where
+        W: crate::process::Remote + Clone + Send + Sync + 'static,
+    {
+        self.executor = self.executor.initializer(work);
+        self
+    }
+
+    /// Replace a worker after it has run `n` calls (Python's `maxtasksperchild`).
+    pub fn max_tasks_per_child(mut self, n: usize) -> Self {
+        self.executor = self.executor.max_tasks_per_child(n);
+        self
+    }
+
+    /// Beyond Python: a call running longer than `limit` is stopped (its worker killed and
+    /// replaced) and fails with [`Error::Timeout`].
+    pub fn task_timeout(mut self, limit: std::time::Duration) -> Self {
+        self.executor = self.executor.task_timeout(limit);
+        self
+    }
+
+    /// Builds the pool.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if `processes` is `Some(0)`.
-    pub fn new(processes: Option<usize>) -> Result<Self> {
-        let executor = ProcessPoolExecutor::builder()
-            .max_workers(processes_or_cpus(processes)?)
+    /// [`Error::InvalidArgument`] for `processes(0)` or `max_tasks_per_child(0)`;
+    /// [`Error::Io`] if the supervisor thread cannot start.
+    pub fn build(self) -> Result<ProcessPool> {
+        let executor = self
+            .executor
+            .max_workers(processes_or_cpus(self.processes)?)
             .build()?;
         Ok(Pool::from_executor(executor))
     }
@@ -379,16 +465,16 @@ impl<E: Executor> Pool<E> {
         }
     }
 
-    /// Runs `work` on a worker and waits for its value (Python: `apply`): a closure on a
-    /// [`ThreadPool`], a `fn` item (with [`Apply`](crate::Apply) for its argument) on a
-    /// [`ProcessPool`].
+    /// Runs `work` on a worker and waits for its value, moved out (Python: `apply`): a
+    /// closure on a [`ThreadPool`], a `fn` item (with [`Apply`](crate::Apply) for its
+    /// argument) on a [`ProcessPool`], or either in [`Fallible`](crate::Fallible).
     ///
     /// # Errors
     /// The task's error, or [`Error::InvalidState`] if the pool is not running.
     pub fn apply<W>(&self, work: W) -> Result<W::Output>
     where
         W: Work<E>,
-        W::Output: Clone + Send + Sync + 'static,
+        W::Output: Send + 'static,
     {
         self.check_running()?;
         // The engine's synchronous path where it has one (a process pool reads the reply in
@@ -403,7 +489,7 @@ impl<E: Executor> Pool<E> {
     pub fn apply_async<W>(&self, work: W) -> AsyncResult<W::Output>
     where
         W: Work<E>,
-        W::Output: Clone + Send + Sync + 'static,
+        W::Output: Send + 'static,
     {
         self.apply_async_with(work, Callbacks::new())
     }
@@ -413,7 +499,7 @@ impl<E: Executor> Pool<E> {
     /// ```
     /// use concurra::pool::{Callbacks, ThreadPool};
     ///
-    /// let pool = ThreadPool::new(Some(2)).unwrap();
+    /// let pool = ThreadPool::builder().processes(2).build().unwrap();
     /// let (tx, rx) = std::sync::mpsc::channel();
     /// let r = pool.apply_async_with(|| 2 + 2, Callbacks::new().on_success(move |v| tx.send(*v).unwrap()));
     /// assert_eq!(r.get().unwrap(), 4);
@@ -426,7 +512,7 @@ impl<E: Executor> Pool<E> {
     ) -> AsyncResult<W::Output>
     where
         W: Work<E>,
-        W::Output: Clone + Send + Sync + 'static,
+        W::Output: Send + 'static,
     {
         if let Err(e) = self.check_running() {
             return AsyncResult::new(Future::completed(Err(e)));
@@ -435,8 +521,8 @@ impl<E: Executor> Pool<E> {
         self.relay_outcome(inner, callbacks)
     }
 
-    /// `f` over `items`, in order, as one list (Python: `map`). `chunksize` `None` computes
-    /// Python's default, `ceil(len / (4 * processes))`, for a short input, and cuts a long one
+    /// `f` over `items`, in order, as one list (Python: `map(f, items)`). The chunk size is
+    /// Python's default, `ceil(len / (4 * processes))`, for a short input; a long one is cut
     /// finer: up to 16 chunks a process (32 a thread), of at least 1,024 items each. Finer
     /// chunks keep every worker busy to the end and let the first start sooner.
     ///
@@ -446,10 +532,44 @@ impl<E: Executor> Pool<E> {
     /// `Send`; it may borrow local data) and waits; a panic in the iterator is raised here
     /// once the map is over. On a process pool the caller cuts and encodes the chunks.
     ///
+    /// ```
+    /// use concurra::ThreadPool;
+    ///
+    /// let pool = ThreadPool::new();
+    /// assert_eq!(pool.map(|x| x * x, 0..5).unwrap(), [0, 1, 4, 9, 16]);
+    /// ```
+    ///
     /// # Errors
     /// The first item's error to arrive (as Python, after every chunk ran);
-    /// [`Error::InvalidArgument`] for `chunksize` 0, [`Error::InvalidState`] for a pool that is not running.
-    pub fn map<F, A>(
+    /// [`Error::InvalidState`] for a pool that is not running.
+    pub fn map<F, A, T>(
+        &self,
+        f: F,
+        items: impl IntoIterator<Item = A, IntoIter: Send>,
+    ) -> Result<Vec<<F as Submit<E, A>>::Output>>
+    where
+        F: Fn(A) -> T + MapFn<E, A>,
+    {
+        self.map_list(f, items, None)
+    }
+
+    /// [`map`](Self::map) in chunks of `chunksize` items (Python: `map(f, items, chunksize)`).
+    ///
+    /// # Errors
+    /// As [`map`](Self::map); [`Error::InvalidArgument`] for `chunksize` 0.
+    pub fn map_chunked<F, A, T>(
+        &self,
+        f: F,
+        items: impl IntoIterator<Item = A, IntoIter: Send>,
+        chunksize: usize,
+    ) -> Result<Vec<<F as Submit<E, A>>::Output>>
+    where
+        F: Fn(A) -> T + MapFn<E, A>,
+    {
+        self.map_list(f, items, Some(chunksize))
+    }
+
+    fn map_list<F, A>(
         &self,
         f: F,
         items: impl IntoIterator<Item = A, IntoIter: Send>,
@@ -466,23 +586,58 @@ impl<E: Executor> Pool<E> {
         F::map_list(&f.hold(), &self.executor, items.into_iter(), &mut start)
     }
 
-    /// [`map`](Self::map) returning at once (Python: `map_async`); the callback gets the
-    /// whole list. The input is cut into chunks on the caller's thread before this returns, so
-    /// any iterator will do (`map`'s workers read the input themselves on a thread pool).
-    pub fn map_async<F, A>(
+    /// [`map`](Self::map) returning at once (Python: `map_async`). The input is cut into
+    /// chunks on the caller's thread before this returns, so any iterator will do (`map`'s
+    /// workers read the input themselves on a thread pool).
+    pub fn map_async<F, A, T>(
         &self,
         f: F,
         items: impl IntoIterator<Item = A>,
-        chunksize: Option<usize>,
-        callbacks: Callbacks<Vec<F::Output>>,
+    ) -> AsyncResult<Vec<<F as Submit<E, A>>::Output>>
+    where
+        F: Fn(A) -> T + MapFn<E, A>,
+    {
+        self.map_async_list(f, items, MapAsync::new())
+    }
+
+    /// [`map_async`](Self::map_async) with Python's keyword arguments (`chunksize`,
+    /// `callback`, `error_callback`; the callback gets the whole list).
+    ///
+    /// ```
+    /// use concurra::pool::{MapAsync, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new();
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// let options = MapAsync::new().chunksize(2).on_success(move |v: &Vec<i32>| tx.send(v.len()).unwrap());
+    /// let r = pool.map_async_with(|x| x + 1, 0..5, options);
+    /// assert_eq!(r.get().unwrap(), [1, 2, 3, 4, 5]);
+    /// assert_eq!(rx.recv().unwrap(), 5);
+    /// ```
+    pub fn map_async_with<F, A, T>(
+        &self,
+        f: F,
+        items: impl IntoIterator<Item = A>,
+        options: MapAsync<<F as Submit<E, A>>::Output>,
+    ) -> AsyncResult<Vec<<F as Submit<E, A>>::Output>>
+    where
+        F: Fn(A) -> T + MapFn<E, A>,
+    {
+        self.map_async_list(f, items, options)
+    }
+
+    fn map_async_list<F, A>(
+        &self,
+        f: F,
+        items: impl IntoIterator<Item = A>,
+        options: MapAsync<F::Output>,
     ) -> AsyncResult<Vec<F::Output>>
     where
         F: MapFn<E, A>,
     {
         let mut start = MapStart {
             pool: self,
-            chunksize,
-            callbacks: Some(callbacks),
+            chunksize: options.chunksize,
+            callbacks: Some(options.callbacks),
         };
         let outcome =
             cut_on_caller::<F, E, A>(&f.hold(), &self.executor, items.into_iter(), &mut start);
@@ -497,12 +652,28 @@ impl<E: Executor> Pool<E> {
         &self,
         f: F,
         items: impl IntoIterator<Item = A, IntoIter: Send>,
-        chunksize: Option<usize>,
     ) -> Result<Vec<<Star<F> as Submit<E, A>>::Output>>
     where
         Star<F>: MapFn<E, A>,
     {
-        self.map(Star(f), items, chunksize)
+        self.map_list(Star(f), items, None)
+    }
+
+    /// [`starmap`](Self::starmap) in chunks of `chunksize` (Python: `starmap(f, items,
+    /// chunksize)`).
+    ///
+    /// # Errors
+    /// As [`map_chunked`](Self::map_chunked).
+    pub fn starmap_chunked<F, A>(
+        &self,
+        f: F,
+        items: impl IntoIterator<Item = A, IntoIter: Send>,
+        chunksize: usize,
+    ) -> Result<Vec<<Star<F> as Submit<E, A>>::Output>>
+    where
+        Star<F>: MapFn<E, A>,
+    {
+        self.map_list(Star(f), items, Some(chunksize))
     }
 
     /// [`starmap`](Self::starmap) returning at once (Python: `starmap_async`).
@@ -510,28 +681,51 @@ impl<E: Executor> Pool<E> {
         &self,
         f: F,
         items: impl IntoIterator<Item = A>,
-        chunksize: Option<usize>,
-        callbacks: Callbacks<Vec<<Star<F> as Submit<E, A>>::Output>>,
     ) -> AsyncResult<Vec<<Star<F> as Submit<E, A>>::Output>>
     where
         Star<F>: MapFn<E, A>,
     {
-        self.map_async(Star(f), items, chunksize, callbacks)
+        self.map_async_list(Star(f), items, MapAsync::new())
     }
 
-    /// Lazy, ordered results of `f` over `items`, `chunksize` items per call (Python: `imap`).
-    /// A failed item yields its error at its position and the later items still come.
+    /// [`starmap_async`](Self::starmap_async) with Python's keyword arguments.
+    pub fn starmap_async_with<F, A>(
+        &self,
+        f: F,
+        items: impl IntoIterator<Item = A>,
+        options: MapAsync<<Star<F> as Submit<E, A>>::Output>,
+    ) -> AsyncResult<Vec<<Star<F> as Submit<E, A>>::Output>>
+    where
+        Star<F>: MapFn<E, A>,
+    {
+        self.map_async_list(Star(f), items, options)
+    }
+
+    /// Lazy, ordered results of `f` over `items`, one item per call (Python: `imap`). A
+    /// failed item yields its error at its position and the later items still come.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for `chunksize` 0, [`Error::InvalidState`] for a pool that is not running.
-    pub fn imap<F, A, I>(
+    /// [`Error::InvalidState`] for a pool that is not running.
+    pub fn imap<F, A, T, I>(&self, f: F, items: I) -> Result<IMap<'_, E, F, I::IntoIter, A>>
+    where
+        F: Fn(A) -> T + MapFn<E, A>,
+        I: IntoIterator<Item = A>,
+    {
+        self.imap_chunked(f, items, 1)
+    }
+
+    /// [`imap`](Self::imap), `chunksize` items per call (Python: `imap(f, items, chunksize)`).
+    ///
+    /// # Errors
+    /// As [`imap`](Self::imap); [`Error::InvalidArgument`] for `chunksize` 0.
+    pub fn imap_chunked<F, A, T, I>(
         &self,
         f: F,
         items: I,
         chunksize: usize,
     ) -> Result<IMap<'_, E, F, I::IntoIter, A>>
     where
-        F: MapFn<E, A>,
+        F: Fn(A) -> T + MapFn<E, A>,
         I: IntoIterator<Item = A>,
     {
         self.check_running()?;
@@ -539,18 +733,34 @@ impl<E: Executor> Pool<E> {
         Ok(IMap::new(self, f, items.into_iter(), chunksize))
     }
 
-    /// Lazy results in completion order (Python: `imap_unordered`).
+    /// Lazy results in completion order, one item per call (Python: `imap_unordered`).
     ///
     /// # Errors
     /// As [`imap`](Self::imap).
-    pub fn imap_unordered<F, A, I>(
+    pub fn imap_unordered<F, A, T, I>(
+        &self,
+        f: F,
+        items: I,
+    ) -> Result<IMapUnordered<'_, E, F, I::IntoIter, A>>
+    where
+        F: Fn(A) -> T + MapFn<E, A>,
+        I: IntoIterator<Item = A>,
+    {
+        self.imap_unordered_chunked(f, items, 1)
+    }
+
+    /// [`imap_unordered`](Self::imap_unordered), `chunksize` items per call.
+    ///
+    /// # Errors
+    /// As [`imap_chunked`](Self::imap_chunked).
+    pub fn imap_unordered_chunked<F, A, T, I>(
         &self,
         f: F,
         items: I,
         chunksize: usize,
     ) -> Result<IMapUnordered<'_, E, F, I::IntoIter, A>>
     where
-        F: MapFn<E, A>,
+        F: Fn(A) -> T + MapFn<E, A>,
         I: IntoIterator<Item = A>,
     {
         self.check_running()?;
@@ -560,20 +770,67 @@ impl<E: Executor> Pool<E> {
 
     fn relay_outcome<T>(&self, inner: Future<T>, callbacks: Callbacks<T>) -> AsyncResult<T>
     where
-        T: Clone + Send + Sync + 'static,
+        T: Send + 'static,
     {
         let (promise, outer) = future::pair();
         let relay = self.shared.relay(promise);
         let shared = self.shared.clone();
-        inner.add_done_callback(move |f| {
-            relay_done(
-                &shared,
-                relay,
-                f.try_result().expect("done").clone(),
-                callbacks,
-            )
-        });
+        // The pool holds the only handle on `inner`: its value moves on, never cloned.
+        inner.into_sink(move |outcome| relay_done(&shared, relay, outcome, callbacks));
         AsyncResult::new(outer)
+    }
+}
+
+/// Python's keyword arguments of `map_async` / `starmap_async`: `chunksize`, `callback`
+/// (the whole list) and `error_callback`.
+#[must_use]
+pub struct MapAsync<T> {
+    chunksize: Option<usize>,
+    callbacks: Callbacks<Vec<T>>,
+}
+
+impl<T> MapAsync<T> {
+    /// Python's defaults: the chunk size of [`Pool::map`], no callback.
+    pub fn new() -> Self {
+        MapAsync {
+            chunksize: None,
+            callbacks: Callbacks::new(),
+        }
+    }
+
+    /// Items per call (Python's `chunksize`; 0 fails the result with
+    /// [`Error::InvalidArgument`]).
+    pub fn chunksize(mut self, n: usize) -> Self {
+        self.chunksize = Some(n);
+        self
+    }
+
+    /// Python's `callback`: called with the list on the pool's result thread before the
+    /// result is ready.
+    pub fn on_success(mut self, f: impl FnOnce(&Vec<T>) + Send + 'static) -> Self {
+        self.callbacks = self.callbacks.on_success(f);
+        self
+    }
+
+    /// Python's `error_callback`.
+    pub fn on_error(mut self, f: impl FnOnce(&Error) + Send + 'static) -> Self {
+        self.callbacks = self.callbacks.on_error(f);
+        self
+    }
+}
+
+impl<T> Default for MapAsync<T> {
+    fn default() -> Self {
+        MapAsync::new()
+    }
+}
+
+impl<T> fmt::Debug for MapAsync<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MapAsync")
+            .field("chunksize", &self.chunksize)
+            .field("callbacks", &self.callbacks)
+            .finish()
     }
 }
 
@@ -587,7 +844,7 @@ struct MapStart<'a, E: Executor, T> {
     callbacks: Option<Callbacks<Vec<T>>>,
 }
 
-impl<E: Executor, T: Send + Sync + 'static> list::Start<T> for MapStart<'_, E, T> {
+impl<E: Executor, T: Send + 'static> list::Start<T> for MapStart<'_, E, T> {
     fn start(&mut self, len: usize, per_worker: usize) -> Result<list::Started<T>> {
         self.pool.check_running()?;
         let size = self.pool.chunksize(self.chunksize, || {
@@ -606,7 +863,7 @@ impl<E: Executor, T: Send + Sync + 'static> list::Start<T> for MapStart<'_, E, T
 }
 
 /// Step 2–3 of the module protocol: callbacks on the result thread, then the outer promise.
-fn relay_done<T: Send + Sync + 'static>(
+fn relay_done<T: Send + 'static>(
     shared: &Shared,
     relay: Relay<T>,
     outcome: Result<T>,

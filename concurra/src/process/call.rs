@@ -9,7 +9,7 @@ use super::identity::{self, Entry, Outcome};
 use super::wire::{self, FrameKind};
 use crate::chunk::Chunk;
 use crate::error::{Error, Result};
-use crate::executor::Apply;
+use crate::executor::{Apply, Fallible};
 use crate::future::{self, Future, Promise};
 
 /// Work that can run in another process: a `fn` item or a closure that captures nothing,
@@ -18,7 +18,17 @@ use crate::future::{self, Future, Promise};
 /// [`ProcessPoolExecutor::map_chunked`](super::ProcessPoolExecutor::map_chunked) and the
 /// [`ProcessPool`](crate::pool::ProcessPool).)
 ///
+/// [`Fallible`]`(f)` and `Fallible(Apply(f, a))` run a function returning `Result<T, E>`
+/// (any `E: Display`): its `Err` fails the future with [`Error::Failed`], holding a
+/// [`RemoteError`] (the error's message and type name: the error crosses as text).
+///
 /// A function pointer or a capturing closure does not compile (its code cannot cross).
+#[diagnostic::on_unimplemented(
+    message = "a process runs `fn` items or closures that capture nothing, over serde types; `{Self}` is not one",
+    label = "cannot be sent to another process",
+    note = "write the work as a `fn` item (or a closure that captures nothing) and pass its argument with `Apply(f, arg)`: a process cannot receive captured variables, and the argument and return types must implement `serde::Serialize + DeserializeOwned`",
+    note = "for any closure, use a thread engine instead: `ThreadPoolExecutor`, `ThreadPool` or `Thread`"
+)]
 pub trait Remote: private::Encode {}
 
 impl<W: private::Encode> Remote for W {}
@@ -36,7 +46,7 @@ pub(crate) mod private {
     #[allow(unreachable_pub)]
     pub trait Encode: Sized {
         /// What the Future gives.
-        type Output: Send + Sync + 'static;
+        type Output: Send + 'static;
         /// Appends the call frame for call `id`.
         fn encode(self, id: u64, out: &mut Vec<u8>) -> Result<()>;
         /// The outcome from a reply payload.
@@ -79,7 +89,7 @@ impl<F, A, T> private::Encode for Apply<F, A>
 where
     F: Fn(A) -> T + Copy + Send + 'static,
     A: Serialize + DeserializeOwned,
-    T: Serialize + DeserializeOwned + Send + Sync + 'static,
+    T: Serialize + DeserializeOwned + Send + 'static,
 {
     type Output = T;
 
@@ -99,7 +109,7 @@ where
 impl<F, T> private::Encode for F
 where
     F: Fn() -> T + Copy + Send + 'static,
-    T: Serialize + DeserializeOwned + Send + Sync + 'static,
+    T: Serialize + DeserializeOwned + Send + 'static,
 {
     type Output = T;
 
@@ -110,6 +120,97 @@ where
 
     fn decode(payload: &[u8]) -> Result<T> {
         from_outcome(decode_reply::<Outcome<T>>(payload, Self::name())?)
+    }
+
+    fn name() -> &'static str {
+        identity::name::<F>()
+    }
+}
+
+/// A fallible function's `Err` as it crossed from another process: its message (`Display`)
+/// and the name of its type. [`Error::task_error`]`::<RemoteError>()` reads it back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteError {
+    type_name: String,
+    message: String,
+}
+
+impl RemoteError {
+    fn of<E: std::fmt::Display>(error: &E) -> Self {
+        RemoteError {
+            type_name: std::any::type_name::<E>().to_string(),
+            message: error.to_string(),
+        }
+    }
+
+    /// The error's type, as `std::any::type_name` spells it (`core::num::error::ParseIntError`).
+    pub fn type_name(&self) -> &str {
+        &self.type_name
+    }
+
+    /// The error's message (its `Display`).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl std::fmt::Display for RemoteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for RemoteError {}
+
+/// A fallible function's outcome from a reply: its `Err` as [`Error::Failed`].
+fn from_fallible<T>(outcome: Outcome<std::result::Result<T, RemoteError>>) -> Result<T> {
+    from_outcome(outcome)?.map_err(Error::failed)
+}
+
+impl<F, T, E> private::Encode for Fallible<F>
+where
+    F: Fn() -> std::result::Result<T, E> + Copy + Send + 'static,
+    E: std::fmt::Display,
+    T: Serialize + DeserializeOwned + Send + 'static,
+{
+    type Output = T;
+
+    fn encode(self, id: u64, out: &mut Vec<u8>) -> Result<()> {
+        let f = self.0;
+        let run = move |(): ()| f().map_err(|e| RemoteError::of(&e));
+        call_frame(out, id, Entry::of(run), &(), Self::name())
+    }
+
+    fn decode(payload: &[u8]) -> Result<T> {
+        from_fallible(
+            decode_reply::<Outcome<std::result::Result<T, RemoteError>>>(payload, Self::name())?,
+        )
+    }
+
+    fn name() -> &'static str {
+        identity::name::<F>()
+    }
+}
+
+impl<F, A, T, E> private::Encode for Fallible<Apply<F, A>>
+where
+    F: Fn(A) -> std::result::Result<T, E> + Copy + Send + 'static,
+    A: Serialize + DeserializeOwned,
+    E: std::fmt::Display,
+    T: Serialize + DeserializeOwned + Send + 'static,
+{
+    type Output = T;
+
+    fn encode(self, id: u64, out: &mut Vec<u8>) -> Result<()> {
+        let Apply(f, arg) = self.0;
+        let run = move |a: A| f(a).map_err(|e| RemoteError::of(&e));
+        call_frame(out, id, Entry::of(run), &arg, Self::name())
+    }
+
+    fn decode(payload: &[u8]) -> Result<T> {
+        from_fallible(
+            decode_reply::<Outcome<std::result::Result<T, RemoteError>>>(payload, Self::name())?,
+        )
     }
 
     fn name() -> &'static str {
@@ -155,7 +256,7 @@ impl<F, A, T> private::Encode for Apply<Chunked<F>, Vec<A>>
 where
     F: Fn(A) -> T + Copy + Send + 'static,
     A: Serialize + DeserializeOwned,
-    T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    T: Serialize + DeserializeOwned + Send + 'static,
 {
     type Output = Chunk<T>;
 

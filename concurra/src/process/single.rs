@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use super::call::{Call, Remote, LAST};
 use super::child::{read_frame, Child, DEFAULT_HANDSHAKE};
 use super::wire::FrameKind;
 use crate::error::{Error, Result};
-use crate::future::{self, Future};
+use crate::future::{self, Future, Shares};
 use crate::sys::Kill;
 
 /// Configures a [`Process`] before it starts.
@@ -42,8 +43,9 @@ impl Builder {
         self
     }
 
-    /// Starts `work` in a new process: a function of no argument, or [`Apply`](crate::Apply)
-    /// of a function to one. Returns once the process runs and has answered the handshake.
+    /// Starts `work` in a new process: a function of no argument, [`Apply`](crate::Apply)
+    /// of a function to one, or either in [`Fallible`](crate::Fallible). Returns once the
+    /// process runs and has answered the handshake.
     ///
     /// # Errors
     /// [`Error::Encode`] if the argument does not serialize; [`Error::WorkerStart`] if the
@@ -113,6 +115,8 @@ impl Builder {
             child,
             exited,
             result,
+            shares: Shares::new(),
+            closed: AtomicBool::new(false),
         })
     }
 }
@@ -142,7 +146,10 @@ fn next_number() -> usize {
 /// | `p.join()`, `p.join(t)`      | [`join`](Process::join), [`join_timeout`](Process::join_timeout) |
 /// | `p.is_alive()`, `p.pid`, `p.exitcode` | [`is_alive`](Process::is_alive), [`pid`](Process::pid), [`exitcode`](Process::exitcode) |
 /// | `p.terminate()`, `p.kill()`  | [`terminate`](Process::terminate), [`kill`](Process::kill) |
-/// | (the return value is lost)   | [`result`](Process::result), [`future`](Process::future) |
+/// | `p.close()`                  | [`close`](Process::close)             |
+/// | (the return value is lost)   | [`join_value`](Process::join_value), [`result`](Process::result), [`future`](Process::future) |
+///
+/// [`Thread`](crate::Thread) has the same API, as in Python.
 ///
 /// A panic in the function gives exit code 1 (Python: an uncaught exception) and
 /// [`Error::Panicked`] on the future; a process killed by a signal gives `-signal` and
@@ -159,9 +166,9 @@ fn next_number() -> usize {
 ///
 /// # fn main() -> concurra::Result<()> {
 /// let p = Process::start(Apply(square, 7))?;
-/// p.join();
+/// p.join()?;
 /// assert_eq!(p.exitcode(), Some(0));
-/// assert_eq!(p.result()?, 49);
+/// assert_eq!(p.join_value()?, 49);
 /// # Ok(())
 /// # }
 /// ```
@@ -171,6 +178,9 @@ pub struct Process<T> {
     child: Arc<Child>,
     exited: Future<()>,
     result: Future<T>,
+    shares: Shares<T>,
+    /// Set by [`close`](Process::close): the object is released, its methods are errors.
+    closed: AtomicBool,
 }
 
 impl Process<()> {
@@ -193,17 +203,28 @@ impl<T> Process<T> {
         Process::builder().start(work)
     }
 
-    /// Waits until the process has exited (and been reaped).
-    pub fn join(&self) {
+    /// Waits until the process has exited (and been reaped) (Python: `join()`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidState`] after [`close`](Self::close).
+    pub fn join(&self) -> Result<()> {
+        self.check_open()?;
         self.exited.wait();
+        Ok(())
     }
 
-    /// Waits at most `timeout`; true if the process has exited.
-    pub fn join_timeout(&self, timeout: Duration) -> bool {
-        self.exited.wait_timeout(timeout)
+    /// Waits at most `timeout`; returns whether the process has exited (Python:
+    /// `join(timeout)` then `not is_alive()`).
+    ///
+    /// # Errors
+    /// As [`join`](Self::join).
+    pub fn join_timeout(&self, timeout: Duration) -> Result<bool> {
+        self.check_open()?;
+        Ok(self.exited.wait_timeout(timeout))
     }
 
-    /// Whether the process is still running.
+    /// Whether the process is still running. A closed process is not (Python raises
+    /// `ValueError` there; [`close`](Self::close) has checked that it exited).
     pub fn is_alive(&self) -> bool {
         !self.exited.done()
     }
@@ -218,6 +239,11 @@ impl<T> Process<T> {
         &self.name
     }
 
+    /// Whether the process is a daemon (see [`Builder::daemon`]).
+    pub fn is_daemon(&self) -> bool {
+        self.daemon
+    }
+
     /// Python's `exitcode`: `None` while running, the exit code, or minus the signal that
     /// killed it.
     pub fn exitcode(&self) -> Option<i32> {
@@ -229,30 +255,78 @@ impl<T> Process<T> {
     }
 
     /// Sends SIGTERM to the process (and its process group). Nothing if it has exited.
-    pub fn terminate(&self) {
+    ///
+    /// # Errors
+    /// [`Error::InvalidState`] after [`close`](Self::close).
+    pub fn terminate(&self) -> Result<()> {
+        self.check_open()?;
         self.child.signal(Kill::Term);
+        Ok(())
     }
 
     /// Sends SIGKILL to the process (and its process group). Nothing if it has exited.
-    pub fn kill(&self) {
-        self.child.signal(Kill::Kill);
-    }
-
-    /// The function's outcome, as a [`Future`] (complete once the process has exited).
-    pub fn future(&self) -> Future<T> {
-        self.result.clone()
-    }
-
-    /// Waits for the function's value.
     ///
     /// # Errors
-    /// [`Error::Panicked`] if it panicked, [`Error::WorkerDied`] if the process died first,
-    /// [`Error::Decode`] if the value did not decode.
+    /// [`Error::InvalidState`] after [`close`](Self::close).
+    pub fn kill(&self) -> Result<()> {
+        self.check_open()?;
+        self.child.signal(Kill::Kill);
+        Ok(())
+    }
+
+    /// Releases the process object (Python: `close()`): from then on `join`, `join_timeout`,
+    /// `terminate` and `kill` are [`Error::InvalidState`]. The value stays readable.
+    ///
+    /// # Errors
+    /// [`Error::InvalidState`] while the process is still running (Python: `ValueError`).
+    pub fn close(&self) -> Result<()> {
+        if self.is_alive() {
+            return Err(Error::InvalidState(
+                "cannot close a process while it is still running; join it first".into(),
+            ));
+        }
+        self.closed.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(Error::InvalidState("the process object is closed".into()))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A second handle on the function's outcome (complete once the process has exited).
+    /// Sharing the value needs `T: Clone + Sync`.
+    pub fn future(&self) -> Future<T>
+    where
+        T: Clone + Sync,
+    {
+        self.shares.share(&self.result)
+    }
+
+    /// Waits for the function's value and gives a clone of it; the handle stays.
+    ///
+    /// # Errors
+    /// [`Error::Panicked`] if it panicked, [`Error::Failed`] for a [`Fallible`](crate::Fallible)
+    /// function's `Err`, [`Error::WorkerDied`] if the process died first, [`Error::Decode`]
+    /// if the value did not decode.
     pub fn result(&self) -> Result<T>
     where
-        T: Clone,
+        T: Clone + Sync,
     {
         self.result.result()
+    }
+
+    /// Joins the process and moves the function's value out (any `T`: no `Clone`, no `Sync`).
+    ///
+    /// # Errors
+    /// As [`result`](Self::result).
+    pub fn join_value(mut self) -> Result<T> {
+        self.exited.wait();
+        let result = std::mem::replace(&mut self.result, Future::completed(Err(Error::Abandoned)));
+        self.shares.take(result)
     }
 }
 
@@ -260,7 +334,7 @@ impl<T> Drop for Process<T> {
     /// A non-daemon process is joined; a daemon one runs on (killed when the parent exits).
     fn drop(&mut self) {
         if !self.daemon {
-            self.join();
+            self.exited.wait();
         }
     }
 }

@@ -33,7 +33,7 @@ use std::thread::{JoinHandle, ThreadId};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::error::{Error, Result};
-use crate::executor::{Apply, Executor, Fallible, Work};
+use crate::executor::{Apply, Executor, Fallible, Map, MapOptions, Work};
 use crate::future::{self, Future};
 use crate::work::{self, Job};
 
@@ -183,6 +183,87 @@ impl ThreadPoolExecutor {
         }
     }
 
+    /// Schedules `work` and returns its future at once (Python: `submit(fn)`; see
+    /// [`Executor::submit`]): a closure, [`Apply`]`(f, arg)`, or [`Fallible`]`(f)`.
+    ///
+    /// ```
+    /// use concurra::ThreadPoolExecutor;
+    ///
+    /// let exe = ThreadPoolExecutor::new();
+    /// assert_eq!(exe.submit(|| 3).result().unwrap(), 3);
+    /// ```
+    #[inline]
+    pub fn submit<W: Work<Self>>(&self, work: W) -> Future<W::Output> {
+        Executor::submit(self, work)
+    }
+
+    /// Runs `work` and waits for its value, moved out (see [`Executor::call`]).
+    ///
+    /// # Errors
+    /// As [`Future::result`].
+    pub fn call<W: Work<Self>>(&self, work: W) -> Result<W::Output> {
+        Executor::call(self, work)
+    }
+
+    /// `f` over `items`, results in input order (Python: `map(fn, iterable)`; see
+    /// [`Executor::map`]).
+    ///
+    /// ```
+    /// use concurra::ThreadPoolExecutor;
+    ///
+    /// let exe = ThreadPoolExecutor::new();
+    /// let doubled: Vec<i32> = exe.map(|x| x * 2, 1..=4).map(Result::unwrap).collect();
+    /// assert_eq!(doubled, [2, 4, 6, 8]);
+    /// ```
+    pub fn map<F, T, I>(&self, f: F, items: I) -> Map<'_, Self, F, I::IntoIter>
+    where
+        F: Fn(I::Item) -> T + Clone + Send + 'static,
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        T: Send + 'static,
+    {
+        Executor::map(self, f, items)
+    }
+
+    /// [`map`](Self::map) with a total deadline (Python: `map(fn, iterable, timeout=t)`; see
+    /// [`Executor::map_timeout`]).
+    pub fn map_timeout<F, T, I>(
+        &self,
+        f: F,
+        items: I,
+        timeout: std::time::Duration,
+    ) -> Map<'_, Self, F, I::IntoIter>
+    where
+        F: Fn(I::Item) -> T + Clone + Send + 'static,
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        T: Send + 'static,
+    {
+        Executor::map_timeout(self, f, items, timeout)
+    }
+
+    /// [`map`](Self::map) with every option (see [`Executor::map_with`]).
+    pub fn map_with<F, T, I>(
+        &self,
+        f: F,
+        items: I,
+        options: MapOptions,
+    ) -> Map<'_, Self, F, I::IntoIter>
+    where
+        F: Fn(I::Item) -> T + Clone + Send + 'static,
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        T: Send + 'static,
+    {
+        Executor::map_with(self, f, items, options)
+    }
+
+    /// Stops accepting work (Python: `shutdown(wait, cancel_futures)`; see
+    /// [`Executor::shutdown`]).
+    pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        Executor::shutdown(self, wait, cancel_futures);
+    }
+
     /// How many worker threads have been started.
     pub fn threads(&self) -> usize {
         self.shared.workers().started
@@ -192,7 +273,7 @@ impl ThreadPoolExecutor {
     fn submit_job<F, T>(&self, f: F) -> Future<T>
     where
         F: FnOnce() -> Result<T> + Send + 'static,
-        T: Send + Sync + 'static,
+        T: Send + 'static,
     {
         Shared::submit(&self.shared, f)
     }
@@ -233,7 +314,7 @@ impl Shared {
     fn submit<F, T>(this: &Arc<Shared>, f: F) -> Future<T>
     where
         F: FnOnce() -> Result<T> + Send + 'static,
-        T: Send + Sync + 'static,
+        T: Send + 'static,
     {
         let shared = &**this;
         let lifecycle = shared
@@ -414,7 +495,7 @@ impl Drop for ThreadPoolExecutor {
 impl<F, T> Work<ThreadPoolExecutor> for F
 where
     F: FnOnce() -> T + Send + 'static,
-    T: Send + Sync + 'static,
+    T: Send + 'static,
 {
     type Output = T;
 
@@ -428,7 +509,7 @@ impl<F, A, T> Work<ThreadPoolExecutor> for Apply<F, A>
 where
     F: FnOnce(A) -> T + Send + 'static,
     A: Send + 'static,
-    T: Send + Sync + 'static,
+    T: Send + 'static,
 {
     type Output = T;
 
@@ -443,7 +524,7 @@ impl<F, T, E> Work<ThreadPoolExecutor> for Fallible<F>
 where
     F: FnOnce() -> std::result::Result<T, E> + Send + 'static,
     E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
-    T: Send + Sync + 'static,
+    T: Send + 'static,
 {
     type Output = T;
 

@@ -189,9 +189,14 @@ impl Builder {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for `max_workers(0)` or `max_tasks_per_child(0)`; [`Error::Io`]
-    /// if the supervisor thread
-    /// cannot start.
+    /// if the supervisor thread cannot start.
     pub fn build(self) -> Result<ProcessPoolExecutor> {
+        self.build_or_broken(true)
+    }
+
+    /// As [`build`](Self::build); with `strict` false, a supervisor thread that cannot start
+    /// gives a broken pool (every call fails with [`Error::BrokenPool`]) instead of an error.
+    fn build_or_broken(self, strict: bool) -> Result<ProcessPoolExecutor> {
         let max_workers = self
             .max_workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -233,10 +238,16 @@ impl Builder {
             drained,
         });
         let supervisor = Arc::clone(&shared);
-        std::thread::Builder::new()
+        let started = std::thread::Builder::new()
             .name("concurra-process-supervisor".into())
-            .spawn(move || supervisor::supervise(&supervisor, &inbox))
-            .map_err(|e| Error::io("starting the process pool supervisor", e))?;
+            .spawn(move || supervisor::supervise(&supervisor, &inbox));
+        if let Err(e) = started {
+            let error = Error::io("starting the process pool supervisor", e);
+            if strict {
+                return Err(error);
+            }
+            shared.lock().broken = Some(error.to_string());
+        }
         Ok(ProcessPoolExecutor { shared })
     }
 }
@@ -258,7 +269,7 @@ impl Builder {
 /// | (no way to stop a running call)          | `.task_timeout(t)`, [`submit_timeout`](ProcessPoolExecutor::submit_timeout), [`stop`](ProcessPoolExecutor::stop) |
 ///
 /// ```
-/// use concurra::{Apply, Executor, ProcessPoolExecutor};
+/// use concurra::{Apply, ProcessPoolExecutor};
 ///
 /// concurra::worker_hook!();
 ///
@@ -269,7 +280,7 @@ impl Builder {
 /// # fn main() -> concurra::Result<()> {
 /// let pool = ProcessPoolExecutor::builder().max_workers(2).build()?;
 /// assert_eq!(pool.submit(Apply(cube, 3)).result()?, 27);
-/// let cubes: Vec<u64> = pool.map(cube, 1..=4, None).collect::<Result<_, _>>()?;
+/// let cubes: Vec<u64> = pool.map(cube, 1..=4).collect::<Result<_, _>>()?;
 /// assert_eq!(cubes, [1, 8, 27, 64]);
 /// # Ok(())
 /// # }
@@ -649,12 +660,79 @@ impl ProcessPoolExecutor {
         }
     }
 
-    /// A pool with the default settings.
+    /// A pool with the default settings (as many workers as CPUs). Never fails: a supervisor
+    /// thread the OS refuses gives a broken pool, whose calls fail with [`Error::BrokenPool`].
+    pub fn new() -> Self {
+        Self::builder()
+            .build_or_broken(false)
+            .expect("the defaults are valid")
+    }
+
+    /// Schedules `work` and returns its future at once (Python: `submit(fn, arg)`; see
+    /// [`Executor::submit`]): a `fn` item, [`Apply`]`(f, arg)`, or either in
+    /// [`Fallible`](crate::Fallible).
+    #[inline]
+    pub fn submit<W: Work<Self>>(&self, work: W) -> Future<W::Output> {
+        Executor::submit(self, work)
+    }
+
+    /// Runs `work` and waits for its value, moved out; the reply is read in this thread
+    /// when a worker is idle (see [`Executor::call`]).
     ///
     /// # Errors
-    /// As [`Builder::build`].
-    pub fn new() -> Result<Self> {
-        Self::builder().build()
+    /// As [`Future::result`].
+    pub fn call<W: Work<Self>>(&self, work: W) -> Result<W::Output> {
+        Executor::call(self, work)
+    }
+
+    /// `f` over `items`, one call each, results in input order (Python: `map(fn, iterable)`;
+    /// see [`Executor::map`]; [`map_chunked`](Self::map_chunked) for Python's `chunksize`).
+    pub fn map<F, T, I>(&self, f: F, items: I) -> crate::executor::Map<'_, Self, F, I::IntoIter>
+    where
+        F: Fn(I::Item) -> T + Copy + Send + 'static,
+        I: IntoIterator,
+        I::Item: serde::Serialize + serde::de::DeserializeOwned + 'static,
+        T: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+    {
+        Executor::map(self, f, items)
+    }
+
+    /// [`map`](Self::map) with a total deadline (Python: `map(fn, iterable, timeout=t)`).
+    pub fn map_timeout<F, T, I>(
+        &self,
+        f: F,
+        items: I,
+        timeout: Duration,
+    ) -> crate::executor::Map<'_, Self, F, I::IntoIter>
+    where
+        F: Fn(I::Item) -> T + Copy + Send + 'static,
+        I: IntoIterator,
+        I::Item: serde::Serialize + serde::de::DeserializeOwned + 'static,
+        T: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+    {
+        Executor::map_timeout(self, f, items, timeout)
+    }
+
+    /// [`map`](Self::map) with every option (see [`Executor::map_with`]).
+    pub fn map_with<F, T, I>(
+        &self,
+        f: F,
+        items: I,
+        options: MapOptions,
+    ) -> crate::executor::Map<'_, Self, F, I::IntoIter>
+    where
+        F: Fn(I::Item) -> T + Copy + Send + 'static,
+        I: IntoIterator,
+        I::Item: serde::Serialize + serde::de::DeserializeOwned + 'static,
+        T: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+    {
+        Executor::map_with(self, f, items, options)
+    }
+
+    /// Stops accepting work (Python: `shutdown(wait, cancel_futures)`; see
+    /// [`Executor::shutdown`]).
+    pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        Executor::shutdown(self, wait, cancel_futures);
     }
 
     fn submit_remote<W: Remote + 'static>(&self, work: W) -> Future<W::Output> {
@@ -704,10 +782,7 @@ impl ProcessPoolExecutor {
     /// [`Executor::call`]: to an idle worker, the call goes with the direct bit and this
     /// thread reads the reply itself (see [`direct`]); otherwise it is submitted and waited
     /// for.
-    fn call_remote<W: Remote + 'static>(&self, work: W) -> Result<W::Output>
-    where
-        W::Output: Clone,
-    {
+    fn call_remote<W: Remote + 'static>(&self, work: W) -> Result<W::Output> {
         let shared = &self.shared;
         let id = self.next_id();
         let (mut call, future) = Call::new(work, id)?;
@@ -749,7 +824,7 @@ impl ProcessPoolExecutor {
         if let Some((key, line)) = lead {
             supervisor::lead(shared, key, &line, id, &|| future.done());
         }
-        future.into_result()
+        future.into_unique_result()
     }
 
     fn submit_with<W: Remote + 'static>(
@@ -827,7 +902,7 @@ impl ProcessPoolExecutor {
     where
         F: Fn(A) -> T + Copy + Send + 'static,
         A: serde::Serialize + serde::de::DeserializeOwned + 'static,
-        T: serde::Serialize + serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
+        T: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
         I: IntoIterator<Item = A>,
         I::IntoIter: 'static,
     {
@@ -840,11 +915,10 @@ impl ProcessPoolExecutor {
             let chunk: Vec<A> = items.by_ref().take(chunksize).collect();
             (!chunk.is_empty()).then_some(chunk)
         });
-        let per_worker = MapOptions {
-            timeout: None,
-            in_flight: Some(self.shared.config.max_workers * CHUNKS_IN_FLIGHT_PER_WORKER),
-        };
-        Either::Left(crate::chunk::flatten(self.map_with(
+        let per_worker = MapOptions::new()
+            .in_flight(self.shared.config.max_workers * CHUNKS_IN_FLIGHT_PER_WORKER);
+        Either::Left(crate::chunk::flatten(Executor::map_with(
+            self,
             Chunked(f),
             chunks,
             per_worker,
@@ -856,7 +930,7 @@ impl ProcessPoolExecutor {
     where
         F: Fn(A) -> T + Copy + Send + 'static,
         A: serde::Serialize + serde::de::DeserializeOwned + 'static,
-        T: serde::Serialize + serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
+        T: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
     {
         self.submit_remote(Apply(Chunked(f), items))
     }
@@ -954,11 +1028,17 @@ impl<W: Remote + 'static> Work<ProcessPoolExecutor> for W {
     }
 
     /// The caller reads the reply itself when a worker is idle (see [`direct`]).
-    fn call_on(self, executor: &ProcessPoolExecutor) -> std::result::Result<Result<W::Output>, Self>
-    where
-        W::Output: Clone,
-    {
+    fn call_on(
+        self,
+        executor: &ProcessPoolExecutor,
+    ) -> std::result::Result<Result<W::Output>, Self> {
         Ok(executor.call_remote(self))
+    }
+}
+
+impl Default for ProcessPoolExecutor {
+    fn default() -> Self {
+        ProcessPoolExecutor::new()
     }
 }
 
