@@ -11,11 +11,18 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::future::{deadline, Future};
+use crate::future::{self, deadline, Future};
+use crate::process::{DecodeReply, EncodedCall, Remote};
 
 /// A unit of work that executor `E` can run, producing `Self::Output`.
 ///
 /// Implemented by each engine for what it accepts; [`Executor::submit`] dispatches through it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not work that `{E}` can run",
+    label = "not work for this executor",
+    note = "a thread pool runs a `FnOnce() -> T + Send + 'static` closure (move what it uses into it: `move || ...`), `Apply(f, arg)` or `Fallible(f)`",
+    note = "a process pool runs a `fn` item or a closure that captures nothing, over serde arguments and values: pass the argument with `Apply(f, arg)` instead of capturing it"
+)]
 pub trait Work<E: ?Sized>: Sized {
     /// What the work returns on success.
     type Output;
@@ -361,5 +368,126 @@ where
             .field("in_flight", &self.in_flight.len())
             .field("ended", &self.ended)
             .finish()
+    }
+}
+
+/// An executor chosen at run time, behind one type (`Box<dyn DynExecutor>`): the thread
+/// pool, the process pool, or an engine of another crate (a remote executor).
+///
+/// The object-safe core takes calls already encoded ([`EncodedCall`]): work that can cross a
+/// process ([`Remote`]: a `fn` item or a closure that captures nothing, over `serde` values),
+/// so every engine can run it, one on its threads (the call runs in this process), another in
+/// its worker processes or on other machines. [`submit`](dyn DynExecutor::submit) and
+/// [`call`](dyn DynExecutor::call) on `dyn DynExecutor` take the typed work and give the same
+/// [`Future`] as every engine.
+///
+/// ```
+/// use concurra::{Apply, DynExecutor, ProcessPoolExecutor, ThreadPoolExecutor};
+///
+/// concurra::worker_hook!();
+///
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// # fn main() -> concurra::Result<()> {
+/// let processes = std::env::var_os("USE_PROCESSES").is_some();
+/// let exe: Box<dyn DynExecutor> = if processes {
+///     Box::new(ProcessPoolExecutor::new())
+/// } else {
+///     Box::new(ThreadPoolExecutor::new())
+/// };
+/// assert_eq!(exe.submit(Apply(square, 7)).result()?, 49);
+/// assert_eq!(exe.call(Apply(square, 3))?, 9);
+/// # Ok(())
+/// # }
+/// ```
+pub trait DynExecutor: Send + Sync + fmt::Debug {
+    /// Schedules `call`; its future gives the reply's bytes, for the call's decoder (Python:
+    /// `submit`). Prefer [`submit`](dyn DynExecutor::submit).
+    fn submit_encoded(&self, call: EncodedCall) -> Future<Vec<u8>>;
+
+    /// Stops accepting work (Python: `shutdown(wait, cancel_futures)`).
+    fn shutdown_dyn(&self, wait: bool, cancel_futures: bool);
+
+    /// The most workers this executor runs at once.
+    fn max_workers_dyn(&self) -> usize;
+}
+
+impl dyn DynExecutor + '_ {
+    /// Schedules `work` and returns its future at once (Python: `submit`). Cancelling the
+    /// future cancels the call if it has not started.
+    pub fn submit<W: Remote>(&self, work: W) -> Future<W::Output> {
+        match EncodedCall::new(work) {
+            Ok((call, decode)) => decoded(self.submit_encoded(call), decode),
+            Err(e) => Future::completed(Err(e)),
+        }
+    }
+
+    /// Runs `work` and waits for its value, moved out.
+    ///
+    /// # Errors
+    /// As [`Future::result`].
+    pub fn call<W: Remote>(&self, work: W) -> Result<W::Output> {
+        self.submit(work).into_unique_result()
+    }
+
+    /// Stops accepting work (Python: `shutdown(wait, cancel_futures)`).
+    pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        self.shutdown_dyn(wait, cancel_futures);
+    }
+
+    /// The most workers this executor runs at once.
+    pub fn max_workers(&self) -> usize {
+        self.max_workers_dyn()
+    }
+}
+
+/// The typed future of an encoded call: the reply's bytes decoded once they arrive, and a
+/// cancel passed on to the call.
+fn decoded<T: Send + 'static>(bytes: Future<Vec<u8>>, decode: DecodeReply<T>) -> Future<T> {
+    let (promise, typed) = future::pair();
+    let call = bytes.clone();
+    typed.add_done_callback(move |typed| {
+        if typed.cancelled() {
+            call.cancel();
+        }
+    });
+    bytes.add_done_callback(move |reply| {
+        let outcome = match reply.result_ref() {
+            Ok(bytes) => decode(bytes),
+            Err(e) => Err(e),
+        };
+        // Refused only if the typed future was cancelled meanwhile.
+        let _ = promise.complete(outcome);
+    });
+    typed
+}
+
+impl DynExecutor for crate::ThreadPoolExecutor {
+    fn submit_encoded(&self, call: EncodedCall) -> Future<Vec<u8>> {
+        self.submit(move || call.run())
+    }
+
+    fn shutdown_dyn(&self, wait: bool, cancel_futures: bool) {
+        Executor::shutdown(self, wait, cancel_futures);
+    }
+
+    fn max_workers_dyn(&self) -> usize {
+        Executor::max_workers(self)
+    }
+}
+
+impl DynExecutor for crate::ProcessPoolExecutor {
+    fn submit_encoded(&self, call: EncodedCall) -> Future<Vec<u8>> {
+        crate::ProcessPoolExecutor::submit_encoded(self, call)
+    }
+
+    fn shutdown_dyn(&self, wait: bool, cancel_futures: bool) {
+        Executor::shutdown(self, wait, cancel_futures);
+    }
+
+    fn max_workers_dyn(&self) -> usize {
+        Executor::max_workers(self)
     }
 }

@@ -159,6 +159,12 @@ impl<T, L: Iterator<Item = T>, R: Iterator<Item = T>> Iterator for Either<L, R> 
 /// For the thread pool: any `Fn(A) -> T + Send + Sync + 'static` closure. For the process
 /// pool: a `fn` item or a closure that captures nothing, over `serde` arguments and values
 /// (as [`Remote`](crate::process::Remote)). Sealed: the engines implement it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be mapped over `{A}` items by `{E}`",
+    label = "not a map function for this pool",
+    note = "a ThreadPool maps a `Fn(A) -> T + Send + Sync + 'static` closure whose values are `Clone + Send + Sync`",
+    note = "a ProcessPool maps a `fn` item or a closure that captures nothing, with serde items and values (`Serialize + DeserializeOwned`)"
+)]
 pub trait MapFn<E, A>: private::Submit<E, A> {}
 
 impl<E, A, F: private::Submit<E, A>> MapFn<E, A> for F {}

@@ -147,6 +147,11 @@ impl<T> Promise<T> {
         self.inner().cancel()
     }
 
+    /// The identity of the future this promise completes (`Future::id`).
+    pub(crate) fn future_id(&self) -> usize {
+        Arc::as_ptr(self.inner()) as *const () as usize
+    }
+
     /// A handle on the future this promise completes.
     pub fn future(&self) -> Future<T> {
         Future::from_inner(self.inner().clone())

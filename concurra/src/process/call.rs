@@ -44,6 +44,12 @@ pub(crate) mod private {
     /// The crate's side of [`Remote`](super::Remote): how to encode the call and decode the
     /// reply. Not nameable outside the crate, so `Remote` cannot be implemented elsewhere.
     #[allow(unreachable_pub)]
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot be sent to a process: a process runs `fn` items or closures that capture nothing, over serde types",
+        label = "cannot be sent to another process",
+        note = "write the work as a `fn` item (or a closure that captures nothing) and pass its argument with `Apply(f, arg)`; the argument and the return type must implement `serde::Serialize + serde::de::DeserializeOwned`",
+        note = "for any closure, use a thread engine instead: `ThreadPoolExecutor`, `ThreadPool` or `Thread`"
+    )]
     pub trait Encode: Sized {
         /// What the Future gives.
         type Output: Send + 'static;
@@ -331,6 +337,128 @@ pub(crate) struct Call {
     pub(crate) started: bool,
     /// How long it may run (`None`: the pool's task timeout, if any).
     pub(crate) timeout: Option<std::time::Duration>,
+}
+
+/// A call encoded once, for any engine: the function's identity in this build and its
+/// encoded argument (the payload a worker's trampoline reads). Made from [`Remote`] work by
+/// [`EncodedCall::new`], which also gives the typed decoder of its reply; run by a
+/// [`DynExecutor`](crate::DynExecutor), on a thread of this process
+/// ([`run`](EncodedCall::run)) or in a worker process.
+#[derive(Clone)]
+pub struct EncodedCall {
+    name: &'static str,
+    payload: Vec<u8>,
+}
+
+/// Turns a reply's bytes into the call's outcome (see [`EncodedCall::new`]).
+pub type DecodeReply<T> = fn(&[u8]) -> Result<T>;
+
+/// The bytes ahead of a frame's payload: length, version, kind, id.
+const FRAME_HEAD: usize = 14;
+
+impl EncodedCall {
+    /// Encodes `work`, and names the decoder of its reply.
+    ///
+    /// # Errors
+    /// [`Error::Encode`] if the argument does not serialize.
+    pub fn new<W: Remote>(work: W) -> Result<(EncodedCall, DecodeReply<W::Output>)> {
+        let mut frame = Vec::new();
+        work.encode(0, &mut frame)?;
+        frame.drain(..FRAME_HEAD);
+        Ok((
+            EncodedCall {
+                name: W::name(),
+                payload: frame,
+            },
+            W::decode,
+        ))
+    }
+
+    /// The function's name, for messages.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The encoded call, as a worker reads it.
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+
+    /// Runs the call in this process and gives the reply's bytes (for the decoder): what a
+    /// worker process does with it. A panic in the function is in the reply, as a worker's.
+    pub fn run(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match postcard::take_from_bytes::<CallHead>(&self.payload) {
+            // The payload was made by `new` in this process, from a `Remote` work: its entry
+            // names a trampoline of this build.
+            Ok((head, args)) => {
+                head.entry.resolve()(args, &mut out);
+            }
+            Err(e) => {
+                let outcome: Outcome<()> = Outcome::Decode(format!("a call's head: {e}"));
+                out = postcard::to_allocvec(&outcome).expect("a message always encodes");
+            }
+        }
+        out
+    }
+
+    /// As a process pool's call frame with id `id`, and the pending side whose reply
+    /// completes `promise` with the reply's bytes.
+    pub(crate) fn into_call(self, id: u64, promise: Promise<Vec<u8>>) -> Result<(Call, usize)> {
+        let mut frame = Vec::with_capacity(FRAME_HEAD + self.payload.len());
+        wire::frame_with(&mut frame, FrameKind::Call, id, |buf| {
+            buf.extend_from_slice(&self.payload);
+            Ok(())
+        })?;
+        let future_id = promise.future_id();
+        let pending = PendingBytes { promise, future_id };
+        Ok((
+            Call {
+                frame,
+                pending: Box::new(pending),
+                started: false,
+                timeout: None,
+            },
+            future_id,
+        ))
+    }
+}
+
+impl std::fmt::Debug for EncodedCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncodedCall")
+            .field("name", &self.name)
+            .field("bytes", &self.payload.len())
+            .finish()
+    }
+}
+
+/// The waiting side of an [`EncodedCall`]: its future gets the reply's bytes.
+struct PendingBytes {
+    promise: Promise<Vec<u8>>,
+    future_id: usize,
+}
+
+impl Pending for PendingBytes {
+    fn start(&self) -> bool {
+        self.promise.set_running_or_notify_cancel()
+    }
+
+    fn reply(self: Box<Self>, payload: &[u8]) {
+        let _ = self.promise.set_result(payload.to_vec());
+    }
+
+    fn fail(self: Box<Self>, error: Error) {
+        let _ = self.promise.set_error(error);
+    }
+
+    fn cancel(self: Box<Self>) {
+        self.promise.cancel();
+    }
+
+    fn future_id(&self) -> usize {
+        self.future_id
+    }
 }
 
 /// The top bit of a call id: the worker exits after replying to this call.

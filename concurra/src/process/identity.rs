@@ -95,7 +95,9 @@ const fn assert_zero_sized<F>() {
     assert!(
         std::mem::size_of::<F>() == 0,
         "a process task must be a fn item or a closure that captures nothing \
-         (not a fn pointer, not a capturing closure): its code cannot cross processes"
+         (not a fn pointer, not a capturing closure): its code cannot cross processes. \
+         Pass what the closure captured as an argument, `Apply(f, arg)`, or run closures \
+         on a thread engine (ThreadPoolExecutor, ThreadPool, Thread)"
     );
 }
 

@@ -78,7 +78,7 @@ use crossbeam_channel::Sender;
 
 use self::direct::DirectLine;
 use self::outbox::Outbox;
-use super::call::{Call, Chunked, Pending, Remote, FLAGS};
+use super::call::{Call, Chunked, EncodedCall, Pending, Remote, FLAGS};
 use super::child::{Child, DEFAULT_HANDSHAKE};
 use crate::chunk::{private, Chunk, Either};
 use crate::error::{Error, Result};
@@ -735,6 +735,35 @@ impl ProcessPoolExecutor {
         Executor::shutdown(self, wait, cancel_futures);
     }
 
+    /// Submits a call encoded once ([`DynExecutor`](crate::DynExecutor)): its future gives the
+    /// reply's bytes.
+    pub(crate) fn submit_encoded(&self, call: EncodedCall) -> Future<Vec<u8>> {
+        let (promise, future) = future::pair();
+        let call = match call.into_call(self.next_id(), promise) {
+            Ok((call, _)) => call,
+            Err(e) => return Future::completed(Err(e)),
+        };
+        self.enqueue(call);
+        future
+    }
+
+    /// Queues a made call and dispatches it.
+    fn enqueue(&self, call: Call) {
+        let shared = &*self.shared;
+        let mut after = After::default();
+        {
+            let mut state = shared.lock();
+            if let Some(refused) = Shared::refusal(&state) {
+                drop(state);
+                call.pending.fail(refused);
+                return;
+            }
+            state.queue.push_back(call);
+            shared.dispatch(&mut state, &mut after);
+        }
+        after.run(shared);
+    }
+
     fn submit_remote<W: Remote + 'static>(&self, work: W) -> Future<W::Output> {
         self.submit_with(work, None)
     }
@@ -832,23 +861,13 @@ impl ProcessPoolExecutor {
         work: W,
         timeout: Option<Duration>,
     ) -> Future<W::Output> {
-        let shared = &*self.shared;
         let id = self.next_id();
         let (mut call, future) = match Call::new(work, id) {
             Ok(made) => made,
             Err(e) => return Future::completed(Err(e)),
         };
         call.timeout = timeout;
-        let mut after = After::default();
-        {
-            let mut state = shared.lock();
-            if let Some(refused) = Shared::refusal(&state) {
-                return Future::completed(Err(refused));
-            }
-            state.queue.push_back(call);
-            shared.dispatch(&mut state, &mut after);
-        }
-        after.run(shared);
+        self.enqueue(call);
         future
     }
 
