@@ -312,13 +312,7 @@ where
             // `Err` here is about the wait, not the call: the deadline passed, or this is the
             // very task running the call (a call's own failure is `Ok(Some(e))`).
             match future.exception_timeout(d.saturating_duration_since(Instant::now())) {
-                Err(e) if e.is_timeout() => {
-                    future.cancel();
-                    self.end();
-                    return Some(Err(Error::Timeout {
-                        after: self.timeout,
-                    }));
-                }
+                Err(e) if e.is_timeout() => return Some(self.timed_out(&future)),
                 Err(e) if e.is_invalid_state() => {
                     self.end();
                     return Some(Err(e));
@@ -326,14 +320,95 @@ where
                 _ => {}
             }
         }
+        Some(self.take(future))
+    }
+}
+
+impl<E, F, I, T> Map<'_, E, F, I>
+where
+    F: Clone,
+    I: Iterator,
+    Apply<F, I::Item>: Work<E, Output = T>,
+{
+    /// The deadline passed before `future` was done: it is cancelled and the map ends.
+    fn timed_out(&mut self, future: &Future<T>) -> Result<T> {
+        future.cancel();
+        self.end();
+        Err(Error::Timeout {
+            after: self.timeout,
+        })
+    }
+
+    /// A done (or to be waited for) call's value, moved out; an error ends the map.
+    fn take(&mut self, future: Future<T>) -> Result<T> {
         // Taken, not cloned: the map holds the only handle.
-        match future.into_unique_result() {
-            Ok(v) => Some(Ok(v)),
-            Err(e) => {
-                self.end();
-                Some(Err(e))
-            }
+        let outcome = future.into_unique_result();
+        if outcome.is_err() {
+            self.end();
         }
+        outcome
+    }
+}
+
+/// An iterator's async form, made by its `into_stream()`: [`Map`] (`Executor::map`, awaited),
+/// and the Pool's [`IMap`](crate::pool::IMap) and [`IMapUnordered`](crate::pool::IMapUnordered).
+/// A separate type, so that `StreamExt`'s methods never clash with `Iterator`'s.
+#[derive(Debug)]
+pub struct AsStream<S>(pub(crate) S);
+
+impl<'a, E, F, I> Map<'a, E, F, I>
+where
+    I: Iterator,
+    Apply<F, I::Item>: Work<E>,
+{
+    /// The async form of this map (Python's `map`, awaited): results in input order, each
+    /// once its call is done, without blocking the task. A deadline
+    /// ([`map_timeout`](Executor::map_timeout)) is checked each time the stream is polled:
+    /// race it with your runtime's timer to be woken at the deadline.
+    ///
+    /// ```
+    /// use concurra::ThreadPoolExecutor;
+    /// use futures::StreamExt;
+    ///
+    /// let exe = ThreadPoolExecutor::new();
+    /// let squares: Vec<i32> = futures::executor::block_on(
+    ///     exe.map(|x| x * x, 1..=4).into_stream().map(Result::unwrap).collect(),
+    /// );
+    /// assert_eq!(squares, [1, 4, 9, 16]);
+    /// ```
+    pub fn into_stream(self) -> AsStream<Self> {
+        AsStream(self)
+    }
+}
+
+impl<'a, E, F, I, T> futures_core::Stream for AsStream<Map<'a, E, F, I>>
+where
+    F: Clone,
+    I: Iterator,
+    Apply<F, I::Item>: Work<E, Output = T>,
+    Map<'a, E, F, I>: Unpin,
+{
+    type Item = Result<T>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<T>>> {
+        use std::task::Poll;
+        let this = &mut self.0;
+        let Some(front) = this.in_flight.front_mut() else {
+            return Poll::Ready(None);
+        };
+        if front.poll_done(cx).is_pending() {
+            if this.deadline.is_some_and(|d| Instant::now() >= d) {
+                let future = this.in_flight.pop_front().expect("a front call");
+                return Poll::Ready(Some(this.timed_out(&future)));
+            }
+            return Poll::Pending;
+        }
+        let future = this.in_flight.pop_front().expect("a front call");
+        this.refill();
+        Poll::Ready(Some(this.take(future)))
     }
 }
 

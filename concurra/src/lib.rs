@@ -94,7 +94,7 @@ mod unwind;
 mod work;
 
 pub use error::{Error, Result};
-pub use executor::{Apply, DynExecutor, Executor, Fallible, Map, MapOptions, Work};
+pub use executor::{Apply, AsStream, DynExecutor, Executor, Fallible, Map, MapOptions, Work};
 pub use future::{Future, Promise};
 pub use pool::{AsyncResult, ProcessPool, ThreadPool};
 pub use process::{init, Process, ProcessPoolExecutor};

@@ -402,3 +402,114 @@ fn a_send_only_value_crosses_threads() {
     assert_eq!(back.join().unwrap(), 5);
     t.join().unwrap();
 }
+
+/// An input that is not fused: after its end it starts again. The iterators must not read it
+/// past its end.
+struct Restarting {
+    at: u64,
+    end: u64,
+}
+
+impl Iterator for Restarting {
+    type Item = u64;
+
+    fn next(&mut self) -> Option<u64> {
+        if self.at == self.end {
+            self.at = 0;
+            return None;
+        }
+        self.at += 1;
+        Some(self.at)
+    }
+}
+
+#[test]
+fn iterators_are_fused_and_have_a_stream_form() {
+    use futures::StreamExt;
+    let exe = ThreadPoolExecutor::builder()
+        .max_workers(2)
+        .build()
+        .unwrap();
+    let mut map = exe.map(square, Restarting { at: 0, end: 3 });
+    assert_eq!(
+        map.by_ref().map(Result::unwrap).collect::<Vec<_>>(),
+        [1, 4, 9]
+    );
+    assert!(map.next().is_none(), "fused");
+    let streamed: Vec<u64> = futures::executor::block_on(
+        exe.map(square, 0..20u64)
+            .into_stream()
+            .map(Result::unwrap)
+            .collect(),
+    );
+    assert_eq!(streamed, (0..20u64).map(square).collect::<Vec<_>>());
+
+    let pool = ThreadPool::builder().processes(2).build().unwrap();
+    let mut imap = pool.imap(square, Restarting { at: 0, end: 3 }).unwrap();
+    assert_eq!(
+        imap.by_ref().map(Result::unwrap).collect::<Vec<_>>(),
+        [1, 4, 9]
+    );
+    assert!(imap.next().is_none(), "fused");
+    let ordered: Vec<u64> = futures::executor::block_on(
+        pool.imap_chunked(square, 0..30u64, 4)
+            .unwrap()
+            .into_stream()
+            .map(Result::unwrap)
+            .collect(),
+    );
+    assert_eq!(ordered, (0..30u64).map(square).collect::<Vec<_>>());
+    let mut any: Vec<u64> = futures::executor::block_on(
+        pool.imap_unordered(square, 0..30u64)
+            .unwrap()
+            .into_stream()
+            .map(Result::unwrap)
+            .collect(),
+    );
+    any.sort_unstable();
+    assert_eq!(any, (0..30u64).map(square).collect::<Vec<_>>());
+    let mut unordered = pool
+        .imap_unordered(square, Restarting { at: 0, end: 3 })
+        .unwrap();
+    let mut got: Vec<u64> = unordered.by_ref().map(Result::unwrap).collect();
+    got.sort_unstable();
+    assert_eq!(got, [1, 4, 9]);
+    assert!(unordered.next().is_none(), "fused");
+
+    let processes = ProcessPool::builder().processes(2).build().unwrap();
+    let streamed: Vec<u64> = futures::executor::block_on(
+        processes
+            .imap_chunked(square, 0..10u64, 3)
+            .unwrap()
+            .into_stream()
+            .map(Result::unwrap)
+            .collect(),
+    );
+    assert_eq!(streamed, (0..10u64).map(square).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_map_stream_times_out_when_polled_past_its_deadline() {
+    use futures::StreamExt;
+    let exe = ThreadPoolExecutor::builder()
+        .max_workers(1)
+        .build()
+        .unwrap();
+    let (open, gate) = concurra::future::pair::<()>();
+    let gate = std::sync::Arc::new(gate);
+    let g = gate.clone();
+    let mut stream = exe
+        .map_timeout(
+            move |x: u64| {
+                g.wait();
+                x
+            },
+            0..3u64,
+            Duration::ZERO,
+        )
+        .into_stream();
+    let first = futures::executor::block_on(stream.next()).unwrap();
+    assert!(first.unwrap_err().is_timeout());
+    assert!(futures::executor::block_on(stream.next()).is_none());
+    open.set_result(()).unwrap();
+}

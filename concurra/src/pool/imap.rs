@@ -6,6 +6,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -13,7 +15,7 @@ use crossbeam_channel::{Receiver, Sender};
 use super::Pool;
 use crate::chunk::{Chunk, MapFn, Outcomes};
 use crate::error::{Error, Result};
-use crate::executor::Executor;
+use crate::executor::{AsStream, Executor};
 use crate::future::Future;
 
 /// Chunks in flight per worker.
@@ -26,6 +28,8 @@ struct Feed<'a, E: Executor, F: MapFn<E, A>, I, A> {
     items: I,
     chunksize: usize,
     limit: usize,
+    /// The input ended: it is read no more (it need not be fused).
+    ended: bool,
 }
 
 impl<'a, E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> Feed<'a, E, F, I, A> {
@@ -37,13 +41,18 @@ impl<'a, E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> Feed<'a, E, F, I
             f,
             items,
             chunksize,
+            ended: false,
         }
     }
 
     /// Submits the next chunk, if the input has one.
     fn next_chunk(&mut self) -> Option<Future<Chunk<F::Output>>> {
+        if self.ended {
+            return None;
+        }
         let chunk: Vec<A> = self.items.by_ref().take(self.chunksize).collect();
         if chunk.is_empty() {
+            self.ended = true;
             None
         } else {
             Some(F::submit_chunk(&self.f, &self.pool.executor, chunk))
@@ -122,6 +131,49 @@ impl<E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> Iterator for IMap<'_
     }
 }
 
+/// Once it gave `None` it always does: the input is not read past its end.
+impl<E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> std::iter::FusedIterator
+    for IMap<'_, E, F, I, A>
+{
+}
+
+impl<'a, E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> IMap<'a, E, F, I, A> {
+    /// The async form: the same results, in order, each chunk's once it is done, without
+    /// blocking the task (the input is still read, and chunks submitted, as it is polled).
+    pub fn into_stream(self) -> AsStream<Self> {
+        AsStream(self)
+    }
+}
+
+impl<'a, E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> futures_core::Stream
+    for AsStream<IMap<'a, E, F, I, A>>
+where
+    IMap<'a, E, F, I, A>: Unpin,
+{
+    type Item = Result<F::Output>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut self.0;
+        loop {
+            if let Some(r) = this.current.as_mut().and_then(Iterator::next) {
+                return Poll::Ready(Some(r));
+            }
+            this.refill();
+            let Some(front) = this.in_flight.front_mut() else {
+                return Poll::Ready(None);
+            };
+            if front.poll_done(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let front = this.in_flight.pop_front().expect("a front chunk");
+            match front.into_result() {
+                Ok(chunk) => this.current = Some(chunk.into_outcomes()),
+                Err(e) => return Poll::Ready(Some(Err(e))),
+            }
+        }
+    }
+}
+
 /// Lazy results in completion order (Python: `Pool.imap_unordered`).
 pub struct IMapUnordered<'a, E: Executor, F: MapFn<E, A>, I, A> {
     feed: Feed<'a, E, F, I, A>,
@@ -183,10 +235,70 @@ impl<E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> Iterator
             }
             // We hold a sender, so this only ends when a chunk arrives.
             let number = self.receiver.recv().expect("the iterator holds a sender");
-            let chunk = self.in_flight.remove(&number).expect("a chunk in flight");
-            match chunk.into_result() {
-                Ok(chunk) => self.current = Some(chunk.into_outcomes()),
-                Err(e) => return Some(Err(e)),
+            // A chunk the stream form already took is not in flight any more.
+            if let Some(chunk) = self.in_flight.remove(&number) {
+                if let Some(error) = self.take(chunk) {
+                    return Some(Err(error));
+                }
+            }
+        }
+    }
+}
+
+impl<E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> IMapUnordered<'_, E, F, I, A> {
+    /// Hands out a done chunk's results next; the chunk's own error, if it failed whole.
+    fn take(&mut self, chunk: Future<Chunk<F::Output>>) -> Option<Error> {
+        match chunk.into_result() {
+            Ok(chunk) => {
+                self.current = Some(chunk.into_outcomes());
+                None
+            }
+            Err(e) => Some(e),
+        }
+    }
+}
+
+/// Once it gave `None` it always does: the input is not read past its end.
+impl<E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> std::iter::FusedIterator
+    for IMapUnordered<'_, E, F, I, A>
+{
+}
+
+impl<'a, E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> IMapUnordered<'a, E, F, I, A> {
+    /// The async form: the same results, in completion order, without blocking the task.
+    pub fn into_stream(self) -> AsStream<Self> {
+        AsStream(self)
+    }
+}
+
+impl<'a, E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> futures_core::Stream
+    for AsStream<IMapUnordered<'a, E, F, I, A>>
+where
+    IMapUnordered<'a, E, F, I, A>: Unpin,
+{
+    type Item = Result<F::Output>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut self.0;
+        loop {
+            if let Some(r) = this.current.as_mut().and_then(Iterator::next) {
+                return Poll::Ready(Some(r));
+            }
+            this.refill();
+            if this.in_flight.is_empty() {
+                return Poll::Ready(None);
+            }
+            // Every chunk in flight learns this task's waker; the first done one is taken.
+            let done = this
+                .in_flight
+                .iter_mut()
+                .find_map(|(&number, chunk)| chunk.poll_done(cx).is_ready().then_some(number));
+            let Some(number) = done else {
+                return Poll::Pending;
+            };
+            let chunk = this.in_flight.remove(&number).expect("a chunk in flight");
+            if let Some(error) = this.take(chunk) {
+                return Poll::Ready(Some(Err(error)));
             }
         }
     }
