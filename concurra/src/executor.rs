@@ -452,8 +452,7 @@ where
 /// The object-safe core takes calls already encoded ([`EncodedCall`]): work that can cross a
 /// process ([`Remote`]: a `fn` item or a closure that captures nothing, over `serde` values),
 /// so every engine can run it, one on its threads (the call runs in this process), another in
-/// its worker processes or on other machines. [`submit`](dyn DynExecutor::submit) and
-/// [`call`](dyn DynExecutor::call) on `dyn DynExecutor` take the typed work and give the same
+/// its worker processes or on other machines. `submit` and `call` on `dyn DynExecutor` take the typed work and give the same
 /// [`Future`] as every engine.
 ///
 /// ```
@@ -479,7 +478,7 @@ where
 /// ```
 pub trait DynExecutor: Send + Sync + fmt::Debug {
     /// Schedules `call`; its future gives the reply's bytes, for the call's decoder (Python:
-    /// `submit`). Prefer [`submit`](dyn DynExecutor::submit).
+    /// `submit`). Prefer `submit` on `dyn DynExecutor`.
     fn submit_encoded(&self, call: EncodedCall) -> Future<Vec<u8>>;
 
     /// Stops accepting work (Python: `shutdown(wait, cancel_futures)`).

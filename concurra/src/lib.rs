@@ -2,7 +2,7 @@
 //!
 //! An asynchronous call returns at once with a handle on the work, a [`Future`]. The same
 //! handle and the same ways to wait — [`result`](Future::result) with or without a timeout,
-//! [`cancel`](Future::cancel), [done callbacks](Future::add_done_callback), [`wait`],
+//! [`cancel`](Future::cancel), [done callbacks](Future::add_done_callback), [`wait`](fn@wait),
 //! [`as_completed`] and `.await` — serve every engine.
 //!
 //! # From Python to concurra
@@ -11,52 +11,90 @@
 //! |--------------------------------------------------|-------------------------------------------|-----------------|
 //! | `concurrent.futures.Future`                      | [`Future<T>`]                             | [`future`]      |
 //! | `Future()` + `set_result` / `set_exception`      | [`future::pair`] → ([`Promise<T>`], [`Future<T>`]) | [`future`] |
-//! | `fut.result(timeout)`, `fut.exception()`         | [`Future::result_timeout`], [`Future::exception`] | [`future`] |
+//! | `fut.result()`, `fut.result(timeout)`, `fut.exception()` | [`Future::result`], [`Future::result_timeout`], [`Future::exception`]; [`Future::try_into_result`] moves the value out | [`future`] |
 //! | `fut.add_done_callback(fn)`                      | [`Future::add_done_callback`]             | [`future`]      |
 //! | `await fut` (asyncio `wrap_future`)              | `fut.await` from any executor             | [`future`]      |
-//! | `concurrent.futures.wait(fs, timeout, return_when)` | [`wait`] / [`wait_async`], [`ReturnWhen`] | [`wait`](mod@wait) |
-//! | `concurrent.futures.as_completed(fs, timeout)`   | [`as_completed`] (an `Iterator` and a `Stream`) | [`wait`](mod@wait) |
-//! | `concurrent.futures.Executor`                    | [`Executor`] trait: `submit`, `map`, `shutdown` | [`executor`] |
-//! | `ThreadPoolExecutor(max_workers, thread_name_prefix, initializer)` | [`ThreadPoolExecutor::builder`] | [`thread_pool`] |
+//! | `concurrent.futures.wait(fs, timeout, return_when)` | [`wait`](fn@wait) / [`wait_timeout`] / [`wait_async`], [`ReturnWhen`] | [`wait`](mod@wait) |
+//! | `concurrent.futures.as_completed(fs, timeout)`   | [`as_completed`] / [`as_completed_timeout`] (an `Iterator` and a `Stream`) | [`wait`](mod@wait) |
+//! | `concurrent.futures.Executor`                    | [`Executor`] trait (generic code); each executor has `submit`, `call`, `map`, `map_timeout`, `map_with`, `shutdown` of its own | [`executor`] |
+//! | an executor picked at run time                   | [`DynExecutor`] (`Box<dyn DynExecutor>`)  | [`executor`]    |
+//! | `ThreadPoolExecutor(max_workers, thread_name_prefix, initializer)` | [`ThreadPoolExecutor::new`], [`ThreadPoolExecutor::builder`] | [`thread_pool`] |
 //! | `with ThreadPoolExecutor() as ex:`               | `let ex = ThreadPoolExecutor::new();` (`Drop` = `shutdown(wait=True)`) | [`thread_pool`] |
-//! | `threading.Thread(target, name, daemon)`         | [`Thread::builder`] → [`thread::Builder::start`] | [`thread`](mod@thread) |
+//! | `threading.Thread(target, args, name, daemon)`   | [`Thread::start`], [`Thread::builder`] → [`thread::Builder::start`] | [`thread`](mod@thread) |
 //! | `asyncio.run`, `create_task`, `sleep`, `gather`, `wait_for`, `loop.call_soon`/`call_later`/`call_soon_threadsafe` | [`aio::run`], [`aio::create_task`] → [`aio::Task`], [`aio::sleep`], [`aio::gather`], [`aio::wait_for`], [`aio::call_soon`] … | [`aio`] |
-//! | `multiprocessing.pool.ThreadPool(processes)`      | [`ThreadPool::new`]: `apply(_async)`, `map(_async)`, `starmap(_async)`, `imap`, `imap_unordered`, `close`/`terminate`/`join` | [`pool`] |
-//! | `multiprocessing.Pool(processes, initializer, maxtasksperchild)` | [`ProcessPool::new`], [`Pool::from_executor`](pool::Pool::from_executor): the same interface over worker processes; a killed worker fails only its result ([`Error::WorkerDied`]) | [`pool`] |
+//! | `multiprocessing.pool.ThreadPool(processes, initializer)` | [`ThreadPool::new`], `ThreadPool::builder()`: `apply(_async)`, `map(_async)`, `starmap(_async)`, `imap`, `imap_unordered`, `close`/`terminate`/`join` | [`pool`] |
+//! | `multiprocessing.Pool(processes, initializer, maxtasksperchild)` | [`ProcessPool::new`], `ProcessPool::builder()`: the same interface over worker processes; a killed worker fails only its result ([`Error::WorkerDied`]) | [`pool`] |
 //! | `AsyncResult` (`get`, `wait`, `ready`, `successful`) | [`AsyncResult`]                        | [`pool`]        |
-//! | `multiprocessing.Process(target, args)`: `start`, `join`, `exitcode`, `terminate`, `kill` | [`Process::start`]`(f)` / `(Apply(f, a))` → [`Process`] (with the return value) | [`process`] |
-//! | `ProcessPoolExecutor(max_workers, initializer, max_tasks_per_child)` | [`ProcessPoolExecutor::builder`] (+ `task_timeout`, [`stop`](ProcessPoolExecutor::stop)) | [`process`] |
+//! | `multiprocessing.Process(target, args)`: `start`, `join`, `exitcode`, `terminate`, `kill`, `close` | [`Process::start`]`(f)` / `(Apply(f, a))` → [`Process`] (with the return value) | [`process`] |
+//! | `ProcessPoolExecutor(max_workers, initializer, max_tasks_per_child)` | [`ProcessPoolExecutor::new`], [`ProcessPoolExecutor::builder`] (+ `task_timeout`, [`stop`](ProcessPoolExecutor::stop)) | [`process`] |
 //! | `if __name__ == '__main__':` (spawn start method) | [`init()`](init) first in `main`, or [`worker_hook!`] | [`process`] |
 //! | `BrokenProcessPool` (a worker died: the pool is dead) | [`Error::WorkerDied`] on that call only; the pool heals | [`error`] |
-//! | exceptions (`CancelledError`, `TimeoutError`, `BrokenExecutor`, …) | one [`Error`] enum with `is_*` accessors | [`error`] |
+//! | exceptions (`CancelledError`, `TimeoutError`, `ValueError`, `BrokenExecutor`, …) | one [`Error`] enum with an `is_*` accessor per kind | [`error`] |
 //!
 //! # Python idioms in Rust
 //!
 //! * **Exceptions are `Result`s.** A task that panics fails its future with
 //!   [`Error::Panicked`] (message and location); a task that returns `Err` — submitted as
-//!   [`Fallible`] — fails it with [`Error::Failed`]. Either counts as a failure for
-//!   `wait(FirstException)`. A panic never kills a worker.
+//!   [`Fallible`], on every engine — fails it with [`Error::Failed`]. Either counts as a
+//!   failure for `wait(FirstException)`. A panic never kills a worker.
 //! * **`with` blocks are `Drop`.** Dropping an executor shuts it down and waits, as leaving
 //!   Python's `with` block does.
+//! * **Keyword arguments are builders or named variants**, never a bare `None`:
+//!   `ThreadPool::builder().processes(4).build()?`, `map_chunked(f, items, 8)`,
+//!   `wait_timeout(&fs, d, ReturnWhen::FirstCompleted)`.
 //! * **`Send` bounds** stand where Python would pickle or share: work sent to another thread
-//!   must be `Send + 'static`, and its result `Send + Sync` (every handle may read it). This
-//!   does not compile, because an `Rc` cannot leave its thread:
+//!   must be `Send + 'static`, and so must its value.
+//! * **Pickling is `serde`.** Work for another process is a `fn` item or a closure that
+//!   captures nothing ([`process::Remote`]); arguments and values are `serde` types.
+//! * **Values move; sharing is asked for.** The last handle on an outcome moves the value out
+//!   (`exe.call`, `pool.apply`, [`AsyncResult::get`], [`Thread::join_value`],
+//!   `task.await`, [`Future::try_into_result`]): a value need be neither `Clone` nor `Sync`.
+//!   A second reader ([`Future`]'s clone, [`Thread::future`]) borrows it
+//!   ([`Future::result_ref`], `T: Sync`) or clones it ([`Future::result`], `T: Clone`).
+//!
+//! # Compile errors that teach
+//!
+//! The three commonest mistakes do not compile, and the message names the fix.
+//!
+//! An `Rc` cannot leave its thread (the message points at `Send`):
 //!
 //! ```compile_fail
-//! use concurra::{Executor, ThreadPoolExecutor};
+//! use concurra::ThreadPoolExecutor;
 //!
 //! let pool = ThreadPoolExecutor::new();
 //! let f = pool.submit(|| std::rc::Rc::new(1));
 //! ```
-//! * **Pickling is `serde`.** Work for another process is a `fn` item or a closure that
-//!   captures nothing ([`process::Remote`]); arguments and values are `serde` types.
-//! * **Values are shared.** A future's outcome is read by every handle: `result()` clones it
-//!   (`T: Clone`), `result_ref()` borrows it.
+//!
+//! A closure that captures cannot cross to a process ("pass what the closure captured as an
+//! argument, `Apply(f, arg)`, or run closures on a thread engine"):
+//!
+//! ```compile_fail
+//! use concurra::ProcessPoolExecutor;
+//!
+//! let pool = ProcessPoolExecutor::new();
+//! let x = 3u64;
+//! let f = pool.submit(move || x + 1);
+//! ```
+//!
+//! An argument that is not a serde type cannot cross either ("a process runs `fn` items or
+//! closures that capture nothing, over serde types"):
+//!
+//! ```compile_fail
+//! use concurra::{Apply, ProcessPoolExecutor};
+//!
+//! struct Handle(std::fs::File);
+//! fn size(h: Handle) -> u64 {
+//!     h.0.metadata().unwrap().len()
+//! }
+//!
+//! let pool = ProcessPoolExecutor::new();
+//! let f = pool.submit(Apply(size, Handle(std::fs::File::open("/dev/null").unwrap())));
+//! ```
 //!
 //! # Example: the seed's thread-pool twin
 //!
 //! ```
-//! use concurra::{Executor, ThreadPoolExecutor};
+//! use concurra::ThreadPoolExecutor;
 //!
 //! let pool = ThreadPoolExecutor::new();
 //! let future = pool.submit(|| {
@@ -68,11 +106,19 @@
 //! ```
 
 #![deny(missing_docs)]
-// `unsafe` lives in three places, each block with a `// SAFETY:` comment: `process/identity.rs`
-// (calling a function named by its address in a worker), `aio/waker.rs` (a task's waker is a
-// number, not a pointer: its vtable never dereferences it) and `aio/task.rs` (a coroutine is
-// polled pinned in place in its task's `Rc`). The two in `aio/` are run under Miri by
-// `cargo +nightly miri test -p concurra --lib aio`, `--test aio_tasks` and `--test aio_threads`.
+// `unsafe` lives in these files, each block with a `// SAFETY:` comment:
+// - `process/identity.rs`: calling a function named by its address in a worker (Miri:
+//   `scripts/miri.sh`);
+// - `process/bootstrap.rs`: `worker_hook!`'s static in the constructor section (no code);
+// - `process/zygote.rs` and `sys/mod.rs`: `fork(2)` in the single-threaded fork server,
+//   `signal(SIGCHLD, SIG_DFL)` and glibc's `mallopt` (FFI; covered by the process tests);
+// - `chunk/slots.rs` (a map's list written in place by its chunks) and `chunk/pull.rs` (a
+//   map's input lent to the workers that read it) (Miri: `scripts/miri.sh`);
+// - `future/outcome.rs`: the outcome cell is `Sync` for any `Send` value; shared borrows need
+//   `T: Sync` (Miri: `scripts/miri.sh`);
+// - `aio/waker.rs` (a task's waker is a number, not a pointer: its vtable never dereferences
+//   it) and `aio/task.rs` (a coroutine is polled pinned in place in its task's `Rc`) (Miri:
+//   `cargo +nightly miri test -p concurra --lib aio`, `--test aio_tasks`, `--test aio_threads`).
 // Everything else is safe code.
 #![deny(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]

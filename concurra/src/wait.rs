@@ -1,7 +1,7 @@
 //! [`wait`] and [`as_completed`]: waiting on many futures at once (Python's
 //! `concurrent.futures.wait` and `as_completed`), blocking or async.
 //!
-//! Both are built on one shared waiter ([`WaitSet`]) registered with every future; no engine
+//! Both are built on one shared waiter (`WaitSet`) registered with every future; no engine
 //! code is involved, so they work across engines. Duplicates are collapsed (by identity), and a
 //! cancelled future counts as complete the moment it is cancelled — unlike CPython, whose `wait`
 //! never sees futures cancelled by `shutdown(cancel_futures=True)` (gh-87893).

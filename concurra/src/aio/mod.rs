@@ -122,7 +122,7 @@
 //! The loop reads its time from a [`Clock`]: the [`SystemClock`] by default, or a
 //! [`PausedClock`] (through [`Builder::clock`]) that jumps to the next deadline whenever the
 //! loop is idle, so tests check timer order without waiting. [`time`] is the loop's monotonic
-//! time as a [`Duration`](std::time::Duration) since the clock's origin, and [`call_at`] takes
+//! time as a [`Duration`] since the clock's origin, and [`call_at`] takes
 //! a time on that scale.
 //!
 //! # Done callbacks

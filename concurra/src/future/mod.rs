@@ -14,7 +14,7 @@
 //! # Differences from Python, on purpose
 //!
 //! * **A cancelled future is complete for everyone at once.** `result`, `.await`,
-//!   [`wait`](crate::wait), [`as_completed`](crate::as_completed) and callbacks all see it the
+//!   [`wait`](fn@crate::wait), [`as_completed`](crate::as_completed) and callbacks all see it the
 //!   moment `cancel` returns; CPython's `wait()` does not see futures cancelled by
 //!   `shutdown(cancel_futures=True)` (gh-87893).
 //! * **Reading the outcome.** The outcome is written once. The last handle *moves* it out
@@ -26,15 +26,15 @@
 //!   future with [`Error::Abandoned`]: a future is never left pending forever.
 //! * **Waiting on yourself is an error, not a hang.** A task that calls `result()` on its own
 //!   future (from the thread that runs it) gets [`Error::InvalidState`] at once.
-//!   The blocking reads (`result`, `exception`, `wait`) detect it; [`wait`](crate::wait),
+//!   The blocking reads (`result`, `exception`, `wait`) detect it; [`wait`](fn@crate::wait),
 //!   [`as_completed`](crate::as_completed) and `.await` on one's own future do not, and
 //!   block until their timeout (or forever): don't.
 //!
 //! # Protocol
 //!
 //! 1. The outcome cell is written exactly once, under the lock, by the transition to a done phase
-//!    ([`state`]); readers that find it filled need no lock.
-//! 2. Waiters register under the lock and re-check the phase before they park ([`waiter`]).
+//!    (`state`); readers that find it filled need no lock.
+//! 2. Waiters register under the lock and re-check the phase before they park (`waiter`).
 //! 3. The completing transition takes waiters and callbacks out under the lock; they are woken
 //!    and run after it is released, in the completing thread (or, for `cancel`, the cancelling
 //!    thread). A callback may therefore call `result()`, `cancel()` or submit more work.

@@ -4,13 +4,15 @@
 use std::fmt;
 use std::time::Duration;
 
+#[cfg(doc)]
+use crate::error::Error;
 use crate::error::Result;
 use crate::future::{Future, Shares};
 
 /// The handle `apply_async`, `map_async` and `starmap_async` return.
 ///
 /// It is a view over a [`Future`] (get one with [`future`](Self::future) or `.into()`), so it
-/// also works with [`wait`](crate::wait), [`as_completed`](crate::as_completed) and `.await`.
+/// also works with [`wait`](fn@crate::wait), [`as_completed`](crate::as_completed) and `.await`.
 /// Unlike Python, a timeout is [`Error::Timeout`] like everywhere else in concurra.
 ///
 /// [`get`](Self::get) consumes the handle and moves the value out, so any `T` will do; a

@@ -2,7 +2,7 @@
 //!
 //! # Design
 //!
-//! One queue (a crossbeam channel of [`Job`]s), up to `max_workers` threads started on demand,
+//! One queue (a crossbeam channel of `Job`s), up to `max_workers` threads started on demand,
 //! one [`Future`] per job. A submit queues the job, then takes an *idle token* if a worker left
 //! one (each worker leaves one per finished job, as CPython's `_idle_semaphore`); only when no
 //! token is left and fewer than `max_workers` threads exist does it start a thread. Sequential

@@ -1046,7 +1046,7 @@ impl<W: Remote + 'static> Work<ProcessPoolExecutor> for W {
         executor.submit_remote(self)
     }
 
-    /// The caller reads the reply itself when a worker is idle (see [`direct`]).
+    /// The caller reads the reply itself when a worker is idle (see the `direct` module).
     fn call_on(
         self,
         executor: &ProcessPoolExecutor,
