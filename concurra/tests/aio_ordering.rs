@@ -332,12 +332,15 @@ fn a_dropped_sleep_never_moves_the_paused_clock() {
         aio::to_thread(|| ()).await.unwrap();
         let before = aio::time();
         // A later, earlier sleep (the timeout's) polled again before its deadline is not done.
-        let out = aio::wait_for(Duration::from_secs(5), async {
-            for _ in 0..3 {
-                aio::yield_now().await;
-            }
-            7
-        })
+        let out = aio::wait_for(
+            async {
+                for _ in 0..3 {
+                    aio::yield_now().await;
+                }
+                7
+            },
+            Duration::from_secs(5),
+        )
         .await;
         aio::sleep(Duration::from_secs(1)).await;
         (before, out.unwrap(), aio::time())

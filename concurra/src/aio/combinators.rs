@@ -169,7 +169,8 @@ impl<T: Clone> StdFuture for Gather<T> {
     }
 }
 
-/// Awaits `aw` for at most `timeout` on the loop's clock (Python: `asyncio.wait_for`).
+/// Awaits `aw` for at most `timeout` on the loop's clock (Python: `asyncio.wait_for(aw,
+/// timeout)`, in Python's argument order; [`timeout`] takes them in tokio's order).
 ///
 /// Returns `Ok` with `aw`'s output if it completes first; otherwise `aw` is cancelled and the
 /// result is [`Error::Timeout`]. `aw` runs inside the caller's task (no new task), so it may
@@ -185,7 +186,7 @@ impl<T: Clone> StdFuture for Gather<T> {
 /// use concurra::aio;
 ///
 /// let out = aio::run(async {
-///     aio::wait_for(Duration::from_millis(1), std::future::pending::<()>()).await
+///     aio::wait_for(std::future::pending::<()>(), Duration::from_millis(1)).await
 /// });
 /// assert!(out.unwrap_err().is_timeout());
 /// ```
@@ -195,7 +196,7 @@ impl<T: Clone> StdFuture for Gather<T> {
 ///
 /// # Panics
 /// Polled outside a running loop.
-pub async fn wait_for<F: IntoFuture>(timeout: Duration, aw: F) -> Result<F::Output> {
+pub async fn wait_for<F: IntoFuture>(aw: F, timeout: Duration) -> Result<F::Output> {
     let mut inner = Some(Box::pin(aw.into_future()));
     if !timeout.is_zero() {
         let mut deadline = sleep(timeout);
@@ -280,7 +281,8 @@ impl<T: Clone> StdFuture for GatherAll<T> {
 /// deadline, in a cancelling section, so its destructors — the block's `finally` — have run
 /// when this returns [`Error::Timeout`]. Only the scope that expired reports the timeout: an
 /// inner scope sees nothing (it is dropped with the outer block), as in test_nested_timeouts.
-/// A zero delay times out without polling `aw`. The same as [`wait_for`].
+/// A zero delay times out without polling `aw`. The same as [`wait_for`], with the arguments
+/// in tokio's order (`tokio::time::timeout(d, fut)`).
 ///
 /// ```
 /// use std::time::Duration;
@@ -301,7 +303,7 @@ impl<T: Clone> StdFuture for GatherAll<T> {
 /// # Panics
 /// Polled outside a running loop.
 pub async fn timeout<F: IntoFuture>(delay: Duration, aw: F) -> Result<F::Output> {
-    wait_for(delay, aw).await
+    wait_for(aw, delay).await
 }
 
 /// [`timeout`] with an absolute deadline on the loop's clock (Python: `asyncio.timeout_at`).
@@ -314,7 +316,7 @@ pub async fn timeout<F: IntoFuture>(delay: Duration, aw: F) -> Result<F::Output>
 /// Outside a running loop.
 pub async fn timeout_at<F: IntoFuture>(when: Duration, aw: F) -> Result<F::Output> {
     let now = runtime::expect_current("aio::timeout_at").now();
-    wait_for(when.saturating_sub(now), aw).await
+    wait_for(aw, when.saturating_sub(now)).await
 }
 
 /// Protects an awaitable from cancellation (Python: `asyncio.shield(aw)`).
