@@ -68,7 +68,6 @@ pub fn gather<I>(aws: I) -> Gather<<I::Item as IntoTask>::Output>
 where
     I: IntoIterator,
     I::Item: IntoTask,
-    <I::Item as IntoTask>::Output: Clone,
 {
     Gather(Children::new(aws))
 }
@@ -87,7 +86,6 @@ impl<T, R> Children<T, R> {
     where
         I: IntoIterator,
         I::Item: IntoTask<Output = T>,
-        T: Clone,
     {
         let joins: Vec<Option<Join<T>>> = aws
             .into_iter()
@@ -107,10 +105,7 @@ impl<T, R> Children<T, R> {
         &mut self,
         cx: &mut Context<'_>,
         mut keep: impl FnMut(Result<T>) -> Result<R>,
-    ) -> Poll<Result<Vec<R>>>
-    where
-        T: Clone,
-    {
+    ) -> Poll<Result<Vec<R>>> {
         for i in 0..self.joins.len() {
             let Some(join) = &mut self.joins[i] else {
                 continue;
@@ -161,7 +156,7 @@ pub struct Gather<T>(Children<T, T>);
 /// Nothing in a `Gather` is pinned: its children are boxed inside their tasks.
 impl<T> Unpin for Gather<T> {}
 
-impl<T: Clone> StdFuture for Gather<T> {
+impl<T> StdFuture for Gather<T> {
     type Output = Result<Vec<T>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Vec<T>>> {
@@ -250,7 +245,6 @@ pub fn gather_all<I>(aws: I) -> GatherAll<<I::Item as IntoTask>::Output>
 where
     I: IntoIterator,
     I::Item: IntoTask,
-    <I::Item as IntoTask>::Output: Clone,
 {
     GatherAll(Children::new(aws))
 }
@@ -263,7 +257,7 @@ pub struct GatherAll<T>(Children<T, Result<T>>);
 /// Nothing in a `GatherAll` is pinned: its children are boxed inside their tasks.
 impl<T> Unpin for GatherAll<T> {}
 
-impl<T: Clone> StdFuture for GatherAll<T> {
+impl<T> StdFuture for GatherAll<T> {
     type Output = Vec<Result<T>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<Result<T>>> {
@@ -345,32 +339,33 @@ pub async fn timeout_at<F: IntoFuture>(when: Duration, aw: F) -> Result<F::Outpu
 pub fn shield<A>(aw: A) -> Shield<A::Output>
 where
     A: IntoTask,
-    A::Output: Clone,
 {
+    let task = aw.into_task();
+    // As asyncio's shield retrieves the inner exception when the outer is cancelled: a
+    // failure of the shielded task is the shield's to give, never reported as unretrieved.
+    task.observe();
     Shield {
-        future: aw.into_task().future(),
+        join: Join::shielded(task),
     }
 }
 
 /// The future [`shield`] returns.
 #[must_use = "the shielded task runs anyway; await the shield for its outcome"]
 pub struct Shield<T> {
-    future: Future<T>,
+    join: Join<T>,
 }
 
-impl<T: Clone> StdFuture for Shield<T> {
+impl<T> StdFuture for Shield<T> {
     type Output = Result<T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
-        Pin::new(&mut self.future).poll(cx)
+        Pin::new(&mut self.join).poll(cx)
     }
 }
 
 impl<T> fmt::Debug for Shield<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Shield")
-            .field("future", &self.future)
-            .finish()
+        f.debug_struct("Shield").field("join", &self.join).finish()
     }
 }
 
@@ -394,7 +389,7 @@ impl<T> fmt::Debug for Shield<T> {
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] if `tasks` is empty (Python: `ValueError`).
-pub async fn wait<T>(
+pub async fn wait<T: Clone>(
     tasks: impl IntoIterator<Item = Task<T>>,
     return_when: ReturnWhen,
 ) -> Result<(Vec<Task<T>>, Vec<Task<T>>)> {
@@ -431,7 +426,7 @@ pub async fn wait<T>(
 /// });
 /// assert_eq!(order, ["b", "a"]);
 /// ```
-pub fn as_completed<T>(tasks: impl IntoIterator<Item = Task<T>>) -> AsCompleted<T> {
+pub fn as_completed<T: Clone>(tasks: impl IntoIterator<Item = Task<T>>) -> AsCompleted<T> {
     let futures: Vec<Future<T>> = tasks.into_iter().map(|t| t.future()).collect();
     AsCompleted {
         inner: crate::wait::as_completed(futures, None),

@@ -128,27 +128,25 @@ enum Body<F: StdFuture> {
 /// A finished task's outcome as its body keeps it.
 type Local<T> = std::result::Result<T, Box<Error>>;
 
-/// The outcome a reader gets from a [`Local`] one.
-fn read_local<T: Clone>(local: &Local<T>) -> Result<T> {
-    match local {
-        Ok(value) => Ok(value.clone()),
-        Err(e) => Err((**e).clone()),
-    }
-}
-
 /// The crate-wide future of a task and its write side, made on demand.
 struct Shared<T> {
     future: Future<T>,
     /// From the future's creation (while the task runs) to the task's end.
     promise: RefCell<Option<Promise<T>>>,
+    /// How a [`Join`] copies the value out of `future`: `T::clone`, captured by the call that
+    /// made the shared future ([`Task::future`], [`Task::try_result`]), where `T: Clone` is
+    /// known. So awaiting a task needs no `Clone` bound of its own.
+    clone: fn(&T) -> T,
 }
 
 /// Where a task's outcome lives.
 ///
 /// 1. Until someone asks for the crate-wide [`Future`] ([`Task::future`], `Future::from`,
 ///    [`Task::try_result`]), there is none: the outcome goes into the task's body when it
-///    ends, and a [`Join`] waits in `join` (a second awaiter with another waker makes the
-///    shared future). Most tasks never pay for a shared future.
+///    ends, a [`Join`] waits in `join` and then *moves* the outcome out of the body (no
+///    `Clone`). Most tasks never pay for a shared future. There is at most one `Join` per
+///    task: [`Task`] is not `Clone`, `into_future` consumes it, and the crate's internal
+///    shares ([`Task::share`]) are never awaited.
 /// 2. The first ask makes it: a pending task gets a `(Promise, Future)` pair (the promise is
 ///    completed or cancelled when the task ends); a finished task's outcome moves from the
 ///    body into a completed (or cancelled) future.
@@ -185,19 +183,14 @@ impl<T> Outcome<T> {
         })
     }
 
-    /// Registers `waker` to be woken at the end; false if another waker holds the slot.
-    fn park(&self, waker: &Waker) -> bool {
+    /// Registers `waker` to be woken at the end, in place of the one there (the task's one
+    /// [`Join`] polled from another task or combinator since).
+    fn park(&self, waker: &Waker) {
         let join = self.join.take();
-        let parked = match &join {
-            Some(old) => old.will_wake(waker),
-            None => true,
-        };
-        self.join.set(if parked && join.is_none() {
-            Some(waker.clone())
-        } else {
-            join
+        self.join.set(match join {
+            Some(old) if old.will_wake(waker) => Some(old),
+            _ => Some(waker.clone()),
         });
-        parked
     }
 }
 
@@ -220,8 +213,11 @@ trait TaskRef<T> {
     /// The outcome in the body, if the task is done and no shared future was made. `None`
     /// also during the task's own step (the body is borrowed then, and the task not done).
     fn local(&self) -> Option<Ref<'_, Local<T>>>;
-    /// The shared future, made now if needed (step 2 of [`Outcome`]).
-    fn shared(&self) -> &Future<T>;
+    /// Moves the outcome out of the body (for the task's one [`Join`]); `None` as
+    /// [`local`](Self::local).
+    fn take(&self) -> Option<Result<T>>;
+    /// The shared future, made now if needed (step 2 of [`Outcome`]), copying through `clone`.
+    fn shared(&self, clone: fn(&T) -> T) -> &Future<T>;
     /// [`TaskRun::unobserved_failure`].
     fn unobserved_failure(&self) -> Option<Error>;
 }
@@ -415,7 +411,11 @@ impl<F: StdFuture + 'static> TaskRef<F::Output> for TaskCell<F> {
         .ok()
     }
 
-    fn shared(&self) -> &Future<F::Output> {
+    fn take(&self) -> Option<Result<F::Output>> {
+        self.take_local()
+    }
+
+    fn shared(&self, clone: fn(&F::Output) -> F::Output) -> &Future<F::Output> {
         let shared = self.outcome.shared.get_or_init(|| {
             let (future, promise) = match self.take_local() {
                 Some(Err(Error::Cancelled)) => {
@@ -432,6 +432,7 @@ impl<F: StdFuture + 'static> TaskRef<F::Output> for TaskCell<F> {
             Box::new(Shared {
                 future,
                 promise: RefCell::new(promise),
+                clone,
             })
         });
         &shared.future
@@ -508,9 +509,23 @@ impl<F: StdFuture + 'static> TaskRun for TaskCell<F> {
 /// A coroutine running on the loop (Python: `asyncio.Task`), and the handle on it.
 ///
 /// Created by [`create_task`](super::create_task). Await it with `.await` (through
-/// [`IntoFuture`]; the output is `Result<T>`, the value cloned out of the shared outcome), or
-/// turn it into the crate-wide [`Future`] with [`future`](Self::future) or `Future::from` to
-/// wait from another thread, with `wait`/`as_completed`, or from another runtime.
+/// [`IntoFuture`]; the output is `Result<T>`, the value moved out of the task, so `T` need be
+/// neither `Clone` nor `Send`), or turn it into the crate-wide [`Future`] with
+/// [`future`](Self::future) or `Future::from` (these share the value, so they need `T: Clone`)
+/// to wait from another thread, with `wait`/`as_completed`, or from another runtime.
+///
+/// ```
+/// use std::rc::Rc;
+/// use concurra::aio;
+///
+/// struct NoClone(Rc<str>);
+///
+/// let out = aio::run(async {
+///     let task = aio::spawn_local(async { NoClone(Rc::from("mine")) });
+///     task.await.unwrap()
+/// });
+/// assert_eq!(&*out.0, "mine");
+/// ```
 ///
 /// Dropping the handle does not cancel the task: the loop owns it until it ends (unlike
 /// asyncio, where only weak references keep a task alive, gh-88831). Not `Send`: tasks live on
@@ -554,12 +569,31 @@ impl<T> Task<T> {
     }
 
     /// The outcome, if the task is done. Never blocks.
-    pub fn try_result(&self) -> Option<&Result<T>> {
+    ///
+    /// This shares the outcome (the task keeps it and hands out references, then copies to
+    /// a later `.await`), so it needs `T: Clone`, as [`future`](Self::future) does. A task
+    /// whose value is not `Clone` is read with `task.await`, which moves the value out.
+    ///
+    /// ```
+    /// use concurra::aio;
+    ///
+    /// aio::run(async {
+    ///     let task = aio::create_task(async { 7 });
+    ///     assert!(task.try_result().is_none());
+    ///     aio::yield_now().await;
+    ///     assert_eq!(*task.try_result().unwrap().as_ref().unwrap(), 7);
+    ///     assert_eq!(task.await.unwrap(), 7);
+    /// });
+    /// ```
+    pub fn try_result(&self) -> Option<&Result<T>>
+    where
+        T: Clone,
+    {
         if !self.done() {
             return None;
         }
         self.observe();
-        self.cell.shared().try_result()
+        self.cell.shared(T::clone).try_result()
     }
 
     /// A second handle on the same task (crate-internal: handles are not `Clone`, so that
@@ -617,11 +651,29 @@ impl<T> Task<T> {
     /// next step, which a done-callback installed here wakes it for.
     ///
     /// The future is made on the first call (a task nobody asks this of never allocates one).
-    pub fn future(&self) -> Future<T> {
+    /// It is a second reader of the outcome, so `T: Clone`: from then on, `task.await` copies
+    /// the value out of the shared future (through the `T::clone` captured here) instead of
+    /// moving it out of the task.
+    ///
+    /// ```
+    /// use concurra::aio;
+    ///
+    /// let (awaited, shared) = aio::run(async {
+    ///     let task = aio::create_task(async { String::from("hi") });
+    ///     let future = task.future();
+    ///     (task.await.unwrap(), future)
+    /// });
+    /// assert_eq!(awaited, "hi");
+    /// assert_eq!(shared.result().unwrap(), "hi");
+    /// ```
+    pub fn future(&self) -> Future<T>
+    where
+        T: Clone,
+    {
         // Whoever holds the future now owns the outcome: it is never reported here.
         self.observe();
         let h = self.cell.header();
-        let future = self.cell.shared();
+        let future = self.cell.shared(T::clone);
         if h.stage.get() != Stage::Done && !h.watching.replace(true) {
             let waker = h.wake.waker();
             future.add_done_callback(move |_| waker.wake());
@@ -647,21 +699,24 @@ impl<T> Drop for Task<T> {
     }
 }
 
-impl<T> From<Task<T>> for Future<T> {
+/// The task's shared future ([`Task::future`]), for waiting from another thread or runtime.
+impl<T: Clone> From<Task<T>> for Future<T> {
     fn from(task: Task<T>) -> Self {
         task.future()
     }
 }
 
-impl<T: Clone> IntoFuture for Task<T> {
+/// `task.await`: for any `T`, `Clone` or not, `Send` or not. The value is moved out of the
+/// task, unless [`Task::future`] shared it (then it is cloned out of the shared future).
+impl<T> IntoFuture for Task<T> {
     type Output = Result<T>;
     type IntoFuture = Join<T>;
 
     fn into_future(self) -> Join<T> {
         Join {
             task: self,
-            shared: None,
             awaiting: false,
+            cancel_on_drop: true,
         }
     }
 }
@@ -686,14 +741,13 @@ impl<T> fmt::Debug for Task<T> {
 /// (test_cancel_awaited_task). Dropping a `Join` for any other reason leaves the task running.
 pub struct Join<T> {
     task: Task<T>,
-    /// This join's handle on the task's shared future, once the task has one: then the join
-    /// waits through it.
-    shared: Option<Future<T>>,
     /// True after a poll returned `Pending`: this is the await the coroutine is parked at.
     awaiting: bool,
+    /// False for a [`shield`](super::shield): dropping it never cancels the task.
+    cancel_on_drop: bool,
 }
 
-impl<T: Clone> StdFuture for Join<T> {
+impl<T> StdFuture for Join<T> {
     type Output = Result<T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
@@ -712,36 +766,48 @@ impl<T> Join<T> {
     pub(crate) fn observe(&self) {
         self.task.observe();
     }
-}
 
-impl<T: Clone> Join<T> {
+    /// A join whose drop never cancels the task ([`shield`](super::shield)).
+    pub(crate) fn shielded(task: Task<T>) -> Self {
+        Join {
+            task,
+            awaiting: false,
+            cancel_on_drop: false,
+        }
+    }
+
     fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<Result<T>> {
-        if self.shared.is_none() {
-            let cell = &self.task.cell;
-            let outcome = cell.outcome();
-            match outcome.shared_future() {
-                Some(future) => self.shared = Some(future.clone()),
-                None => {
-                    if let Some(out) = cell.local() {
-                        return Poll::Ready(read_local(&out));
-                    }
-                    // No lost wake-up: the task ends on this thread, never during this poll.
-                    if outcome.park(cx.waker()) {
-                        return Poll::Pending;
-                    }
-                    // Another awaiter holds the slot: wait through the shared future.
-                    self.shared = Some(cell.shared().clone());
+        let cell = &self.task.cell;
+        let outcome = cell.outcome();
+        match outcome.shared.get() {
+            // Shared: the outcome is in the future once it is done (the task ended, or the
+            // future was cancelled from outside: the task then ends at its next step).
+            Some(shared) => {
+                if let Some(out) = shared.future.try_result() {
+                    return Poll::Ready(match out {
+                        Ok(value) => Ok((shared.clone)(value)),
+                        Err(e) => Err(e.clone()),
+                    });
+                }
+            }
+            // Not shared: this join is the task's only reader, and takes the outcome.
+            None => {
+                if let Some(out) = cell.take() {
+                    return Poll::Ready(out);
                 }
             }
         }
-        let future = self.shared.as_mut().expect("set above");
-        Pin::new(future).poll(cx)
+        // No lost wake-up: the task ends on this thread, never during this poll; and a
+        // cancel of the shared future from another thread wakes the task, whose step ends it
+        // and wakes this slot.
+        outcome.park(cx.waker());
+        Poll::Pending
     }
 }
 
 impl<T> Drop for Join<T> {
     fn drop(&mut self) {
-        if self.awaiting && !self.task.done() && runtime::cancelling() {
+        if self.cancel_on_drop && self.awaiting && !self.task.done() && runtime::cancelling() {
             self.task.cancel();
         }
     }
