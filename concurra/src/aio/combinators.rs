@@ -1,5 +1,5 @@
-//! Combinators over awaitables: [`gather`], [`gather_all`], [`wait_for`], [`timeout`],
-//! [`shield`], [`wait`] and [`as_completed`].
+//! Combinators over awaitables: [`wait_for`], [`timeout`], [`shield`], [`wait`] and
+//! [`as_completed`] ([`gather`](super::gather) has its own module).
 
 use std::fmt;
 use std::future::{Future as StdFuture, IntoFuture};
@@ -7,162 +7,13 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use super::gather::IntoTask;
 use super::runtime;
 use super::task::{Join, Task};
 use super::time::sleep;
 use crate::error::{Error, Result};
 use crate::future::Future;
 use crate::wait::ReturnWhen;
-
-/// Something [`gather`] can run as a task (Python: an awaitable passed to `gather`, which
-/// wraps coroutines with `ensure_future`): any `'static` future becomes a new task; a [`Task`]
-/// is taken as it is.
-pub trait IntoTask {
-    /// The task's output.
-    type Output;
-    /// The task: the existing one, or a new one on the running loop.
-    fn into_task(self) -> Task<Self::Output>;
-}
-
-impl<F: StdFuture + 'static> IntoTask for F {
-    type Output = F::Output;
-
-    fn into_task(self) -> Task<F::Output> {
-        runtime::expect_current("aio::gather").spawn(self)
-    }
-}
-
-impl<T> IntoTask for Task<T> {
-    type Output = T;
-
-    fn into_task(self) -> Task<T> {
-        self
-    }
-}
-
-/// Runs awaitables concurrently and collects their values in argument order (Python:
-/// `asyncio.gather(*aws)`).
-///
-/// Every argument becomes a task at once (so they start in argument order, when the caller
-/// next yields). The result is `Ok` with every value, in argument order, once all are done; or
-/// the error of the first task to *fail in time* (a panic, or a cancellation), at once — the
-/// other tasks keep running, as in asyncio. If the coroutine awaiting the gather is cancelled,
-/// every unfinished child is cancelled. `gather` of nothing is `Ok(vec![])`.
-///
-/// ```
-/// use concurra::aio;
-///
-/// let out = aio::run(async {
-///     // Futures of one type become tasks; tasks are taken as they are.
-///     let doubled = aio::gather((1..=3).map(|i| async move { i * 2 })).await;
-///     let tasks = [aio::create_task(async { "a" }), aio::create_task(async { "b" })];
-///     (doubled, aio::gather(tasks).await)
-/// });
-/// assert_eq!(out.0.unwrap(), vec![2, 4, 6]);
-/// assert_eq!(out.1.unwrap(), vec!["a", "b"]);
-/// ```
-///
-/// # Panics
-/// Outside a running loop, when an argument must become a task.
-pub fn gather<I>(aws: I) -> Gather<<I::Item as IntoTask>::Output>
-where
-    I: IntoIterator,
-    I::Item: IntoTask,
-{
-    Gather(Children::new(aws))
-}
-
-/// The children of a [`gather`] or [`gather_all`]: one join per argument, and the kept outcome
-/// of each finished one.
-struct Children<T, R> {
-    /// One per argument; `None` once its outcome is in `results`.
-    joins: Vec<Option<Join<T>>>,
-    results: Vec<Option<R>>,
-    remaining: usize,
-}
-
-impl<T, R> Children<T, R> {
-    fn new<I>(aws: I) -> Self
-    where
-        I: IntoIterator,
-        I::Item: IntoTask<Output = T>,
-    {
-        let joins: Vec<Option<Join<T>>> = aws
-            .into_iter()
-            .map(|aw| Some(aw.into_task().into_future()))
-            .collect();
-        let results = joins.iter().map(|_| None).collect();
-        Self {
-            remaining: joins.len(),
-            joins,
-            results,
-        }
-    }
-
-    /// Polls every unfinished child; `keep` turns a child's outcome into what is stored, or
-    /// into the error that ends the whole at once.
-    fn poll(
-        &mut self,
-        cx: &mut Context<'_>,
-        mut keep: impl FnMut(Result<T>) -> Result<R>,
-    ) -> Poll<Result<Vec<R>>> {
-        for i in 0..self.joins.len() {
-            let Some(join) = &mut self.joins[i] else {
-                continue;
-            };
-            if let Poll::Ready(outcome) = Pin::new(join).poll(cx) {
-                self.joins[i] = None;
-                match keep(outcome) {
-                    Ok(kept) => self.results[i] = Some(kept),
-                    Err(e) => {
-                        // As asyncio's gather: the children left running are retrieved by
-                        // the gather, so their failures are not reported later.
-                        for join in self.joins.iter().flatten() {
-                            join.observe();
-                        }
-                        return Poll::Ready(Err(e));
-                    }
-                }
-                self.remaining -= 1;
-            }
-        }
-        if self.remaining == 0 {
-            let kept = self
-                .results
-                .iter_mut()
-                .map(|r| r.take().expect("every child is done"))
-                .collect();
-            Poll::Ready(Ok(kept))
-        } else {
-            Poll::Pending
-        }
-    }
-}
-
-impl<T, R> fmt::Debug for Children<T, R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Children")
-            .field("count", &self.joins.len())
-            .field("remaining", &self.remaining)
-            .finish()
-    }
-}
-
-/// The future [`gather`] returns.
-#[must_use = "gather's tasks run anyway; await it to collect their values"]
-#[derive(Debug)]
-pub struct Gather<T>(Children<T, T>);
-
-/// Nothing in a `Gather` is pinned: its children are boxed inside their tasks.
-impl<T> Unpin for Gather<T> {}
-
-impl<T> StdFuture for Gather<T> {
-    type Output = Result<Vec<T>>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Vec<T>>> {
-        self.0.poll(cx, |outcome| outcome)
-    }
-}
 
 /// Awaits `aw` for at most `timeout` on the loop's clock (Python: `asyncio.wait_for(aw,
 /// timeout)`, in Python's argument order; [`timeout`] takes them in tokio's order).
@@ -216,55 +67,6 @@ pub async fn wait_for<F: IntoFuture>(aw: F, timeout: Duration) -> Result<F::Outp
     let _cancelling = core.enter_cancelling();
     drop(inner.take());
     Err(Error::Timeout { after: timeout })
-}
-
-/// Runs awaitables concurrently and collects every outcome in argument order (Python:
-/// `asyncio.gather(*aws, return_exceptions=True)`).
-///
-/// As [`gather`], but it never ends early: it is ready once every child is done, with each
-/// child's `Result` in its place — a failed child's error, a cancelled child's
-/// [`Error::Cancelled`]. If the coroutine awaiting it is cancelled, every unfinished child is
-/// cancelled. `gather_all` of nothing is `vec![]`.
-///
-/// ```
-/// use concurra::aio;
-///
-/// let out = aio::run(async {
-///     let doomed = aio::create_task(std::future::pending::<i32>());
-///     doomed.cancel();
-///     let ok = aio::create_task(async { 1 });
-///     aio::gather_all([ok, doomed]).await
-/// });
-/// assert_eq!(*out[0].as_ref().unwrap(), 1);
-/// assert!(out[1].as_ref().unwrap_err().is_cancelled());
-/// ```
-///
-/// # Panics
-/// Outside a running loop, when an argument must become a task.
-pub fn gather_all<I>(aws: I) -> GatherAll<<I::Item as IntoTask>::Output>
-where
-    I: IntoIterator,
-    I::Item: IntoTask,
-{
-    GatherAll(Children::new(aws))
-}
-
-/// The future [`gather_all`] returns.
-#[must_use = "gather_all's tasks run anyway; await it to collect their outcomes"]
-#[derive(Debug)]
-pub struct GatherAll<T>(Children<T, Result<T>>);
-
-/// Nothing in a `GatherAll` is pinned: its children are boxed inside their tasks.
-impl<T> Unpin for GatherAll<T> {}
-
-impl<T> StdFuture for GatherAll<T> {
-    type Output = Vec<Result<T>>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<Result<T>>> {
-        self.0
-            .poll(cx, Ok)
-            .map(|kept| kept.expect("gather_all keeps every outcome"))
-    }
 }
 
 /// Runs `aw` under a deadline `delay` from now (Python: `async with asyncio.timeout(delay):`).

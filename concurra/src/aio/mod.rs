@@ -16,7 +16,7 @@
 //! | `asyncio.create_task(coro)`                    | [`create_task`] / [`spawn_local`] → [`Task`] |
 //! | `task.cancel()`, `task.done()`, `await task`   | [`Task::cancel`], [`Task::done`], `task.await` |
 //! | `asyncio.sleep(d)`, `asyncio.sleep(0)`         | [`sleep`], [`yield_now`]                   |
-//! | `asyncio.gather(*aws)`                         | [`gather`]                                 |
+//! | `asyncio.gather(*aws)`, `a, b = await gather(f(), g())` | [`gather`]`(iter)`, [`gather`]`((f(), g()))` |
 //! | `asyncio.gather(*aws, return_exceptions=True)` | [`gather_all`]                             |
 //! | `asyncio.wait_for(aw, timeout)`                | [`wait_for`]                               |
 //! | `async with asyncio.timeout(d)` / `timeout_at` | [`timeout`], [`timeout_at`]                |
@@ -133,6 +133,7 @@
 
 mod bridge;
 mod combinators;
+mod gather;
 mod group;
 mod queue;
 mod reactor;
@@ -149,8 +150,11 @@ use std::time::Duration;
 
 pub use self::bridge::{run_in_executor, to_thread, InExecutor, ToThread};
 pub use self::combinators::{
-    as_completed, gather, gather_all, shield, timeout, timeout_at, wait, wait_for, AsCompleted,
-    Gather, GatherAll, IntoTask, Shield,
+    as_completed, shield, timeout, timeout_at, wait, wait_for, AsCompleted, Shield,
+};
+pub use self::gather::{
+    gather, gather_all, Gather, GatherAll, GatherAllTuple, GatherSlot, GatherTuple, Gatherable,
+    IntoTask, Many, Tuple,
 };
 pub use self::group::{task_group, GroupWait, TaskGroup};
 pub use self::queue::{
