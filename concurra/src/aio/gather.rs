@@ -28,12 +28,14 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::runtime;
-use super::task::{Join, Task};
+use super::task::{IntoCoroutine, Join, Task};
 use crate::error::Result;
+use crate::executor::Fallible;
 
 /// Something [`gather`] can run as a task (Python: an awaitable passed to `gather`, which
-/// wraps coroutines with `ensure_future`): any `'static` future becomes a new task; a [`Task`]
-/// is taken as it is.
+/// wraps coroutines with `ensure_future`): any `'static` future becomes a new task, as does a
+/// [`Fallible`] future (its `Err` fails the task: see [`IntoCoroutine`]); a [`Task`] is taken
+/// as it is.
 pub trait IntoTask {
     /// The task's output.
     type Output;
@@ -45,6 +47,17 @@ impl<F: StdFuture + 'static> IntoTask for F {
     type Output = F::Output;
 
     fn into_task(self) -> Task<F::Output> {
+        runtime::expect_current("aio::gather").spawn(self)
+    }
+}
+
+impl<F> IntoTask for Fallible<F>
+where
+    Fallible<F>: IntoCoroutine,
+{
+    type Output = <Fallible<F> as IntoCoroutine>::Output;
+
+    fn into_task(self) -> Task<Self::Output> {
         runtime::expect_current("aio::gather").spawn(self)
     }
 }

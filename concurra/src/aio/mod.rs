@@ -14,6 +14,7 @@
 //! |------------------------------------------------|--------------------------------------------|
 //! | `asyncio.run(main())`                          | [`run`]`(main())`, [`Builder::run`]        |
 //! | `asyncio.create_task(coro)`                    | [`create_task`] / [`spawn_local`] → [`Task`] |
+//! | a coroutine that raises                        | `create_task(`[`Fallible`](crate::Fallible)`(coro))`: its `Err` fails the task |
 //! | `task.cancel()`, `task.done()`, `await task`   | [`Task::cancel`], [`Task::done`], `task.await` |
 //! | `asyncio.sleep(d)`, `asyncio.sleep(0)`         | [`sleep`], [`yield_now`]                   |
 //! | `asyncio.gather(*aws)`, `a, b = await gather(f(), g())` | [`gather`]`(iter)`, [`gather`]`((f(), g()))` |
@@ -156,7 +157,7 @@ pub use self::gather::{
     gather, gather_all, Gather, GatherAll, GatherAllTuple, GatherSlot, GatherTuple, Gatherable,
     IntoTask, Many, Tuple,
 };
-pub use self::group::{task_group, GroupWait, TaskGroup};
+pub use self::group::{task_group, Fails, GroupChild, GroupWait, Plain, TaskGroup};
 pub use self::queue::{
     Fifo, GenericQueue, Get, GetError, Join as QueueJoin, Lifo, LifoQueue, Priority, PriorityQueue,
     Put, PutError, Queue, Storage,
@@ -167,7 +168,7 @@ pub use self::sync::{
     Acquire, Barrier, BarrierWait, BoundedSemaphore, Condition, Event, EventWait, Lock, LockGuard,
     SemAcquire, Semaphore, SemaphorePermit,
 };
-pub use self::task::{Join, Task};
+pub use self::task::{IntoCoroutine, Join, Task};
 pub use self::time::{sleep, yield_now, Clock, PausedClock, Sleep, SystemClock};
 use crate::error::Result;
 
@@ -199,13 +200,16 @@ pub fn run<F: StdFuture>(main: F) -> F::Output {
 /// `asyncio.create_task`).
 ///
 /// The task starts when the caller next yields, after the tasks created before it. Any
-/// `'static` future works, `Send` or not.
+/// `'static` future works, `Send` or not. Wrapped as [`Fallible`](crate::Fallible)`(coro)`, a
+/// future whose output is `Result<T, E>` makes a task of `T` that an `Err` *fails* (with
+/// [`Error::Failed`](crate::Error::Failed)), as a raised exception fails an asyncio task; see
+/// [`IntoCoroutine`].
 ///
 /// # Panics
 /// Outside a running loop (Python: `RuntimeError: no running event loop`).
 pub fn create_task<F>(coro: F) -> Task<F::Output>
 where
-    F: StdFuture + 'static,
+    F: IntoCoroutine,
 {
     runtime::with_current("aio::create_task", |core| core.spawn(coro))
 }
@@ -217,7 +221,7 @@ where
 /// Outside a running loop.
 pub fn spawn_local<F>(coro: F) -> Task<F::Output>
 where
-    F: StdFuture + 'static,
+    F: IntoCoroutine,
 {
     create_task(coro)
 }

@@ -23,7 +23,7 @@ use std::time::Duration;
 use super::reactor::{Notifier, Reactor};
 use super::report::{Handler, Report, ReportKind};
 use super::slab::{Key, Slab};
-use super::task::{self, Task, TaskRun};
+use super::task::{self, IntoCoroutine, Task, TaskRun};
 use std::cell::RefMut;
 
 use super::time::{Clock, Due, SystemClock, TimerAction, Timers};
@@ -296,7 +296,7 @@ impl Core {
     /// Creates a task and queues its first step (Python: `loop.create_task`).
     pub(crate) fn spawn<F>(&self, coro: F) -> Task<F::Output>
     where
-        F: StdFuture + 'static,
+        F: IntoCoroutine,
     {
         let id = self.next_task_id.get();
         self.next_task_id.set(id + 1);
@@ -801,10 +801,11 @@ impl Loop {
         self.core.call_at(when, Box::new(f))
     }
 
-    /// Creates a task on this loop (see [`create_task`](super::create_task)).
+    /// Creates a task on this loop (see [`create_task`](super::create_task)); a
+    /// [`Fallible`](crate::Fallible) future's `Err` fails it.
     pub fn create_task<F>(&self, coro: F) -> Task<F::Output>
     where
-        F: StdFuture + 'static,
+        F: IntoCoroutine,
     {
         self.core.spawn(coro)
     }

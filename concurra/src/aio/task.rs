@@ -41,8 +41,81 @@ use super::runtime::{self, Core, WakeKey};
 use super::slab::Key;
 use super::waker::WakeWord;
 use crate::error::{Error, Result};
+use crate::executor::Fallible;
 use crate::future::{self, Future, Promise};
 use crate::unwind;
+
+/// What [`create_task`](super::create_task) runs as a task: any `'static` future (its output
+/// is the task's value), or a [`Fallible`] future whose output is `Result<T, E>` (the task's
+/// value is `T`; an `Err(e)` fails the task with [`Error::failed(e)`](Error::failed), as a
+/// raised exception fails an asyncio task, so [`gather`](super::gather), a
+/// [`TaskGroup`](super::TaskGroup) and [`wait`](super::wait()) with
+/// [`ReturnWhen::FirstException`](crate::ReturnWhen::FirstException) see a failure).
+///
+/// Sealed: implemented for every `Future + 'static` and for `Fallible<F>`.
+///
+/// ```
+/// use concurra::{aio, Fallible};
+///
+/// let out = aio::run(async {
+///     let parsed = aio::create_task(Fallible(async { "42".parse::<i32>() }));
+///     let failed = aio::create_task(Fallible(async { "x".parse::<i32>() }));
+///     (parsed.await, failed.await)
+/// });
+/// assert_eq!(out.0.unwrap(), 42);
+/// assert!(out.1.unwrap_err().is_failed());
+/// ```
+pub trait IntoCoroutine: sealed::Sealed + 'static {
+    /// The task's value.
+    type Output;
+    /// The future the task polls.
+    #[doc(hidden)]
+    type Future: StdFuture;
+    /// The future the task polls: `self`, or a field of `self` (it is pinned where it is).
+    #[doc(hidden)]
+    fn future_mut(&mut self) -> &mut Self::Future;
+    /// The task's outcome from the future's output.
+    #[doc(hidden)]
+    fn finish(out: <Self::Future as StdFuture>::Output) -> Result<Self::Output>;
+}
+
+mod sealed {
+    /// Keeps [`IntoCoroutine`](super::IntoCoroutine) to this crate's impls (its pinning
+    /// relies on them).
+    pub trait Sealed {}
+    impl<F: std::future::Future> Sealed for F {}
+    impl<F> Sealed for crate::Fallible<F> {}
+}
+
+impl<F: StdFuture + 'static> IntoCoroutine for F {
+    type Output = F::Output;
+    type Future = F;
+
+    fn future_mut(&mut self) -> &mut F {
+        self
+    }
+
+    fn finish(out: F::Output) -> Result<F::Output> {
+        Ok(out)
+    }
+}
+
+impl<F, T, E> IntoCoroutine for Fallible<F>
+where
+    F: StdFuture<Output = std::result::Result<T, E>> + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+{
+    type Output = T;
+    type Future = F;
+
+    fn future_mut(&mut self) -> &mut F {
+        &mut self.0
+    }
+
+    fn finish(out: std::result::Result<T, E>) -> Result<T> {
+        out.map_err(Error::failed)
+    }
+}
 
 /// Where a task is in its life (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,7 +188,7 @@ impl Header {
 
 /// What a task's one allocation holds besides its header: the coroutine while it runs, then
 /// its outcome.
-enum Body<F: StdFuture> {
+enum Body<F: IntoCoroutine> {
     /// Not done: the coroutine, pinned here (see # Pinning on [`TaskCell`]).
     Running(F),
     /// Done, and no shared future was made: the outcome (the error boxed, to keep the cell
@@ -234,7 +307,7 @@ trait TaskRef<T> {
 /// 2. it leaves [`Body::Running`] only by being dropped where it is (`*body = Body::Empty` in
 ///    [`drop_coro`](TaskCell::drop_coro), or the cell's own drop); the body is moved out of
 ///    (`mem::replace`) only when it is [`Body::Done`], which holds no coroutine.
-struct TaskCell<F: StdFuture> {
+struct TaskCell<F: IntoCoroutine> {
     header: Header,
     /// Borrowed for the whole of a step (nothing else needs it then: a coroutine may create
     /// tasks, cancel itself or await its own handle, and those only try to borrow it).
@@ -245,7 +318,7 @@ struct TaskCell<F: StdFuture> {
 /// Creates a task: the loop's side and the user's handle.
 pub(crate) fn new<F>(id: u64, wake: WakeWord, coro: F) -> (Rc<dyn TaskRun>, Task<F::Output>)
 where
-    F: StdFuture + 'static,
+    F: IntoCoroutine,
 {
     let cell = Rc::new(TaskCell {
         header: Header {
@@ -266,7 +339,7 @@ where
     (cell, task)
 }
 
-impl<F: StdFuture + 'static> TaskCell<F> {
+impl<F: IntoCoroutine> TaskCell<F> {
     /// Drops the coroutine in place (see # Pinning), reporting (not propagating) a panic in
     /// its destructor.
     fn drop_coro(&self) {
@@ -321,8 +394,10 @@ impl<F: StdFuture + 'static> TaskCell<F> {
     /// Step 3: polls the coroutine once; `None` if it is gone. A coroutine that completes is
     /// dropped in place inside the same panic door: a panic in its destructor is reported on
     /// stderr and the task still completes with the value (as [`drop_coro`](Self::drop_coro)
-    /// would have it).
-    fn poll_coro(&self) -> Option<Result<Poll<F::Output>>> {
+    /// would have it). The value is the future's own output, before
+    /// [`IntoCoroutine::finish`].
+    #[allow(clippy::type_complexity)]
+    fn poll_coro(&self) -> Option<Result<Poll<<F::Future as StdFuture>::Output>>> {
         let mut body = self.body.try_borrow_mut().ok()?;
         if !matches!(*body, Body::Running(_)) {
             return None;
@@ -336,9 +411,11 @@ impl<F: StdFuture + 'static> TaskCell<F> {
             };
             // SAFETY: the coroutine is never moved while it lives (see # Pinning on
             // `TaskCell`): it sits in its `Rc` from before its first poll until it is dropped
-            // in place.
+            // in place. The future polled is the coroutine itself or a field of it
+            // (`IntoCoroutine::future_mut`, sealed: only this crate's impls, which return
+            // `self` or the field of `Fallible`, a struct with no `Drop` that moves it).
             #[allow(unsafe_code)]
-            let coro = unsafe { Pin::new_unchecked(coro) };
+            let coro = unsafe { Pin::new_unchecked(coro.future_mut()) };
             if let Poll::Ready(v) = coro.poll(&mut cx) {
                 value = Some(v);
                 // Dropped in place (see # Pinning); if its destructor panics, the body is
@@ -393,7 +470,7 @@ impl<F: StdFuture + 'static> TaskCell<F> {
     }
 }
 
-impl<F: StdFuture + 'static> TaskRef<F::Output> for TaskCell<F> {
+impl<F: IntoCoroutine> TaskRef<F::Output> for TaskCell<F> {
     fn header(&self) -> &Header {
         &self.header
     }
@@ -443,7 +520,7 @@ impl<F: StdFuture + 'static> TaskRef<F::Output> for TaskCell<F> {
     }
 }
 
-impl<F: StdFuture + 'static> TaskRun for TaskCell<F> {
+impl<F: IntoCoroutine> TaskRun for TaskCell<F> {
     fn header(&self) -> &Header {
         &self.header
     }
@@ -483,7 +560,14 @@ impl<F: StdFuture + 'static> TaskRun for TaskCell<F> {
                     }
                     self.finish(None);
                 } else {
-                    self.finish(Some(Ok(value)));
+                    // A `Fallible` coroutine's `Err` fails the task, as a raised exception.
+                    let outcome = F::finish(value);
+                    let failed = outcome.is_err();
+                    self.finish(Some(outcome));
+                    if failed {
+                        let me: Rc<dyn TaskRun> = self.clone();
+                        core.note_failed(&me);
+                    }
                 }
             }
             Some(Err(panic)) => {
