@@ -160,7 +160,7 @@ pub use self::gather::{
 pub use self::group::{task_group, Fails, GroupChild, GroupWait, Plain, TaskGroup};
 pub use self::queue::{
     Fifo, GenericQueue, Get, GetError, Join as QueueJoin, Lifo, LifoQueue, Priority, PriorityQueue,
-    Put, PutError, Queue, Storage,
+    Put, PutError, Queue, QueueStream, Storage,
 };
 pub use self::report::{Report, ReportKind};
 pub use self::runtime::{Builder, Handle, Loop, LoopHandle};
