@@ -415,3 +415,20 @@ fn a_panic_in_main_leaves_run_and_the_thread_can_run_again() {
 fn create_task_outside_a_loop_panics() {
     let _ = aio::create_task(async {});
 }
+
+#[test]
+fn try_run_inside_a_running_loop_is_an_invalid_state_error() {
+    let (nested, builder) = aio::run(async {
+        let nested = aio::try_run(async { unreachable!("never polled") });
+        let builder = aio::Builder::new().try_run(async {});
+        (nested, builder)
+    });
+    assert!(nested.unwrap_err().is_invalid_state());
+    let err = builder.unwrap_err();
+    assert!(err.is_invalid_state());
+    assert!(err
+        .to_string()
+        .contains("cannot be called from a running event loop"));
+    // Outside a loop it runs main.
+    assert_eq!(aio::try_run(async { 5 }).unwrap(), 5);
+}

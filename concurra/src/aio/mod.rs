@@ -12,7 +12,7 @@
 //!
 //! | Python                                         | concurra                                   |
 //! |------------------------------------------------|--------------------------------------------|
-//! | `asyncio.run(main())`                          | [`run`]`(main())`, [`Builder::run`]        |
+//! | `asyncio.run(main())`                          | [`run`]`(main())`, [`Builder::run`]; [`try_run`], [`Builder::try_run`] return `Result` |
 //! | `asyncio.create_task(coro)`                    | [`create_task`] / [`spawn_local`] → [`Task`] |
 //! | a coroutine that raises                        | `create_task(`[`Fallible`](crate::Fallible)`(coro))`: its `Err` fails the task |
 //! | `task.cancel()`, `task.done()`, `await task`   | [`Task::cancel`], [`Task::done`], `task.await` |
@@ -194,6 +194,28 @@ use crate::error::Result;
 /// on after the loop shut down).
 pub fn run<F: StdFuture>(main: F) -> F::Output {
     Builder::new().run(main)
+}
+
+/// [`run`] that returns an error instead of panicking when the loop cannot run `main`.
+///
+/// ```
+/// use concurra::aio;
+///
+/// assert_eq!(aio::try_run(async { 6 * 7 }).unwrap(), 42);
+/// let nested = aio::run(async { aio::try_run(async {}) });
+/// assert!(nested.unwrap_err().is_invalid_state());
+/// ```
+///
+/// # Errors
+/// [`Error::InvalidState`](crate::Error::InvalidState) if called from inside a running loop
+/// (Python: `RuntimeError`); [`Error::Io`](crate::Error::Io) if the OS refuses a poller (too
+/// many open files, say), or if the poller fails while the loop runs (the loop is shut down
+/// first, its tasks cancelled).
+///
+/// # Panics
+/// If `main` panics (the panic goes on after the loop shut down).
+pub fn try_run<F: StdFuture>(main: F) -> Result<F::Output> {
+    Builder::new().try_run(main)
 }
 
 /// Wraps `coro` in a task on the running loop and schedules its first step (Python:
