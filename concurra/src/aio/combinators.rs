@@ -231,15 +231,20 @@ pub async fn wait<T: Clone>(
 pub fn as_completed<T: Clone>(tasks: impl IntoIterator<Item = Task<T>>) -> AsCompleted<T> {
     let futures: Vec<Future<T>> = tasks.into_iter().map(|t| t.future()).collect();
     AsCompleted {
+        remaining: futures.len(),
         inner: crate::wait::as_completed(futures, None),
     }
 }
 
 /// What [`as_completed`] returns: an async iterator, and a
-/// [`Stream`](futures_core::Stream), of outcomes.
+/// [`Stream`](futures_core::Stream), of outcomes. Fused
+/// ([`FusedStream`](futures_core::stream::FusedStream)): `None` for good once every task was
+/// yielded; its `size_hint` is exact.
 #[must_use = "streams do nothing unless polled"]
 pub struct AsCompleted<T> {
     inner: crate::wait::AsCompleted<T>,
+    /// Tasks not yielded yet (each task is one future: tasks are unique).
+    remaining: usize,
 }
 
 impl<T: Clone> AsCompleted<T> {
@@ -253,21 +258,40 @@ impl<T: Clone> futures_core::Stream for AsCompleted<T> {
     type Item = Result<T>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
-        Pin::new(&mut self.inner).poll_next(cx).map(|next| {
-            next.map(|done| {
-                done.and_then(|future| {
-                    future
-                        .try_result()
-                        .expect("as_completed yields done futures")
-                        .clone()
-                })
+        if self.remaining == 0 {
+            return Poll::Ready(None);
+        }
+        let next = futures_core::ready!(Pin::new(&mut self.inner).poll_next(cx));
+        self.remaining = if next.is_some() {
+            self.remaining - 1
+        } else {
+            0
+        };
+        Poll::Ready(next.map(|done| {
+            done.and_then(|future| {
+                future
+                    .try_result()
+                    .expect("as_completed yields done futures")
+                    .clone()
             })
-        })
+        }))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl<T: Clone> futures_core::stream::FusedStream for AsCompleted<T> {
+    fn is_terminated(&self) -> bool {
+        self.remaining == 0
     }
 }
 
 impl<T> fmt::Debug for AsCompleted<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsCompleted").finish_non_exhaustive()
+        f.debug_struct("AsCompleted")
+            .field("remaining", &self.remaining)
+            .finish_non_exhaustive()
     }
 }
