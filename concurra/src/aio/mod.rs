@@ -33,6 +33,7 @@
 //! | `asyncio.Semaphore`, `BoundedSemaphore`        | [`Semaphore`], [`BoundedSemaphore`]        |
 //! | `asyncio.Barrier`                              | [`Barrier`]                                |
 //! | `asyncio.Queue`, `LifoQueue`, `PriorityQueue`  | [`Queue`], [`LifoQueue`], [`PriorityQueue`] |
+//! | a consumer's `await q.get()` loop until `QueueShutDown` | [`GenericQueue::stream`] → [`QueueStream`] |
 //! | `asyncio.to_thread(fn)`                        | [`to_thread`]                              |
 //! | `loop.run_in_executor(executor, fn)`           | [`run_in_executor`]                        |
 //! | `asyncio.run_coroutine_threadsafe(coro, loop)` | [`LoopHandle::run_coroutine_threadsafe`]   |
@@ -123,7 +124,7 @@
 //! The loop reads its time from a [`Clock`]: the [`SystemClock`] by default, or a
 //! [`PausedClock`] (through [`Builder::clock`]) that jumps to the next deadline whenever the
 //! loop is idle, so tests check timer order without waiting. [`time`] is the loop's monotonic
-//! time as a [`Duration`](std::time::Duration) since the clock's origin, and [`call_at`] takes
+//! time as a [`Duration`] since the clock's origin, and [`call_at`] takes
 //! a time on that scale.
 //!
 //! # Done callbacks
