@@ -197,3 +197,66 @@ fn a_join_moved_to_another_task_wakes_that_task() {
     });
     assert_eq!(*out, 1);
 }
+
+#[test]
+fn wait_and_as_completed_take_non_clone_values() {
+    let out = paused(async {
+        let fast = aio::spawn_local(async { Rc::new('f') });
+        let slow = aio::spawn_local(async {
+            aio::sleep(std::time::Duration::from_secs(1)).await;
+            Rc::new('s')
+        });
+        let (done, pending) = aio::wait(vec![fast, slow], concurra::ReturnWhen::FirstCompleted)
+            .await
+            .unwrap();
+        assert_eq!((done.len(), pending.len()), (1, 1));
+        let first = done.into_iter().next().unwrap().await.unwrap();
+        let mut order = vec![*first];
+        let mut rest = aio::as_completed(pending);
+        while let Some(outcome) = rest.next().await {
+            order.push(*outcome.unwrap());
+        }
+        order
+    });
+    assert_eq!(out, ['f', 's']);
+}
+
+#[test]
+fn as_completed_moves_values_out_in_completion_order() {
+    let drops = Rc::new(Cell::new(0));
+    let (d1, d2) = (drops.clone(), drops.clone());
+    let out = paused(async move {
+        let a = aio::spawn_local(async move {
+            aio::yield_now().await;
+            ('a', NoClone(d1))
+        });
+        let b = aio::spawn_local(async move { ('b', NoClone(d2)) });
+        let cancelled = aio::spawn_local(pending::<(char, NoClone)>());
+        cancelled.cancel();
+        let mut completions = aio::as_completed(vec![a, b, cancelled]);
+        let mut got = Vec::new();
+        while let Some(outcome) = completions.next().await {
+            got.push(outcome.map(|(name, _)| name).map_err(|e| e.is_cancelled()));
+        }
+        got
+    });
+    // b first (no yield), then the cancellation (its step comes next), then a.
+    assert_eq!(out, [Ok('b'), Err(true), Ok('a')]);
+    assert_eq!(drops.get(), 2, "each value moved out once and dropped once");
+}
+
+#[test]
+fn a_task_group_takes_non_clone_values() {
+    let out = paused(async {
+        let group = aio::TaskGroup::new();
+        let plain = group.create_task(async { Ok(Rc::new(1)) }).unwrap();
+        let fallible = group
+            .create_task(concurra::Fallible(async {
+                Ok::<_, std::fmt::Error>(Rc::new(2))
+            }))
+            .unwrap();
+        group.wait().await.unwrap();
+        (*plain.await.unwrap().unwrap(), *fallible.await.unwrap())
+    });
+    assert_eq!(out, (1, 2));
+}

@@ -1,6 +1,7 @@
 //! Combinators over awaitables: [`wait_for`], [`timeout`], [`shield`], [`wait`] and
 //! [`as_completed`] ([`gather`](super::gather) has its own module).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::{Future as StdFuture, IntoFuture};
 use std::pin::Pin;
@@ -174,7 +175,8 @@ impl<T> fmt::Debug for Shield<T> {
 /// Waits for tasks until `return_when` holds (Python: `asyncio.wait(aws, return_when=...)`)
 /// and returns `(done, pending)`, each in the order given.
 ///
-/// Built on [`wait_async`](crate::wait_async) over the tasks' shared futures. It never cancels
+/// Built on [`wait_async`](crate::wait_async) over the tasks' value-free end signals, so `T`
+/// need not be `Clone`. It never cancels
 /// anything; for a time limit, wrap it in [`timeout`] (which drops the wait, not the tasks).
 /// [`ReturnWhen::FirstException`] returns at the first failure; a cancellation is not one.
 ///
@@ -191,7 +193,7 @@ impl<T> fmt::Debug for Shield<T> {
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] if `tasks` is empty (Python: `ValueError`).
-pub async fn wait<T: Clone>(
+pub async fn wait<T>(
     tasks: impl IntoIterator<Item = Task<T>>,
     return_when: ReturnWhen,
 ) -> Result<(Vec<Task<T>>, Vec<Task<T>>)> {
@@ -201,8 +203,16 @@ pub async fn wait<T: Clone>(
             "aio::wait needs at least one task".into(),
         ));
     }
-    let futures: Vec<Future<T>> = tasks.iter().map(Task::future).collect();
-    crate::wait::wait_async(&futures, return_when).await;
+    // Waiting reads no value: each task's value-free end signal, so no `T: Clone`. The
+    // tasks go back to the caller, who owns their outcomes from now on.
+    let signals: Vec<Future<()>> = tasks
+        .iter()
+        .map(|task| {
+            task.observe();
+            task.signal()
+        })
+        .collect();
+    crate::wait::wait_async(&signals, return_when).await;
     Ok(tasks.into_iter().partition(Task::done))
 }
 
@@ -210,7 +220,8 @@ pub async fn wait<T: Clone>(
 ///
 /// The k-th [`next`](AsCompleted::next) gives the k-th completion; tasks already done come
 /// first, in the order given. Built on the crate's [`as_completed`](crate::as_completed) over
-/// the tasks' shared futures. For a time limit, wrap each `next` in [`timeout`]: the
+/// the tasks' value-free end signals; each value is moved out of its task when yielded, so
+/// `T` need not be `Clone`. For a time limit, wrap each `next` in [`timeout`]: the
 /// stragglers are not cancelled (as asyncio).
 ///
 /// ```
@@ -228,11 +239,27 @@ pub async fn wait<T: Clone>(
 /// });
 /// assert_eq!(order, ["b", "a"]);
 /// ```
-pub fn as_completed<T: Clone>(tasks: impl IntoIterator<Item = Task<T>>) -> AsCompleted<T> {
-    let futures: Vec<Future<T>> = tasks.into_iter().map(|t| t.future()).collect();
+pub fn as_completed<T>(tasks: impl IntoIterator<Item = Task<T>>) -> AsCompleted<T> {
+    let tasks: Vec<Option<Task<T>>> = tasks
+        .into_iter()
+        .map(|task| {
+            task.observe();
+            Some(task)
+        })
+        .collect();
+    // Each task's value-free end signal is watched; the value is moved out of the task when
+    // it is yielded (read once: no `T: Clone`).
+    let signals: Vec<Future<()>> = tasks.iter().flatten().map(Task::signal).collect();
+    let index = signals
+        .iter()
+        .enumerate()
+        .map(|(i, signal)| (signal.id(), i))
+        .collect();
     AsCompleted {
-        remaining: futures.len(),
-        inner: crate::wait::as_completed(futures, None),
+        remaining: tasks.len(),
+        inner: crate::wait::as_completed(signals, None),
+        tasks,
+        index,
     }
 }
 
@@ -242,19 +269,24 @@ pub fn as_completed<T: Clone>(tasks: impl IntoIterator<Item = Task<T>>) -> AsCom
 /// yielded; its `size_hint` is exact.
 #[must_use = "streams do nothing unless polled"]
 pub struct AsCompleted<T> {
-    inner: crate::wait::AsCompleted<T>,
-    /// Tasks not yielded yet (each task is one future: tasks are unique).
+    /// Over the tasks' end signals.
+    inner: crate::wait::AsCompleted<()>,
+    /// In the order given; `None` once yielded.
+    tasks: Vec<Option<Task<T>>>,
+    /// A signal's identity → its task's index.
+    index: HashMap<usize, usize>,
+    /// Tasks not yielded yet (each task has its own signal: tasks are unique).
     remaining: usize,
 }
 
-impl<T: Clone> AsCompleted<T> {
+impl<T> AsCompleted<T> {
     /// The next task's outcome in completion order; `None` when every task was yielded.
     pub async fn next(&mut self) -> Option<Result<T>> {
         std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut *self), cx)).await
     }
 }
 
-impl<T: Clone> futures_core::Stream for AsCompleted<T> {
+impl<T> futures_core::Stream for AsCompleted<T> {
     type Item = Result<T>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
@@ -268,11 +300,11 @@ impl<T: Clone> futures_core::Stream for AsCompleted<T> {
             0
         };
         Poll::Ready(next.map(|done| {
-            done.and_then(|future| {
-                future
-                    .try_result()
-                    .expect("as_completed yields done futures")
-                    .clone()
+            done.and_then(|signal| {
+                let i = self.index[&signal.id()];
+                let task = self.tasks[i].take().expect("each signal is yielded once");
+                // Its signal completes in the task's last step, after the outcome is stored.
+                task.into_outcome()
             })
         }))
     }
@@ -282,7 +314,7 @@ impl<T: Clone> futures_core::Stream for AsCompleted<T> {
     }
 }
 
-impl<T: Clone> futures_core::stream::FusedStream for AsCompleted<T> {
+impl<T> futures_core::stream::FusedStream for AsCompleted<T> {
     fn is_terminated(&self) -> bool {
         self.remaining == 0
     }

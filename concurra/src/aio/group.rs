@@ -53,15 +53,16 @@ trait Child {
 
 struct ChildTask<V> {
     task: Task<V>,
-    future: Future<V>,
+    /// The task's value-free end signal: the group reads no value, so needs no `V: Clone`.
+    signal: Future<()>,
     finished: bool,
-    /// The error inside a value (a plain child's `Err`), for [`Child::error`].
-    inner_error: fn(&V) -> Option<Error>,
+    /// The error inside a plain child's value (its `Err`), set by the child's last step.
+    inner_error: Rc<RefCell<Option<Error>>>,
 }
 
-impl<V: Clone> Child for ChildTask<V> {
+impl<V> Child for ChildTask<V> {
     fn poll_done(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if !self.finished && Pin::new(&mut self.future).poll(cx).is_ready() {
+        if !self.finished && Pin::new(&mut self.signal).poll(cx).is_ready() {
             self.finished = true;
         }
         if self.finished {
@@ -80,10 +81,10 @@ impl<V: Clone> Child for ChildTask<V> {
     }
 
     fn error(&self) -> Option<Error> {
-        match self.future.try_result()? {
+        match self.signal.try_result()? {
             Err(e) if !e.is_cancelled() => Some(e.clone()),
             Err(_) => None,
-            Ok(value) => (self.inner_error)(value),
+            Ok(()) => self.inner_error.borrow().clone(),
         }
     }
 }
@@ -190,7 +191,10 @@ impl TaskGroup {
         }
         let index = self.inner.children.borrow().len();
         let group: Weak<Inner> = Rc::downgrade(&self.inner);
-        let on_err = move || {
+        let inner_error = Rc::new(RefCell::new(None));
+        let kept = inner_error.clone();
+        let on_err = move |error: Option<Error>| {
+            *kept.borrow_mut() = error;
             // As asyncio's done-callback, the abort runs at the next iteration: siblings
             // already scheduled for this one still run (and may fail too).
             super::call_soon(move || {
@@ -200,11 +204,14 @@ impl TaskGroup {
             });
         };
         let task = fut.start(on_err);
+        // The group owns the child's failure (its `wait` gives every error): never reported
+        // as unretrieved.
+        task.observe();
         let child = ChildTask {
-            future: task.future(),
+            signal: task.signal(),
             task: task.share(),
             finished: false,
-            inner_error: C::inner_error,
+            inner_error,
         };
         self.inner.children.borrow_mut().push(Box::new(child));
         Ok(task)
@@ -229,13 +236,11 @@ impl TaskGroup {
 pub trait GroupChild<M>: 'static {
     /// The child task's value: the future's `Result<T>` for a plain child, `T` for a
     /// [`Fallible`] one.
-    type Output: Clone + 'static;
-    /// Starts the task; `on_err` runs when the future returns `Err`.
+    type Output: 'static;
+    /// Starts the task; `on_err` runs when the future returns `Err`, with the error if the
+    /// task's value holds it (a plain child).
     #[doc(hidden)]
-    fn start(self, on_err: impl FnOnce() + 'static) -> Task<Self::Output>;
-    /// The error inside a value: a plain child's `Err`.
-    #[doc(hidden)]
-    fn inner_error(value: &Self::Output) -> Option<Error>;
+    fn start(self, on_err: impl FnOnce(Option<Error>) + 'static) -> Task<Self::Output>;
 }
 
 /// The [`GroupChild`] marker of a future with a `concurra::Result` output.
@@ -249,46 +254,39 @@ pub enum Fails {}
 impl<F, T> GroupChild<Plain> for F
 where
     F: StdFuture<Output = Result<T>> + 'static,
-    T: Clone + 'static,
+    T: 'static,
 {
     type Output = Result<T>;
 
-    fn start(self, on_err: impl FnOnce() + 'static) -> Task<Result<T>> {
+    fn start(self, on_err: impl FnOnce(Option<Error>) + 'static) -> Task<Result<T>> {
         super::create_task(async move {
             let out = self.await;
-            if out.is_err() {
-                on_err();
+            if let Err(e) = &out {
+                on_err(Some(e.clone()));
             }
             out
         })
-    }
-
-    fn inner_error(value: &Result<T>) -> Option<Error> {
-        value.as_ref().err().cloned()
     }
 }
 
 impl<F, T, E> GroupChild<Fails> for Fallible<F>
 where
     F: StdFuture<Output = std::result::Result<T, E>> + 'static,
-    T: Clone + 'static,
+    T: 'static,
     E: Into<Box<dyn std::error::Error + Send + Sync + 'static>> + 'static,
 {
     type Output = T;
 
-    fn start(self, on_err: impl FnOnce() + 'static) -> Task<T> {
+    fn start(self, on_err: impl FnOnce(Option<Error>) + 'static) -> Task<T> {
         let fut = self.0;
         super::create_task(Fallible(async move {
             let out = fut.await;
             if out.is_err() {
-                on_err();
+                // The task's own failure carries the error: the group reads it there.
+                on_err(None);
             }
             out
         }))
-    }
-
-    fn inner_error(_: &T) -> Option<Error> {
-        None
     }
 }
 

@@ -114,10 +114,12 @@
 //!       the task's [name](Task::name)).
 //! 7. **Memory.** A task is one allocation: an `Rc` holding its header, its coroutine (polled
 //!    pinned in place) and then its outcome (the coroutine's space is reused for it; an error
-//!    is boxed), kept in the loop's slab — 112 bytes for a small coroutine.
+//!    is boxed), kept in the loop's slab — 120 bytes for a small coroutine.
 //!    The crate-wide [`Future`](crate::Future) of a task is made only when asked for
 //!    ([`Task::future`], `Future::from`, [`Task::try_result`]); `task.await` does not need
-//!    it.
+//!    it. Neither do [`wait()`], [`as_completed`] and a [`TaskGroup`]: they wait on a
+//!    value-free end signal (a `Future<()>`, also made on demand), so none of them needs
+//!    `T: Clone`.
 //!
 //! # Time
 //!

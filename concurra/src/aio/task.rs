@@ -225,10 +225,24 @@ struct Shared<T> {
 ///    body into a completed (or cancelled) future.
 /// 3. Once `shared` is set, the body never holds the outcome and every read goes through
 ///    `shared`.
+///
+/// Apart from the outcome, a value-free [`Signal`] of the task's end can be made on demand, for
+/// those who wait on a task without reading its value ([`wait`](super::wait()),
+/// [`as_completed`](super::as_completed), [`TaskGroup`](super::TaskGroup)): they need no
+/// `T: Clone`.
 pub(crate) struct Outcome<T> {
     shared: OnceCell<Box<Shared<T>>>,
     /// The waker of the [`Join`] parked on this task, woken when it ends.
     join: Cell<Option<Waker>>,
+    signal: OnceCell<Box<Signal>>,
+}
+
+/// The task's end without its value: a crate-wide `Future<()>` that completes when the task
+/// ends, `Ok(())` for a value, the task's error for a failure, cancelled for a cancellation.
+struct Signal {
+    future: Future<()>,
+    /// From the signal's creation (while the task runs) to the task's end.
+    promise: RefCell<Option<Promise<()>>>,
 }
 
 impl<T> Outcome<T> {
@@ -236,6 +250,7 @@ impl<T> Outcome<T> {
         Outcome {
             shared: OnceCell::new(),
             join: Cell::new(None),
+            signal: OnceCell::new(),
         }
     }
 
@@ -291,6 +306,8 @@ trait TaskRef<T> {
     fn take(&self) -> Option<Result<T>>;
     /// The shared future, made now if needed (step 2 of [`Outcome`]), copying through `clone`.
     fn shared(&self, clone: fn(&T) -> T) -> &Future<T>;
+    /// The task's [`Signal`], made now if needed.
+    fn signal(&self) -> &Future<()>;
     /// [`TaskRun::unobserved_failure`].
     fn unobserved_failure(&self) -> Option<Error>;
 }
@@ -356,10 +373,15 @@ impl<F: IntoCoroutine> TaskCell<F> {
         }
     }
 
-    /// Stores the outcome (`None`: cancelled) and wakes the join. No borrow is held while the
-    /// promise runs its done-callbacks or the join's waker is woken.
+    /// Stores the outcome (`None`: cancelled), completes the signal and wakes the join. No
+    /// borrow is held while a promise runs its done-callbacks or the join's waker is woken.
     fn finish(&self, outcome: Option<Result<F::Output>>) {
         self.header.stage.set(Stage::Done);
+        let signal = self
+            .outcome
+            .signal
+            .get()
+            .and_then(|s| s.promise.borrow_mut().take());
         let promise = self
             .outcome
             .shared
@@ -385,9 +407,36 @@ impl<F: IntoCoroutine> TaskCell<F> {
                 *self.body.borrow_mut() = Body::Done(outcome.map_err(Box::new));
             }
         }
+        // Read back from where the outcome went: the signal agrees with the shared future,
+        // which stays cancelled if it was cancelled from outside meanwhile.
+        if let Some(promise) = signal {
+            match self.summary() {
+                Some(summary) => drop(promise.complete(summary)),
+                None => drop(promise.cancel()),
+            }
+        }
         let join = self.outcome.join.take();
         if let Some(waker) = join {
             waker.wake();
+        }
+    }
+
+    /// The task's end as a summary (`None`: cancelled), once it is done.
+    fn summary(&self) -> Option<Result<()>> {
+        if let Some(shared) = self.outcome.shared_future() {
+            if shared.cancelled() {
+                return None;
+            }
+            return match shared.try_result() {
+                Some(Err(e)) => Some(Err(e.clone())),
+                _ => Some(Ok(())),
+            };
+        }
+        match self.local().as_deref() {
+            Some(Err(e)) if e.is_cancelled() => None,
+            Some(Err(e)) => Some(Err((**e).clone())),
+            // A value, or taken by the task's one join already.
+            _ => Some(Ok(())),
         }
     }
 
@@ -517,6 +566,26 @@ impl<F: IntoCoroutine> TaskRef<F::Output> for TaskCell<F> {
 
     fn unobserved_failure(&self) -> Option<Error> {
         self.failure()
+    }
+
+    fn signal(&self) -> &Future<()> {
+        let signal = self.outcome.signal.get_or_init(|| {
+            let (promise, future) = future::pair();
+            let promise = if self.header.stage.get() == Stage::Done {
+                match self.summary() {
+                    Some(summary) => drop(promise.complete(summary)),
+                    None => drop(promise.cancel()),
+                }
+                None
+            } else {
+                Some(promise)
+            };
+            Box::new(Signal {
+                future,
+                promise: RefCell::new(promise),
+            })
+        });
+        &signal.future
     }
 }
 
@@ -678,6 +747,25 @@ impl<T> Task<T> {
         }
         self.observe();
         self.cell.shared(T::clone).try_result()
+    }
+
+    /// A value-free future of the task's end (crate-internal: for waiting on tasks without
+    /// reading them, so without `T: Clone`): `Ok(())` for a value, the task's error for a
+    /// failure, cancelled for a cancellation. It completes when the task's last step ends it.
+    pub(crate) fn signal(&self) -> Future<()> {
+        self.cell.signal().clone()
+    }
+
+    /// The outcome of a task that is done, moved out as `task.await` would (crate-internal).
+    ///
+    /// # Panics
+    /// If the task is not done.
+    pub(crate) fn into_outcome(self) -> Result<T> {
+        let mut join = self.into_future();
+        match Pin::new(&mut join).poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(outcome) => outcome,
+            Poll::Pending => panic!("into_outcome of a task that is not done"),
+        }
     }
 
     /// A second handle on the same task (crate-internal: handles are not `Clone`, so that
