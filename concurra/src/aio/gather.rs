@@ -17,7 +17,7 @@
 //!
 //! # One function, two shapes
 //!
-//! [`Gatherable<M>`] carries a marker `M` ([`Many`] or [`Tuple`]) so that its impl for every
+//! [`Gatherable<M>`] carries a marker `M` ([`Many`] or [`Tuple`], in [`aio::marker`](super::marker)) so that its impl for every
 //! `IntoIterator` and its impls for tuples never overlap (a blanket impl over `IntoIterator`
 //! and one for `(A, B)` would, as far as coherence knows). Only one impl fits a given
 //! argument, so `M` is inferred: callers never name it.

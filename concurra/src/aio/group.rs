@@ -231,8 +231,8 @@ impl TaskGroup {
 }
 
 /// What [`TaskGroup::create_task`] runs: a future whose output is a `concurra::Result<T>`
-/// (marker [`Plain`](super::Plain)), or a [`Fallible`] future with any `Result<T, E>` output
-/// (marker [`Fails`](super::Fails)). The marker is inferred; callers never name it.
+/// (marker [`Plain`]), or a [`Fallible`] future with any `Result<T, E>` output
+/// (marker [`Fails`]). The marker is inferred; callers never name it.
 pub trait GroupChild<M>: 'static {
     /// The child task's value: the future's `Result<T>` for a plain child, `T` for a
     /// [`Fallible`] one.

@@ -158,9 +158,17 @@ pub use self::combinators::{
 };
 pub use self::gather::{
     gather, gather_all, Gather, GatherAll, GatherAllTuple, GatherSlot, GatherTuple, Gatherable,
-    IntoTask, Many, Tuple,
+    IntoTask,
 };
-pub use self::group::{task_group, Fails, GroupChild, GroupWait, Plain, TaskGroup};
+pub use self::group::{task_group, GroupChild, GroupWait, TaskGroup};
+
+/// The marker types that let one function take two shapes of argument ([`gather`] an
+/// iterator or a tuple; [`TaskGroup::create_task`] a plain or a [`Fallible`](crate::Fallible)
+/// future). They are inferred: callers never name them.
+pub mod marker {
+    pub use super::gather::{Many, Tuple};
+    pub use super::group::{Fails, Plain};
+}
 pub use self::queue::{
     Fifo, GenericQueue, Get, GetError, Join as QueueJoin, Lifo, LifoQueue, Priority, PriorityQueue,
     Put, PutError, Queue, QueueStream, Storage,

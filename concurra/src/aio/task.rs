@@ -838,6 +838,18 @@ impl<T> Task<T> {
     /// assert_eq!(awaited, "hi");
     /// assert_eq!(shared.result().unwrap(), "hi");
     /// ```
+    ///
+    /// A value that is not `Clone` cannot be shared (await the task instead):
+    ///
+    /// ```compile_fail
+    /// use concurra::aio;
+    ///
+    /// struct NoClone;
+    /// aio::run(async {
+    ///     let task = aio::create_task(async { NoClone });
+    ///     let _shared = task.future();
+    /// });
+    /// ```
     pub fn future(&self) -> Future<T>
     where
         T: Clone,
