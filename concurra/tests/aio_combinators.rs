@@ -407,6 +407,25 @@ fn as_completed_under_a_timeout_leaves_stragglers_running() {
     });
 }
 
+#[test]
+fn as_completed_is_a_fused_stream_with_an_exact_size() {
+    use futures::stream::{FusedStream, Stream};
+
+    paused(async {
+        let mut completions = aio::as_completed(vec![after(2, 'x'), after(1, 'y')]);
+        assert_eq!(completions.size_hint(), (2, Some(2)));
+        assert!(!completions.is_terminated());
+        assert_eq!(completions.next().await.unwrap().unwrap(), 'y');
+        assert_eq!(completions.size_hint(), (1, Some(1)));
+        assert_eq!(completions.next().await.unwrap().unwrap(), 'x');
+        assert!(completions.is_terminated());
+        assert_eq!(completions.size_hint(), (0, Some(0)));
+        // Fused: `None` for good.
+        assert!(completions.next().await.is_none());
+        assert!(completions.next().await.is_none());
+    });
+}
+
 // ---- TaskGroup ----
 
 #[test]

@@ -332,12 +332,15 @@ fn a_dropped_sleep_never_moves_the_paused_clock() {
         aio::to_thread(|| ()).await.unwrap();
         let before = aio::time();
         // A later, earlier sleep (the timeout's) polled again before its deadline is not done.
-        let out = aio::wait_for(Duration::from_secs(5), async {
-            for _ in 0..3 {
-                aio::yield_now().await;
-            }
-            7
-        })
+        let out = aio::wait_for(
+            async {
+                for _ in 0..3 {
+                    aio::yield_now().await;
+                }
+                7
+            },
+            Duration::from_secs(5),
+        )
         .await;
         aio::sleep(Duration::from_secs(1)).await;
         (before, out.unwrap(), aio::time())
@@ -411,4 +414,21 @@ fn a_panic_in_main_leaves_run_and_the_thread_can_run_again() {
 #[should_panic(expected = "needs a running event loop")]
 fn create_task_outside_a_loop_panics() {
     let _ = aio::create_task(async {});
+}
+
+#[test]
+fn try_run_inside_a_running_loop_is_an_invalid_state_error() {
+    let (nested, builder) = aio::run(async {
+        let nested = aio::try_run(async { unreachable!("never polled") });
+        let builder = aio::Builder::new().try_run(async {});
+        (nested, builder)
+    });
+    assert!(nested.unwrap_err().is_invalid_state());
+    let err = builder.unwrap_err();
+    assert!(err.is_invalid_state());
+    assert!(err
+        .to_string()
+        .contains("cannot be called from a running event loop"));
+    // Outside a loop it runs main.
+    assert_eq!(aio::try_run(async { 5 }).unwrap(), 5);
 }

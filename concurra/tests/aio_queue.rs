@@ -242,3 +242,96 @@ fn immediate_shutdown_drops_items_and_releases_join() {
         joiner.await.unwrap();
     });
 }
+
+#[test]
+fn a_stream_yields_until_shutdown_and_empty() {
+    use futures::StreamExt;
+
+    let got = paused(async {
+        let q = Queue::new(1);
+        let producer = aio::create_task({
+            let q = q.clone();
+            async move {
+                for i in 0..4 {
+                    q.put(i).await.unwrap();
+                }
+                // Python 3.13: the consumer's `get` raises QueueShutDown once it is empty.
+                q.shutdown(false);
+            }
+        });
+        let got: Vec<i32> = q.stream().collect().await;
+        producer.await.unwrap();
+        got
+    });
+    assert_eq!(got, [0, 1, 2, 3]);
+}
+
+#[test]
+fn a_stream_is_fused_and_an_immediate_shutdown_ends_it() {
+    use futures::stream::FusedStream;
+
+    paused(async {
+        let q = LifoQueue::new(0);
+        for i in 0..3 {
+            q.put_nowait(i).unwrap();
+        }
+        let mut items = q.stream();
+        assert_eq!(items.next().await, Some(2));
+        q.shutdown(true);
+        assert!(!items.is_terminated());
+        assert_eq!(items.next().await, None);
+        assert!(items.is_terminated());
+        // Fused: a later put would be refused anyway, and the stream stays ended.
+        assert_eq!(items.next().await, None);
+    });
+}
+
+#[test]
+fn streams_and_getters_share_the_items_and_a_waiting_stream_wakes() {
+    use futures::StreamExt;
+
+    let (a, b) = paused(async {
+        let q = PriorityQueue::new(0);
+        let consumer = aio::create_task({
+            let q = q.clone();
+            async move { q.stream().collect::<Vec<u32>>().await }
+        });
+        settle().await; // the consumer's stream waits on the empty queue
+        for i in [3, 1, 2] {
+            q.put_nowait(i).unwrap();
+        }
+        let first = q.get().await.unwrap();
+        q.shutdown(false);
+        (first, consumer.await.unwrap())
+    });
+    // The stream, waiting first, was woken and took the item left by each wake-up; the
+    // getter took one: every item went to exactly one of them.
+    let mut all = b.clone();
+    all.push(a);
+    all.sort_unstable();
+    assert_eq!(all, [1, 2, 3]);
+}
+
+#[test]
+fn a_dropped_waiting_stream_passes_its_wake_up_on() {
+    // test_get_cancel_drop_one_pending_reader, with a stream as the cancelled reader.
+    paused(async {
+        let q: Queue<u8> = Queue::new(0);
+        let streamer = aio::create_task({
+            let q = q.clone();
+            async move {
+                let mut items = q.stream();
+                items.next().await
+            }
+        });
+        let getter = aio::create_task({
+            let q = q.clone();
+            async move { q.get().await.unwrap() }
+        });
+        settle().await;
+        q.put_nowait(7).unwrap();
+        streamer.cancel();
+        assert_eq!(getter.await.unwrap(), 7);
+        assert!(streamer.await.unwrap_err().is_cancelled());
+    });
+}

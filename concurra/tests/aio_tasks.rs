@@ -288,7 +288,7 @@ fn a_cancelled_gather_cancels_its_children() {
     paused(async {
         let children: Vec<_> = (0..3).map(|_| aio::create_task(pending::<u8>())).collect();
         let futures: Vec<_> = children.iter().map(|t| t.future()).collect();
-        let out = aio::wait_for(Duration::from_secs(1), aio::gather(children)).await;
+        let out = aio::wait_for(aio::gather(children), Duration::from_secs(1)).await;
         assert!(out.unwrap_err().is_timeout());
         for f in futures {
             assert!(f.await.unwrap_err().is_cancelled());
@@ -299,10 +299,13 @@ fn a_cancelled_gather_cancels_its_children() {
 #[test]
 fn wait_for_returns_the_value_in_time() {
     let out = paused(async {
-        aio::wait_for(Duration::from_secs(2), async {
-            aio::sleep(Duration::from_secs(1)).await;
-            "in time"
-        })
+        aio::wait_for(
+            async {
+                aio::sleep(Duration::from_secs(1)).await;
+                "in time"
+            },
+            Duration::from_secs(2),
+        )
         .await
     });
     assert_eq!(out.unwrap(), "in time");
@@ -314,11 +317,14 @@ fn wait_for_times_out_and_drops_the_inner_before_returning() {
     let d = dropped.clone();
     let (out, at, dropped_on_return) = paused(async move {
         let local = String::from("borrowed");
-        let out = aio::wait_for(Duration::from_secs(1), async {
-            let _finally = OnDrop(d);
-            aio::sleep(Duration::from_secs(2)).await;
-            local.len()
-        })
+        let out = aio::wait_for(
+            async {
+                let _finally = OnDrop(d);
+                aio::sleep(Duration::from_secs(2)).await;
+                local.len()
+            },
+            Duration::from_secs(1),
+        )
         .await;
         (out, aio::time(), dropped.get())
     });
@@ -332,7 +338,7 @@ fn wait_for_zero_never_starts_the_inner() {
     let ran = flag();
     let r = ran.clone();
     let out =
-        aio::run(async move { aio::wait_for(Duration::ZERO, async move { r.set(true) }).await });
+        aio::run(async move { aio::wait_for(async move { r.set(true) }, Duration::ZERO).await });
     assert!(out.unwrap_err().is_timeout());
     assert!(!ran.get());
 }
@@ -345,7 +351,7 @@ fn wait_for_a_task_cancels_it_on_timeout() {
             1
         });
         let fut = task.future();
-        let out = aio::wait_for(Duration::from_secs(1), task).await;
+        let out = aio::wait_for(task, Duration::from_secs(1)).await;
         assert!(out.unwrap_err().is_timeout());
         assert!(fut.await.unwrap_err().is_cancelled());
         assert_eq!(aio::time(), Duration::from_secs(1));

@@ -1,12 +1,14 @@
-//! Combinators over awaitables: [`gather`], [`gather_all`], [`wait_for`], [`timeout`],
-//! [`shield`], [`wait`] and [`as_completed`].
+//! Combinators over awaitables: [`wait_for`], [`timeout`], [`shield`], [`wait`] and
+//! [`as_completed`] ([`gather`](super::gather) has its own module).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::{Future as StdFuture, IntoFuture};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use super::gather::IntoTask;
 use super::runtime;
 use super::task::{Join, Task};
 use super::time::sleep;
@@ -14,162 +16,8 @@ use crate::error::{Error, Result};
 use crate::future::Future;
 use crate::wait::ReturnWhen;
 
-/// Something [`gather`] can run as a task (Python: an awaitable passed to `gather`, which
-/// wraps coroutines with `ensure_future`): any `'static` future becomes a new task; a [`Task`]
-/// is taken as it is.
-pub trait IntoTask {
-    /// The task's output.
-    type Output;
-    /// The task: the existing one, or a new one on the running loop.
-    fn into_task(self) -> Task<Self::Output>;
-}
-
-impl<F: StdFuture + 'static> IntoTask for F {
-    type Output = F::Output;
-
-    fn into_task(self) -> Task<F::Output> {
-        runtime::expect_current("aio::gather").spawn(self)
-    }
-}
-
-impl<T> IntoTask for Task<T> {
-    type Output = T;
-
-    fn into_task(self) -> Task<T> {
-        self
-    }
-}
-
-/// Runs awaitables concurrently and collects their values in argument order (Python:
-/// `asyncio.gather(*aws)`).
-///
-/// Every argument becomes a task at once (so they start in argument order, when the caller
-/// next yields). The result is `Ok` with every value, in argument order, once all are done; or
-/// the error of the first task to *fail in time* (a panic, or a cancellation), at once — the
-/// other tasks keep running, as in asyncio. If the coroutine awaiting the gather is cancelled,
-/// every unfinished child is cancelled. `gather` of nothing is `Ok(vec![])`.
-///
-/// ```
-/// use concurra::aio;
-///
-/// let out = aio::run(async {
-///     // Futures of one type become tasks; tasks are taken as they are.
-///     let doubled = aio::gather((1..=3).map(|i| async move { i * 2 })).await;
-///     let tasks = [aio::create_task(async { "a" }), aio::create_task(async { "b" })];
-///     (doubled, aio::gather(tasks).await)
-/// });
-/// assert_eq!(out.0.unwrap(), vec![2, 4, 6]);
-/// assert_eq!(out.1.unwrap(), vec!["a", "b"]);
-/// ```
-///
-/// # Panics
-/// Outside a running loop, when an argument must become a task.
-pub fn gather<I>(aws: I) -> Gather<<I::Item as IntoTask>::Output>
-where
-    I: IntoIterator,
-    I::Item: IntoTask,
-    <I::Item as IntoTask>::Output: Clone,
-{
-    Gather(Children::new(aws))
-}
-
-/// The children of a [`gather`] or [`gather_all`]: one join per argument, and the kept outcome
-/// of each finished one.
-struct Children<T, R> {
-    /// One per argument; `None` once its outcome is in `results`.
-    joins: Vec<Option<Join<T>>>,
-    results: Vec<Option<R>>,
-    remaining: usize,
-}
-
-impl<T, R> Children<T, R> {
-    fn new<I>(aws: I) -> Self
-    where
-        I: IntoIterator,
-        I::Item: IntoTask<Output = T>,
-        T: Clone,
-    {
-        let joins: Vec<Option<Join<T>>> = aws
-            .into_iter()
-            .map(|aw| Some(aw.into_task().into_future()))
-            .collect();
-        let results = joins.iter().map(|_| None).collect();
-        Self {
-            remaining: joins.len(),
-            joins,
-            results,
-        }
-    }
-
-    /// Polls every unfinished child; `keep` turns a child's outcome into what is stored, or
-    /// into the error that ends the whole at once.
-    fn poll(
-        &mut self,
-        cx: &mut Context<'_>,
-        mut keep: impl FnMut(Result<T>) -> Result<R>,
-    ) -> Poll<Result<Vec<R>>>
-    where
-        T: Clone,
-    {
-        for i in 0..self.joins.len() {
-            let Some(join) = &mut self.joins[i] else {
-                continue;
-            };
-            if let Poll::Ready(outcome) = Pin::new(join).poll(cx) {
-                self.joins[i] = None;
-                match keep(outcome) {
-                    Ok(kept) => self.results[i] = Some(kept),
-                    Err(e) => {
-                        // As asyncio's gather: the children left running are retrieved by
-                        // the gather, so their failures are not reported later.
-                        for join in self.joins.iter().flatten() {
-                            join.observe();
-                        }
-                        return Poll::Ready(Err(e));
-                    }
-                }
-                self.remaining -= 1;
-            }
-        }
-        if self.remaining == 0 {
-            let kept = self
-                .results
-                .iter_mut()
-                .map(|r| r.take().expect("every child is done"))
-                .collect();
-            Poll::Ready(Ok(kept))
-        } else {
-            Poll::Pending
-        }
-    }
-}
-
-impl<T, R> fmt::Debug for Children<T, R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Children")
-            .field("count", &self.joins.len())
-            .field("remaining", &self.remaining)
-            .finish()
-    }
-}
-
-/// The future [`gather`] returns.
-#[must_use = "gather's tasks run anyway; await it to collect their values"]
-#[derive(Debug)]
-pub struct Gather<T>(Children<T, T>);
-
-/// Nothing in a `Gather` is pinned: its children are boxed inside their tasks.
-impl<T> Unpin for Gather<T> {}
-
-impl<T: Clone> StdFuture for Gather<T> {
-    type Output = Result<Vec<T>>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Vec<T>>> {
-        self.0.poll(cx, |outcome| outcome)
-    }
-}
-
-/// Awaits `aw` for at most `timeout` on the loop's clock (Python: `asyncio.wait_for`).
+/// Awaits `aw` for at most `timeout` on the loop's clock (Python: `asyncio.wait_for(aw,
+/// timeout)`, in Python's argument order; [`timeout`] takes them in tokio's order).
 ///
 /// Returns `Ok` with `aw`'s output if it completes first; otherwise `aw` is cancelled and the
 /// result is [`Error::Timeout`]. `aw` runs inside the caller's task (no new task), so it may
@@ -185,7 +33,7 @@ impl<T: Clone> StdFuture for Gather<T> {
 /// use concurra::aio;
 ///
 /// let out = aio::run(async {
-///     aio::wait_for(Duration::from_millis(1), std::future::pending::<()>()).await
+///     aio::wait_for(std::future::pending::<()>(), Duration::from_millis(1)).await
 /// });
 /// assert!(out.unwrap_err().is_timeout());
 /// ```
@@ -195,7 +43,7 @@ impl<T: Clone> StdFuture for Gather<T> {
 ///
 /// # Panics
 /// Polled outside a running loop.
-pub async fn wait_for<F: IntoFuture>(timeout: Duration, aw: F) -> Result<F::Output> {
+pub async fn wait_for<F: IntoFuture>(aw: F, timeout: Duration) -> Result<F::Output> {
     let mut inner = Some(Box::pin(aw.into_future()));
     if !timeout.is_zero() {
         let mut deadline = sleep(timeout);
@@ -222,56 +70,6 @@ pub async fn wait_for<F: IntoFuture>(timeout: Duration, aw: F) -> Result<F::Outp
     Err(Error::Timeout { after: timeout })
 }
 
-/// Runs awaitables concurrently and collects every outcome in argument order (Python:
-/// `asyncio.gather(*aws, return_exceptions=True)`).
-///
-/// As [`gather`], but it never ends early: it is ready once every child is done, with each
-/// child's `Result` in its place — a failed child's error, a cancelled child's
-/// [`Error::Cancelled`]. If the coroutine awaiting it is cancelled, every unfinished child is
-/// cancelled. `gather_all` of nothing is `vec![]`.
-///
-/// ```
-/// use concurra::aio;
-///
-/// let out = aio::run(async {
-///     let doomed = aio::create_task(std::future::pending::<i32>());
-///     doomed.cancel();
-///     let ok = aio::create_task(async { 1 });
-///     aio::gather_all([ok, doomed]).await
-/// });
-/// assert_eq!(*out[0].as_ref().unwrap(), 1);
-/// assert!(out[1].as_ref().unwrap_err().is_cancelled());
-/// ```
-///
-/// # Panics
-/// Outside a running loop, when an argument must become a task.
-pub fn gather_all<I>(aws: I) -> GatherAll<<I::Item as IntoTask>::Output>
-where
-    I: IntoIterator,
-    I::Item: IntoTask,
-    <I::Item as IntoTask>::Output: Clone,
-{
-    GatherAll(Children::new(aws))
-}
-
-/// The future [`gather_all`] returns.
-#[must_use = "gather_all's tasks run anyway; await it to collect their outcomes"]
-#[derive(Debug)]
-pub struct GatherAll<T>(Children<T, Result<T>>);
-
-/// Nothing in a `GatherAll` is pinned: its children are boxed inside their tasks.
-impl<T> Unpin for GatherAll<T> {}
-
-impl<T: Clone> StdFuture for GatherAll<T> {
-    type Output = Vec<Result<T>>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<Result<T>>> {
-        self.0
-            .poll(cx, Ok)
-            .map(|kept| kept.expect("gather_all keeps every outcome"))
-    }
-}
-
 /// Runs `aw` under a deadline `delay` from now (Python: `async with asyncio.timeout(delay):`).
 ///
 /// Python's context manager cancels the task running the block when the deadline passes and
@@ -280,7 +78,8 @@ impl<T: Clone> StdFuture for GatherAll<T> {
 /// deadline, in a cancelling section, so its destructors — the block's `finally` — have run
 /// when this returns [`Error::Timeout`]. Only the scope that expired reports the timeout: an
 /// inner scope sees nothing (it is dropped with the outer block), as in test_nested_timeouts.
-/// A zero delay times out without polling `aw`. The same as [`wait_for`].
+/// A zero delay times out without polling `aw`. The same as [`wait_for`], with the arguments
+/// in tokio's order (`tokio::time::timeout(d, fut)`).
 ///
 /// ```
 /// use std::time::Duration;
@@ -301,7 +100,7 @@ impl<T: Clone> StdFuture for GatherAll<T> {
 /// # Panics
 /// Polled outside a running loop.
 pub async fn timeout<F: IntoFuture>(delay: Duration, aw: F) -> Result<F::Output> {
-    wait_for(delay, aw).await
+    wait_for(aw, delay).await
 }
 
 /// [`timeout`] with an absolute deadline on the loop's clock (Python: `asyncio.timeout_at`).
@@ -314,7 +113,7 @@ pub async fn timeout<F: IntoFuture>(delay: Duration, aw: F) -> Result<F::Output>
 /// Outside a running loop.
 pub async fn timeout_at<F: IntoFuture>(when: Duration, aw: F) -> Result<F::Output> {
     let now = runtime::expect_current("aio::timeout_at").now();
-    wait_for(when.saturating_sub(now), aw).await
+    wait_for(aw, when.saturating_sub(now)).await
 }
 
 /// Protects an awaitable from cancellation (Python: `asyncio.shield(aw)`).
@@ -343,43 +142,41 @@ pub async fn timeout_at<F: IntoFuture>(when: Duration, aw: F) -> Result<F::Outpu
 pub fn shield<A>(aw: A) -> Shield<A::Output>
 where
     A: IntoTask,
-    A::Output: Clone,
 {
+    let task = aw.into_task();
+    // As asyncio's shield retrieves the inner exception when the outer is cancelled: a
+    // failure of the shielded task is the shield's to give, never reported as unretrieved.
+    task.observe();
     Shield {
-        future: aw.into_task().future(),
+        join: Join::shielded(task),
     }
 }
 
 /// The future [`shield`] returns.
 #[must_use = "the shielded task runs anyway; await the shield for its outcome"]
 pub struct Shield<T> {
-    future: Future<T>,
+    join: Join<T>,
 }
 
-impl<T: Clone> StdFuture for Shield<T> {
+impl<T> StdFuture for Shield<T> {
     type Output = Result<T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
-        // Read on the loop's thread only (`Future::peek`).
-        let future = &mut self.future;
-        future
-            .poll_done(cx)
-            .map(|()| future.peek().expect("done").clone())
+        Pin::new(&mut self.join).poll(cx)
     }
 }
 
 impl<T> fmt::Debug for Shield<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Shield")
-            .field("future", &self.future)
-            .finish()
+        f.debug_struct("Shield").field("join", &self.join).finish()
     }
 }
 
 /// Waits for tasks until `return_when` holds (Python: `asyncio.wait(aws, return_when=...)`)
 /// and returns `(done, pending)`, each in the order given.
 ///
-/// Built on [`wait_async`](crate::wait_async) over the tasks' shared futures. It never cancels
+/// Built on [`wait_async`](crate::wait_async) over the tasks' value-free end signals, so `T`
+/// need not be `Clone`. It never cancels
 /// anything; for a time limit, wrap it in [`timeout`] (which drops the wait, not the tasks).
 /// [`ReturnWhen::FirstException`] returns at the first failure; a cancellation is not one.
 ///
@@ -406,8 +203,16 @@ pub async fn wait<T>(
             "aio::wait needs at least one task".into(),
         ));
     }
-    let futures: Vec<Future<T>> = tasks.iter().map(Task::future).collect();
-    crate::wait::wait_async(&futures, return_when).await;
+    // Waiting reads no value: each task's value-free end signal, so no `T: Clone`. The
+    // tasks go back to the caller, who owns their outcomes from now on.
+    let signals: Vec<Future<()>> = tasks
+        .iter()
+        .map(|task| {
+            task.observe();
+            task.signal()
+        })
+        .collect();
+    crate::wait::wait_async(&signals, return_when).await;
     Ok(tasks.into_iter().partition(Task::done))
 }
 
@@ -415,7 +220,8 @@ pub async fn wait<T>(
 ///
 /// The k-th [`next`](AsCompleted::next) gives the k-th completion; tasks already done come
 /// first, in the order given. Built on the crate's [`as_completed`](crate::as_completed) over
-/// the tasks' shared futures. For a time limit, wrap each `next` in [`timeout`]: the
+/// the tasks' value-free end signals; each value is moved out of its task when yielded, so
+/// `T` need not be `Clone`. For a time limit, wrap each `next` in [`timeout`]: the
 /// stragglers are not cancelled (as asyncio).
 ///
 /// ```
@@ -434,45 +240,90 @@ pub async fn wait<T>(
 /// assert_eq!(order, ["b", "a"]);
 /// ```
 pub fn as_completed<T>(tasks: impl IntoIterator<Item = Task<T>>) -> AsCompleted<T> {
-    let futures: Vec<Future<T>> = tasks.into_iter().map(|t| t.future()).collect();
+    let tasks: Vec<Option<Task<T>>> = tasks
+        .into_iter()
+        .map(|task| {
+            task.observe();
+            Some(task)
+        })
+        .collect();
+    // Each task's value-free end signal is watched; the value is moved out of the task when
+    // it is yielded (read once: no `T: Clone`).
+    let signals: Vec<Future<()>> = tasks.iter().flatten().map(Task::signal).collect();
+    let index = signals
+        .iter()
+        .enumerate()
+        .map(|(i, signal)| (signal.id(), i))
+        .collect();
     AsCompleted {
-        inner: crate::wait::as_completed(futures),
+        remaining: tasks.len(),
+        inner: crate::wait::as_completed(signals),
+        tasks,
+        index,
     }
 }
 
 /// What [`as_completed`] returns: an async iterator, and a
-/// [`Stream`](futures_core::Stream), of outcomes.
+/// [`Stream`](futures_core::Stream), of outcomes. Fused
+/// ([`FusedStream`](futures_core::stream::FusedStream)): `None` for good once every task was
+/// yielded; its `size_hint` is exact.
 #[must_use = "streams do nothing unless polled"]
 pub struct AsCompleted<T> {
-    inner: crate::wait::AsCompleted<T>,
+    /// Over the tasks' end signals.
+    inner: crate::wait::AsCompleted<()>,
+    /// In the order given; `None` once yielded.
+    tasks: Vec<Option<Task<T>>>,
+    /// A signal's identity → its task's index.
+    index: HashMap<usize, usize>,
+    /// Tasks not yielded yet (each task has its own signal: tasks are unique).
+    remaining: usize,
 }
 
-impl<T: Clone> AsCompleted<T> {
+impl<T> AsCompleted<T> {
     /// The next task's outcome in completion order; `None` when every task was yielded.
     pub async fn next(&mut self) -> Option<Result<T>> {
         std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut *self), cx)).await
     }
 }
 
-impl<T: Clone> futures_core::Stream for AsCompleted<T> {
+impl<T> futures_core::Stream for AsCompleted<T> {
     type Item = Result<T>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
-        Pin::new(&mut self.inner).poll_next(cx).map(|next| {
-            next.map(|done| {
-                done.and_then(|future| {
-                    future
-                        .peek()
-                        .expect("as_completed yields done futures")
-                        .clone()
-                })
+        if self.remaining == 0 {
+            return Poll::Ready(None);
+        }
+        let next = futures_core::ready!(Pin::new(&mut self.inner).poll_next(cx));
+        self.remaining = if next.is_some() {
+            self.remaining - 1
+        } else {
+            0
+        };
+        Poll::Ready(next.map(|done| {
+            done.and_then(|signal| {
+                let i = self.index[&signal.id()];
+                let task = self.tasks[i].take().expect("each signal is yielded once");
+                // Its signal completes in the task's last step, after the outcome is stored.
+                task.into_outcome()
             })
-        })
+        }))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl<T> futures_core::stream::FusedStream for AsCompleted<T> {
+    fn is_terminated(&self) -> bool {
+        self.remaining == 0
     }
 }
 
 impl<T> fmt::Debug for AsCompleted<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsCompleted").finish_non_exhaustive()
+        f.debug_struct("AsCompleted")
+            .field("remaining", &self.remaining)
+            .finish_non_exhaustive()
     }
 }

@@ -31,6 +31,7 @@ use std::task::{Context, Poll};
 use super::runtime;
 use super::task::Task;
 use crate::error::{Error, Result};
+use crate::executor::Fallible;
 use crate::future::Future;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,15 +51,18 @@ trait Child {
     fn error(&self) -> Option<Error>;
 }
 
-struct ChildTask<T> {
-    task: Task<Result<T>>,
-    future: Future<Result<T>>,
+struct ChildTask<V> {
+    task: Task<V>,
+    /// The task's value-free end signal: the group reads no value, so needs no `V: Clone`.
+    signal: Future<()>,
     finished: bool,
+    /// The error inside a plain child's value (its `Err`), set by the child's last step.
+    inner_error: Rc<RefCell<Option<Error>>>,
 }
 
-impl<T: Clone> Child for ChildTask<T> {
+impl<V> Child for ChildTask<V> {
     fn poll_done(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if !self.finished && self.future.poll_done(cx).is_ready() {
+        if !self.finished && Pin::new(&mut self.signal).poll(cx).is_ready() {
             self.finished = true;
         }
         if self.finished {
@@ -77,10 +81,10 @@ impl<T: Clone> Child for ChildTask<T> {
     }
 
     fn error(&self) -> Option<Error> {
-        match self.future.peek()? {
+        match self.signal.try_result()? {
             Err(e) if !e.is_cancelled() => Some(e.clone()),
-            Ok(Err(e)) => Some(e.clone()),
-            _ => None,
+            Err(_) => None,
+            Ok(()) => self.inner_error.borrow().clone(),
         }
     }
 }
@@ -147,8 +151,24 @@ impl TaskGroup {
 
     /// Starts `fut` as a child task on the running loop (Python: `group.create_task`).
     ///
-    /// The returned task's output is the child's own `Result`; awaiting the task adds the
-    /// task's outcome around it (a cancelled child gives `Err(Error::Cancelled)`).
+    /// `fut` is a future whose output is a `concurra::Result<T>`: the returned task's output
+    /// is that `Result`, and awaiting the task adds the task's outcome around it (a cancelled
+    /// child gives `Err(Error::Cancelled)`). Or it is a [`Fallible`](crate::Fallible) future
+    /// with any `Result<T, E>` output: the task's output is `T`, and an `Err` fails the task
+    /// itself with [`Error::Failed`], as a raised exception does in asyncio.
+    ///
+    /// ```
+    /// use concurra::{aio, Fallible};
+    ///
+    /// let errors = aio::run(async {
+    ///     let group = aio::TaskGroup::new();
+    ///     let bad = group.create_task(Fallible(async { "x".parse::<u8>() })).unwrap();
+    ///     let errors = group.wait().await.unwrap_err();
+    ///     assert!(bad.await.unwrap_err().is_failed());
+    ///     errors
+    /// });
+    /// assert!(errors[0].is_failed());
+    /// ```
     ///
     /// # Errors
     /// [`Error::InvalidState`] once the group is failing or closed (Python: `RuntimeError`,
@@ -156,10 +176,9 @@ impl TaskGroup {
     ///
     /// # Panics
     /// Outside a running loop.
-    pub fn create_task<F, T>(&self, fut: F) -> Result<Task<Result<T>>>
+    pub fn create_task<C, M>(&self, fut: C) -> Result<Task<C::Output>>
     where
-        F: StdFuture<Output = Result<T>> + 'static,
-        T: Clone + 'static,
+        C: GroupChild<M>,
     {
         match self.inner.state.get() {
             State::Open => {}
@@ -172,23 +191,27 @@ impl TaskGroup {
         }
         let index = self.inner.children.borrow().len();
         let group: Weak<Inner> = Rc::downgrade(&self.inner);
-        let task = super::create_task(async move {
-            let out = fut.await;
-            if out.is_err() {
-                // As asyncio's done-callback, the abort runs at the next iteration: siblings
-                // already scheduled for this one still run (and may fail too).
-                super::call_soon(move || {
-                    if let Some(group) = group.upgrade() {
-                        group.fail(Some(index));
-                    }
-                });
-            }
-            out
-        });
+        let inner_error = Rc::new(RefCell::new(None));
+        let kept = inner_error.clone();
+        let on_err = move |error: Option<Error>| {
+            *kept.borrow_mut() = error;
+            // As asyncio's done-callback, the abort runs at the next iteration: siblings
+            // already scheduled for this one still run (and may fail too).
+            super::call_soon(move || {
+                if let Some(group) = group.upgrade() {
+                    group.fail(Some(index));
+                }
+            });
+        };
+        let task = fut.start(on_err);
+        // The group owns the child's failure (its `wait` gives every error): never reported
+        // as unretrieved.
+        task.observe();
         let child = ChildTask {
-            future: task.future(),
+            signal: task.signal(),
             task: task.share(),
             finished: false,
+            inner_error,
         };
         self.inner.children.borrow_mut().push(Box::new(child));
         Ok(task)
@@ -204,6 +227,66 @@ impl TaskGroup {
             inner: self.inner.clone(),
             finished: false,
         }
+    }
+}
+
+/// What [`TaskGroup::create_task`] runs: a future whose output is a `concurra::Result<T>`
+/// (marker [`Plain`]), or a [`Fallible`] future with any `Result<T, E>` output
+/// (marker [`Fails`]). The marker is inferred; callers never name it.
+pub trait GroupChild<M>: 'static {
+    /// The child task's value: the future's `Result<T>` for a plain child, `T` for a
+    /// [`Fallible`] one.
+    type Output: 'static;
+    /// Starts the task; `on_err` runs when the future returns `Err`, with the error if the
+    /// task's value holds it (a plain child).
+    #[doc(hidden)]
+    fn start(self, on_err: impl FnOnce(Option<Error>) + 'static) -> Task<Self::Output>;
+}
+
+/// The [`GroupChild`] marker of a future with a `concurra::Result` output.
+#[derive(Debug)]
+pub enum Plain {}
+
+/// The [`GroupChild`] marker of a [`Fallible`] future.
+#[derive(Debug)]
+pub enum Fails {}
+
+impl<F, T> GroupChild<Plain> for F
+where
+    F: StdFuture<Output = Result<T>> + 'static,
+    T: 'static,
+{
+    type Output = Result<T>;
+
+    fn start(self, on_err: impl FnOnce(Option<Error>) + 'static) -> Task<Result<T>> {
+        super::create_task(async move {
+            let out = self.await;
+            if let Err(e) = &out {
+                on_err(Some(e.clone()));
+            }
+            out
+        })
+    }
+}
+
+impl<F, T, E> GroupChild<Fails> for Fallible<F>
+where
+    F: StdFuture<Output = std::result::Result<T, E>> + 'static,
+    T: 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync + 'static>> + 'static,
+{
+    type Output = T;
+
+    fn start(self, on_err: impl FnOnce(Option<Error>) + 'static) -> Task<T> {
+        let fut = self.0;
+        super::create_task(Fallible(async move {
+            let out = fut.await;
+            if out.is_err() {
+                // The task's own failure carries the error: the group reads it there.
+                on_err(None);
+            }
+            out
+        }))
     }
 }
 

@@ -12,11 +12,12 @@
 //!
 //! | Python                                         | concurra                                   |
 //! |------------------------------------------------|--------------------------------------------|
-//! | `asyncio.run(main())`                          | [`run`]`(main())`, [`Builder::run`]        |
+//! | `asyncio.run(main())`                          | [`run`]`(main())`, [`Builder::run`]; [`try_run`], [`Builder::try_run`] return `Result` |
 //! | `asyncio.create_task(coro)`                    | [`create_task`] / [`spawn_local`] → [`Task`] |
+//! | a coroutine that raises                        | `create_task(`[`Fallible`](crate::Fallible)`(coro))`: its `Err` fails the task |
 //! | `task.cancel()`, `task.done()`, `await task`   | [`Task::cancel`], [`Task::done`], `task.await` |
 //! | `asyncio.sleep(d)`, `asyncio.sleep(0)`         | [`sleep`], [`yield_now`]                   |
-//! | `asyncio.gather(*aws)`                         | [`gather`]                                 |
+//! | `asyncio.gather(*aws)`, `a, b = await gather(f(), g())` | [`gather`]`(iter)`, [`gather`]`((f(), g()))` |
 //! | `asyncio.gather(*aws, return_exceptions=True)` | [`gather_all`]                             |
 //! | `asyncio.wait_for(aw, timeout)`                | [`wait_for`]                               |
 //! | `async with asyncio.timeout(d)` / `timeout_at` | [`timeout`], [`timeout_at`]                |
@@ -32,6 +33,7 @@
 //! | `asyncio.Semaphore`, `BoundedSemaphore`        | [`Semaphore`], [`BoundedSemaphore`]        |
 //! | `asyncio.Barrier`                              | [`Barrier`]                                |
 //! | `asyncio.Queue`, `LifoQueue`, `PriorityQueue`  | [`Queue`], [`LifoQueue`], [`PriorityQueue`] |
+//! | a consumer's `await q.get()` loop until `QueueShutDown` | [`GenericQueue::stream`] → [`QueueStream`] |
 //! | `asyncio.to_thread(fn)`                        | [`to_thread`]                              |
 //! | `loop.run_in_executor(executor, fn)`           | [`run_in_executor`]                        |
 //! | `asyncio.run_coroutine_threadsafe(coro, loop)` | [`LoopHandle::run_coroutine_threadsafe`]   |
@@ -112,10 +114,12 @@
 //!       the task's [name](Task::name)).
 //! 7. **Memory.** A task is one allocation: an `Rc` holding its header, its coroutine (polled
 //!    pinned in place) and then its outcome (the coroutine's space is reused for it; an error
-//!    is boxed), kept in the loop's slab — 112 bytes for a small coroutine.
+//!    is boxed), kept in the loop's slab — 120 bytes for a small coroutine.
 //!    The crate-wide [`Future`](crate::Future) of a task is made only when asked for
 //!    ([`Task::future`], `Future::from`, [`Task::try_result`]); `task.await` does not need
-//!    it.
+//!    it. Neither do [`wait()`], [`as_completed`] and a [`TaskGroup`]: they wait on a
+//!    value-free end signal (a `Future<()>`, also made on demand), so none of them needs
+//!    `T: Clone`.
 //!
 //! # Time
 //!
@@ -133,6 +137,7 @@
 
 mod bridge;
 mod combinators;
+mod gather;
 mod group;
 mod queue;
 mod reactor;
@@ -149,13 +154,24 @@ use std::time::Duration;
 
 pub use self::bridge::{run_in_executor, to_thread, InExecutor, ToThread};
 pub use self::combinators::{
-    as_completed, gather, gather_all, shield, timeout, timeout_at, wait, wait_for, AsCompleted,
-    Gather, GatherAll, IntoTask, Shield,
+    as_completed, shield, timeout, timeout_at, wait, wait_for, AsCompleted, Shield,
 };
-pub use self::group::{task_group, GroupWait, TaskGroup};
+pub use self::gather::{
+    gather, gather_all, Gather, GatherAll, GatherAllTuple, GatherSlot, GatherTuple, Gatherable,
+    IntoTask,
+};
+pub use self::group::{task_group, GroupChild, GroupWait, TaskGroup};
+
+/// The marker types that let one function take two shapes of argument ([`gather`] an
+/// iterator or a tuple; [`TaskGroup::create_task`] a plain or a [`Fallible`](crate::Fallible)
+/// future). They are inferred: callers never name them.
+pub mod marker {
+    pub use super::gather::{Many, Tuple};
+    pub use super::group::{Fails, Plain};
+}
 pub use self::queue::{
     Fifo, GenericQueue, Get, GetError, Join as QueueJoin, Lifo, LifoQueue, Priority, PriorityQueue,
-    Put, PutError, Queue, Storage,
+    Put, PutError, Queue, QueueStream, Storage,
 };
 pub use self::report::{Report, ReportKind};
 pub use self::runtime::{Builder, Handle, Loop, LoopHandle};
@@ -163,7 +179,7 @@ pub use self::sync::{
     Acquire, Barrier, BarrierWait, BoundedSemaphore, Condition, Event, EventWait, Lock, LockGuard,
     SemAcquire, Semaphore, SemaphorePermit,
 };
-pub use self::task::{Join, Task};
+pub use self::task::{IntoCoroutine, Join, Task};
 pub use self::time::{sleep, yield_now, Clock, PausedClock, Sleep, SystemClock};
 use crate::error::Result;
 
@@ -191,17 +207,42 @@ pub fn run<F: StdFuture>(main: F) -> F::Output {
     Builder::new().run(main)
 }
 
+/// [`run`] that returns an error instead of panicking when the loop cannot run `main`.
+///
+/// ```
+/// use concurra::aio;
+///
+/// assert_eq!(aio::try_run(async { 6 * 7 }).unwrap(), 42);
+/// let nested = aio::run(async { aio::try_run(async {}) });
+/// assert!(nested.unwrap_err().is_invalid_state());
+/// ```
+///
+/// # Errors
+/// [`Error::InvalidState`](crate::Error::InvalidState) if called from inside a running loop
+/// (Python: `RuntimeError`); [`Error::Io`](crate::Error::Io) if the OS refuses a poller (too
+/// many open files, say), or if the poller fails while the loop runs (the loop is shut down
+/// first, its tasks cancelled).
+///
+/// # Panics
+/// If `main` panics (the panic goes on after the loop shut down).
+pub fn try_run<F: StdFuture>(main: F) -> Result<F::Output> {
+    Builder::new().try_run(main)
+}
+
 /// Wraps `coro` in a task on the running loop and schedules its first step (Python:
 /// `asyncio.create_task`).
 ///
 /// The task starts when the caller next yields, after the tasks created before it. Any
-/// `'static` future works, `Send` or not.
+/// `'static` future works, `Send` or not. Wrapped as [`Fallible`](crate::Fallible)`(coro)`, a
+/// future whose output is `Result<T, E>` makes a task of `T` that an `Err` *fails* (with
+/// [`Error::Failed`](crate::Error::Failed)), as a raised exception fails an asyncio task; see
+/// [`IntoCoroutine`].
 ///
 /// # Panics
 /// Outside a running loop (Python: `RuntimeError: no running event loop`).
 pub fn create_task<F>(coro: F) -> Task<F::Output>
 where
-    F: StdFuture + 'static,
+    F: IntoCoroutine,
 {
     runtime::with_current("aio::create_task", |core| core.spawn(coro))
 }
@@ -213,7 +254,7 @@ where
 /// Outside a running loop.
 pub fn spawn_local<F>(coro: F) -> Task<F::Output>
 where
-    F: StdFuture + 'static,
+    F: IntoCoroutine,
 {
     create_task(coro)
 }

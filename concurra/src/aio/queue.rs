@@ -350,6 +350,39 @@ impl<T, S: Storage<Item = T>> GenericQueue<T, S> {
         }
     }
 
+    /// A consuming [`Stream`](futures_core::Stream) of the queue's items: each item is a
+    /// [`get`](Self::get), and the stream ends when `get` would fail with
+    /// [`GetError::ShutDown`] (the queue shut down and empty; Python's `QueueShutDown` ending
+    /// a consumer loop). Several streams and getters share the items, each item going to one
+    /// of them. As with `get`, call [`task_done`](Self::task_done) per item if anyone
+    /// [`join`](Self::join)s.
+    ///
+    /// ```
+    /// use concurra::aio::{self, Queue};
+    ///
+    /// let got = aio::run(async {
+    ///     let q = Queue::new(0);
+    ///     for i in 0..3 {
+    ///         q.put_nowait(i).unwrap();
+    ///     }
+    ///     q.shutdown(false);
+    ///     let mut items = q.stream();
+    ///     let mut got = Vec::new();
+    ///     while let Some(item) = items.next().await {
+    ///         got.push(item);
+    ///     }
+    ///     got
+    /// });
+    /// assert_eq!(got, [0, 1, 2]);
+    /// ```
+    pub fn stream(&self) -> QueueStream<T, S> {
+        QueueStream {
+            inner: self.inner.clone(),
+            slot: None,
+            ended: false,
+        }
+    }
+
     /// Marks one taken item as processed (Python: `task_done()`); wakes [`join`](Self::join)
     /// when none is left.
     ///
@@ -512,6 +545,80 @@ impl<S: Storage> fmt::Debug for Get<'_, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Get")
             .field("waiting", &self.slot.is_some())
+            .finish()
+    }
+}
+
+/// The stream [`GenericQueue::stream`] returns: the queue's items until it is shut down and
+/// empty. It holds a handle on the queue (it is `'static` when the items are). Fused: `None`
+/// for good once it ended.
+#[must_use = "streams do nothing unless polled"]
+pub struct QueueStream<T, S: Storage<Item = T>> {
+    inner: Rc<Inner<S>>,
+    /// Its place in the getters' list while it waits.
+    slot: Option<Rc<Slot>>,
+    ended: bool,
+}
+
+impl<T, S: Storage<Item = T>> QueueStream<T, S> {
+    /// The next item, waiting for one; `None` once the queue is shut down and empty.
+    pub async fn next(&mut self) -> Option<T> {
+        std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut *self), cx)).await
+    }
+}
+
+impl<T, S: Storage<Item = T>> Unpin for QueueStream<T, S> {}
+
+impl<T, S: Storage<Item = T>> futures_core::Stream for QueueStream<T, S> {
+    type Item = T;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let this = &mut *self;
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        match this.inner.try_get() {
+            Err(GetError::Empty) => {
+                wait_in(&mut this.slot, &this.inner.getters, cx);
+                Poll::Pending
+            }
+            done => {
+                leave(this.slot.take(), &this.inner.getters);
+                this.ended = done.is_err();
+                Poll::Ready(done.ok())
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        if self.ended {
+            (0, Some(0))
+        } else {
+            (self.inner.items.borrow().len(), None)
+        }
+    }
+}
+
+impl<T, S: Storage<Item = T>> futures_core::stream::FusedStream for QueueStream<T, S> {
+    fn is_terminated(&self) -> bool {
+        self.ended
+    }
+}
+
+impl<T, S: Storage<Item = T>> Drop for QueueStream<T, S> {
+    fn drop(&mut self) {
+        if abandon(self.slot.take(), &self.inner.getters) && !self.inner.empty() {
+            // Step 4: pass the wake-up on, as a dropped `get`.
+            self.inner.getters.notify_one();
+        }
+    }
+}
+
+impl<T, S: Storage<Item = T>> fmt::Debug for QueueStream<T, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueStream")
+            .field("waiting", &self.slot.is_some())
+            .field("ended", &self.ended)
             .finish()
     }
 }

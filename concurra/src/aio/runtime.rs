@@ -23,7 +23,7 @@ use std::time::Duration;
 use super::reactor::{Notifier, Reactor};
 use super::report::{Handler, Report, ReportKind};
 use super::slab::{Key, Slab};
-use super::task::{self, Task, TaskRun};
+use super::task::{self, IntoCoroutine, Task, TaskRun};
 use std::cell::RefMut;
 
 use super::time::{Clock, Due, SystemClock, TimerAction, Timers};
@@ -296,7 +296,7 @@ impl Core {
     /// Creates a task and queues its first step (Python: `loop.create_task`).
     pub(crate) fn spawn<F>(&self, coro: F) -> Task<F::Output>
     where
-        F: StdFuture + 'static,
+        F: IntoCoroutine,
     {
         let id = self.next_task_id.get();
         self.next_task_id.set(id + 1);
@@ -428,13 +428,17 @@ impl Core {
     }
 
     /// Step 1 of an iteration: wait for events (or not), then drain the inject queue.
-    fn wait_for_events(&self) {
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the reactor failed: a poller that fails once fails for good (CPython's
+    /// selector raises out of `run_forever`), there is no loop left to run.
+    fn wait_for_events(&self) -> Result<()> {
         if !self.ready.borrow().is_empty() {
             // Busy: no syscall; take what other threads queued, if anything.
             if self.shared.pending.load(Ordering::SeqCst) {
                 self.drain_inject();
             }
-            return;
+            return Ok(());
         }
         let deadline = loop {
             let top = self.timers.borrow_mut().pop_cancelled_top();
@@ -451,9 +455,7 @@ impl Core {
         };
         let turn = self.reactor.borrow_mut().turn(timeout);
         if let Err(e) = turn {
-            // A poller that fails once fails for good (CPython's selector raises out of
-            // run_forever): there is no loop left to run.
-            panic!("the event loop's reactor failed: {e}");
+            return Err(Error::io("the event loop's reactor failed", e));
         }
         self.drain_inject();
         if let Some(d) = advance {
@@ -461,6 +463,7 @@ impl Core {
                 self.clock.advance_to(d);
             }
         }
+        Ok(())
     }
 
     fn drain_inject(&self) {
@@ -579,21 +582,22 @@ impl Drop for Enter {
     }
 }
 
-/// Runs `main` on a new loop on this thread until it completes; see [`run`](super::run).
-fn block_on<F: StdFuture>(options: Builder, main: F) -> F::Output {
-    assert!(
-        current().is_none(),
-        "aio::run() cannot be called from a running event loop"
-    );
-    let core =
-        Rc::new(Core::new(options).unwrap_or_else(|e| panic!("cannot start the event loop: {e}")));
+/// Runs `main` on a new loop on this thread until it completes; see [`try_run`](super::try_run).
+fn block_on<F: StdFuture>(options: Builder, main: F) -> Result<F::Output> {
+    if current().is_some() {
+        return Err(Error::InvalidState(
+            "aio::run() cannot be called from a running event loop".into(),
+        ));
+    }
+    let core = Rc::new(Core::new(options)?);
+    // From here on, every way out (a value, an error, main's panic) shuts the loop down.
     let _enter = Enter::new(core.clone());
     let mut main = pin!(main);
     let main_waker = waker::waker(core.loop_bits, MAIN_KEY);
     let mut main_cx = Context::from_waker(&main_waker);
     core.schedule(MAIN_KEY);
     loop {
-        core.wait_for_events();
+        core.wait_for_events()?;
         core.run_due_timers();
         // Step 3: run what is ready now; what these schedule runs next iteration.
         let ntodo = core.ready.borrow().len();
@@ -611,7 +615,7 @@ fn block_on<F: StdFuture>(options: Builder, main: F) -> F::Output {
                     // shut the loop down.
                     if let Poll::Ready(out) = main.as_mut().poll(&mut main_cx) {
                         core.check_slow(watch);
-                        return out;
+                        return Ok(out);
                     }
                 }
                 Runnable::Task(task) => task.run(&core),
@@ -693,8 +697,22 @@ impl Builder {
     /// Runs `main` on a new loop on this thread (see [`run`](super::run)).
     ///
     /// # Panics
-    /// As [`run`](super::run).
+    /// As [`run`](super::run): where [`try_run`](Self::try_run) returns an error, and if
+    /// `main` panics.
     pub fn run<F: StdFuture>(self, main: F) -> F::Output {
+        self.try_run(main).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Runs `main` on a new loop on this thread and returns its output, or the error that
+    /// kept the loop from running it (see [`try_run`](super::try_run)).
+    ///
+    /// # Errors
+    /// [`Error::InvalidState`] inside a running loop; [`Error::Io`] if the OS refuses a
+    /// poller, or if the poller fails while the loop runs (the loop is shut down first).
+    ///
+    /// # Panics
+    /// If `main` panics (the panic goes on after the loop shut down).
+    pub fn try_run<F: StdFuture>(self, main: F) -> Result<F::Output> {
         block_on(self, main)
     }
 }
@@ -801,10 +819,11 @@ impl Loop {
         self.core.call_at(when, Box::new(f))
     }
 
-    /// Creates a task on this loop (see [`create_task`](super::create_task)).
+    /// Creates a task on this loop (see [`create_task`](super::create_task)); a
+    /// [`Fallible`](crate::Fallible) future's `Err` fails it.
     pub fn create_task<F>(&self, coro: F) -> Task<F::Output>
     where
-        F: StdFuture + 'static,
+        F: IntoCoroutine,
     {
         self.core.spawn(coro)
     }

@@ -41,8 +41,81 @@ use super::runtime::{self, Core, WakeKey};
 use super::slab::Key;
 use super::waker::WakeWord;
 use crate::error::{Error, Result};
+use crate::executor::Fallible;
 use crate::future::{self, Future, Promise};
 use crate::unwind;
+
+/// What [`create_task`](super::create_task) runs as a task: any `'static` future (its output
+/// is the task's value), or a [`Fallible`] future whose output is `Result<T, E>` (the task's
+/// value is `T`; an `Err(e)` fails the task with [`Error::failed(e)`](Error::failed), as a
+/// raised exception fails an asyncio task, so [`gather`](super::gather), a
+/// [`TaskGroup`](super::TaskGroup) and [`wait`](super::wait()) with
+/// [`ReturnWhen::FirstException`](crate::ReturnWhen::FirstException) see a failure).
+///
+/// Sealed: implemented for every `Future + 'static` and for `Fallible<F>`.
+///
+/// ```
+/// use concurra::{aio, Fallible};
+///
+/// let out = aio::run(async {
+///     let parsed = aio::create_task(Fallible(async { "42".parse::<i32>() }));
+///     let failed = aio::create_task(Fallible(async { "x".parse::<i32>() }));
+///     (parsed.await, failed.await)
+/// });
+/// assert_eq!(out.0.unwrap(), 42);
+/// assert!(out.1.unwrap_err().is_failed());
+/// ```
+pub trait IntoCoroutine: sealed::Sealed + 'static {
+    /// The task's value.
+    type Output;
+    /// The future the task polls.
+    #[doc(hidden)]
+    type Future: StdFuture;
+    /// The future the task polls: `self`, or a field of `self` (it is pinned where it is).
+    #[doc(hidden)]
+    fn future_mut(&mut self) -> &mut Self::Future;
+    /// The task's outcome from the future's output.
+    #[doc(hidden)]
+    fn finish(out: <Self::Future as StdFuture>::Output) -> Result<Self::Output>;
+}
+
+mod sealed {
+    /// Keeps [`IntoCoroutine`](super::IntoCoroutine) to this crate's impls (its pinning
+    /// relies on them).
+    pub trait Sealed {}
+    impl<F: std::future::Future> Sealed for F {}
+    impl<F> Sealed for crate::Fallible<F> {}
+}
+
+impl<F: StdFuture + 'static> IntoCoroutine for F {
+    type Output = F::Output;
+    type Future = F;
+
+    fn future_mut(&mut self) -> &mut F {
+        self
+    }
+
+    fn finish(out: F::Output) -> Result<F::Output> {
+        Ok(out)
+    }
+}
+
+impl<F, T, E> IntoCoroutine for Fallible<F>
+where
+    F: StdFuture<Output = std::result::Result<T, E>> + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+{
+    type Output = T;
+    type Future = F;
+
+    fn future_mut(&mut self) -> &mut F {
+        &mut self.0
+    }
+
+    fn finish(out: std::result::Result<T, E>) -> Result<T> {
+        out.map_err(Error::failed)
+    }
+}
 
 /// Where a task is in its life (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,7 +188,7 @@ impl Header {
 
 /// What a task's one allocation holds besides its header: the coroutine while it runs, then
 /// its outcome.
-enum Body<F: StdFuture> {
+enum Body<F: IntoCoroutine> {
     /// Not done: the coroutine, pinned here (see # Pinning on [`TaskCell`]).
     Running(F),
     /// Done, and no shared future was made: the outcome (the error boxed, to keep the cell
@@ -128,36 +201,48 @@ enum Body<F: StdFuture> {
 /// A finished task's outcome as its body keeps it.
 type Local<T> = std::result::Result<T, Box<Error>>;
 
-/// The outcome a reader gets from a [`Local`] one.
-fn read_local<T: Clone>(local: &Local<T>) -> Result<T> {
-    match local {
-        Ok(value) => Ok(value.clone()),
-        Err(e) => Err((**e).clone()),
-    }
-}
-
 /// The crate-wide future of a task and its write side, made on demand.
 struct Shared<T> {
     future: Future<T>,
     /// From the future's creation (while the task runs) to the task's end.
     promise: RefCell<Option<Promise<T>>>,
+    /// How a [`Join`] copies the value out of `future`: `T::clone`, captured by the call that
+    /// made the shared future ([`Task::future`], [`Task::try_result`]), where `T: Clone` is
+    /// known. So awaiting a task needs no `Clone` bound of its own.
+    clone: fn(&T) -> T,
 }
 
 /// Where a task's outcome lives.
 ///
 /// 1. Until someone asks for the crate-wide [`Future`] ([`Task::future`], `Future::from`,
 ///    [`Task::try_result`]), there is none: the outcome goes into the task's body when it
-///    ends, and a [`Join`] waits in `join` (a second awaiter with another waker makes the
-///    shared future). Most tasks never pay for a shared future.
+///    ends, a [`Join`] waits in `join` and then *moves* the outcome out of the body (no
+///    `Clone`). Most tasks never pay for a shared future. There is at most one `Join` per
+///    task: [`Task`] is not `Clone`, `into_future` consumes it, and the crate's internal
+///    shares ([`Task::share`]) are never awaited.
 /// 2. The first ask makes it: a pending task gets a `(Promise, Future)` pair (the promise is
 ///    completed or cancelled when the task ends); a finished task's outcome moves from the
 ///    body into a completed (or cancelled) future.
 /// 3. Once `shared` is set, the body never holds the outcome and every read goes through
 ///    `shared`.
+///
+/// Apart from the outcome, a value-free [`Signal`] of the task's end can be made on demand, for
+/// those who wait on a task without reading its value ([`wait`](super::wait()),
+/// [`as_completed`](super::as_completed), [`TaskGroup`](super::TaskGroup)): they need no
+/// `T: Clone`.
 pub(crate) struct Outcome<T> {
     shared: OnceCell<Box<Shared<T>>>,
     /// The waker of the [`Join`] parked on this task, woken when it ends.
     join: Cell<Option<Waker>>,
+    signal: OnceCell<Box<Signal>>,
+}
+
+/// The task's end without its value: a crate-wide `Future<()>` that completes when the task
+/// ends, `Ok(())` for a value, the task's error for a failure, cancelled for a cancellation.
+struct Signal {
+    future: Future<()>,
+    /// From the signal's creation (while the task runs) to the task's end.
+    promise: RefCell<Option<Promise<()>>>,
 }
 
 impl<T> Outcome<T> {
@@ -165,6 +250,7 @@ impl<T> Outcome<T> {
         Outcome {
             shared: OnceCell::new(),
             join: Cell::new(None),
+            signal: OnceCell::new(),
         }
     }
 
@@ -185,19 +271,14 @@ impl<T> Outcome<T> {
         })
     }
 
-    /// Registers `waker` to be woken at the end; false if another waker holds the slot.
-    fn park(&self, waker: &Waker) -> bool {
+    /// Registers `waker` to be woken at the end, in place of the one there (the task's one
+    /// [`Join`] polled from another task or combinator since).
+    fn park(&self, waker: &Waker) {
         let join = self.join.take();
-        let parked = match &join {
-            Some(old) => old.will_wake(waker),
-            None => true,
-        };
-        self.join.set(if parked && join.is_none() {
-            Some(waker.clone())
-        } else {
-            join
+        self.join.set(match join {
+            Some(old) if old.will_wake(waker) => Some(old),
+            _ => Some(waker.clone()),
         });
-        parked
     }
 }
 
@@ -220,8 +301,13 @@ trait TaskRef<T> {
     /// The outcome in the body, if the task is done and no shared future was made. `None`
     /// also during the task's own step (the body is borrowed then, and the task not done).
     fn local(&self) -> Option<Ref<'_, Local<T>>>;
-    /// The shared future, made now if needed (step 2 of [`Outcome`]).
-    fn shared(&self) -> &Future<T>;
+    /// Moves the outcome out of the body (for the task's one [`Join`]); `None` as
+    /// [`local`](Self::local).
+    fn take(&self) -> Option<Result<T>>;
+    /// The shared future, made now if needed (step 2 of [`Outcome`]), copying through `clone`.
+    fn shared(&self, clone: fn(&T) -> T) -> &Future<T>;
+    /// The task's [`Signal`], made now if needed.
+    fn signal(&self) -> &Future<()>;
     /// [`TaskRun::unobserved_failure`].
     fn unobserved_failure(&self) -> Option<Error>;
 }
@@ -238,7 +324,7 @@ trait TaskRef<T> {
 /// 2. it leaves [`Body::Running`] only by being dropped where it is (`*body = Body::Empty` in
 ///    [`drop_coro`](TaskCell::drop_coro), or the cell's own drop); the body is moved out of
 ///    (`mem::replace`) only when it is [`Body::Done`], which holds no coroutine.
-struct TaskCell<F: StdFuture> {
+struct TaskCell<F: IntoCoroutine> {
     header: Header,
     /// Borrowed for the whole of a step (nothing else needs it then: a coroutine may create
     /// tasks, cancel itself or await its own handle, and those only try to borrow it).
@@ -249,7 +335,7 @@ struct TaskCell<F: StdFuture> {
 /// Creates a task: the loop's side and the user's handle.
 pub(crate) fn new<F>(id: u64, wake: WakeWord, coro: F) -> (Rc<dyn TaskRun>, Task<F::Output>)
 where
-    F: StdFuture + 'static,
+    F: IntoCoroutine,
 {
     let cell = Rc::new(TaskCell {
         header: Header {
@@ -270,7 +356,7 @@ where
     (cell, task)
 }
 
-impl<F: StdFuture + 'static> TaskCell<F> {
+impl<F: IntoCoroutine> TaskCell<F> {
     /// Drops the coroutine in place (see # Pinning), reporting (not propagating) a panic in
     /// its destructor.
     fn drop_coro(&self) {
@@ -287,10 +373,15 @@ impl<F: StdFuture + 'static> TaskCell<F> {
         }
     }
 
-    /// Stores the outcome (`None`: cancelled) and wakes the join. No borrow is held while the
-    /// promise runs its done-callbacks or the join's waker is woken.
+    /// Stores the outcome (`None`: cancelled), completes the signal and wakes the join. No
+    /// borrow is held while a promise runs its done-callbacks or the join's waker is woken.
     fn finish(&self, outcome: Option<Result<F::Output>>) {
         self.header.stage.set(Stage::Done);
+        let signal = self
+            .outcome
+            .signal
+            .get()
+            .and_then(|s| s.promise.borrow_mut().take());
         let promise = self
             .outcome
             .shared
@@ -316,17 +407,46 @@ impl<F: StdFuture + 'static> TaskCell<F> {
                 *self.body.borrow_mut() = Body::Done(outcome.map_err(Box::new));
             }
         }
+        // Read back from where the outcome went: the signal agrees with the shared future,
+        // which stays cancelled if it was cancelled from outside meanwhile.
+        if let Some(promise) = signal {
+            match self.summary() {
+                Some(summary) => drop(promise.complete(summary)),
+                None => drop(promise.cancel()),
+            }
+        }
         let join = self.outcome.join.take();
         if let Some(waker) = join {
             waker.wake();
         }
     }
 
+    /// The task's end as a summary (`None`: cancelled), once it is done.
+    fn summary(&self) -> Option<Result<()>> {
+        if let Some(shared) = self.outcome.shared_future() {
+            if shared.cancelled() {
+                return None;
+            }
+            return match shared.peek() {
+                Some(Err(e)) => Some(Err(e.clone())),
+                _ => Some(Ok(())),
+            };
+        }
+        match self.local().as_deref() {
+            Some(Err(e)) if e.is_cancelled() => None,
+            Some(Err(e)) => Some(Err((**e).clone())),
+            // A value, or taken by the task's one join already.
+            _ => Some(Ok(())),
+        }
+    }
+
     /// Step 3: polls the coroutine once; `None` if it is gone. A coroutine that completes is
     /// dropped in place inside the same panic door: a panic in its destructor is reported on
     /// stderr and the task still completes with the value (as [`drop_coro`](Self::drop_coro)
-    /// would have it).
-    fn poll_coro(&self) -> Option<Result<Poll<F::Output>>> {
+    /// would have it). The value is the future's own output, before
+    /// [`IntoCoroutine::finish`].
+    #[allow(clippy::type_complexity)]
+    fn poll_coro(&self) -> Option<Result<Poll<<F::Future as StdFuture>::Output>>> {
         let mut body = self.body.try_borrow_mut().ok()?;
         if !matches!(*body, Body::Running(_)) {
             return None;
@@ -340,9 +460,11 @@ impl<F: StdFuture + 'static> TaskCell<F> {
             };
             // SAFETY: the coroutine is never moved while it lives (see # Pinning on
             // `TaskCell`): it sits in its `Rc` from before its first poll until it is dropped
-            // in place.
+            // in place. The future polled is the coroutine itself or a field of it
+            // (`IntoCoroutine::future_mut`, sealed: only this crate's impls, which return
+            // `self` or the field of `Fallible`, a struct with no `Drop` that moves it).
             #[allow(unsafe_code)]
-            let coro = unsafe { Pin::new_unchecked(coro) };
+            let coro = unsafe { Pin::new_unchecked(coro.future_mut()) };
             if let Poll::Ready(v) = coro.poll(&mut cx) {
                 value = Some(v);
                 // Dropped in place (see # Pinning); if its destructor panics, the body is
@@ -397,7 +519,7 @@ impl<F: StdFuture + 'static> TaskCell<F> {
     }
 }
 
-impl<F: StdFuture + 'static> TaskRef<F::Output> for TaskCell<F> {
+impl<F: IntoCoroutine> TaskRef<F::Output> for TaskCell<F> {
     fn header(&self) -> &Header {
         &self.header
     }
@@ -415,7 +537,11 @@ impl<F: StdFuture + 'static> TaskRef<F::Output> for TaskCell<F> {
         .ok()
     }
 
-    fn shared(&self) -> &Future<F::Output> {
+    fn take(&self) -> Option<Result<F::Output>> {
+        self.take_local()
+    }
+
+    fn shared(&self, clone: fn(&F::Output) -> F::Output) -> &Future<F::Output> {
         let shared = self.outcome.shared.get_or_init(|| {
             let (future, promise) = match self.take_local() {
                 Some(Err(Error::Cancelled)) => {
@@ -432,6 +558,7 @@ impl<F: StdFuture + 'static> TaskRef<F::Output> for TaskCell<F> {
             Box::new(Shared {
                 future,
                 promise: RefCell::new(promise),
+                clone,
             })
         });
         &shared.future
@@ -440,9 +567,29 @@ impl<F: StdFuture + 'static> TaskRef<F::Output> for TaskCell<F> {
     fn unobserved_failure(&self) -> Option<Error> {
         self.failure()
     }
+
+    fn signal(&self) -> &Future<()> {
+        let signal = self.outcome.signal.get_or_init(|| {
+            let (promise, future) = future::pair();
+            let promise = if self.header.stage.get() == Stage::Done {
+                match self.summary() {
+                    Some(summary) => drop(promise.complete(summary)),
+                    None => drop(promise.cancel()),
+                }
+                None
+            } else {
+                Some(promise)
+            };
+            Box::new(Signal {
+                future,
+                promise: RefCell::new(promise),
+            })
+        });
+        &signal.future
+    }
 }
 
-impl<F: StdFuture + 'static> TaskRun for TaskCell<F> {
+impl<F: IntoCoroutine> TaskRun for TaskCell<F> {
     fn header(&self) -> &Header {
         &self.header
     }
@@ -482,7 +629,14 @@ impl<F: StdFuture + 'static> TaskRun for TaskCell<F> {
                     }
                     self.finish(None);
                 } else {
-                    self.finish(Some(Ok(value)));
+                    // A `Fallible` coroutine's `Err` fails the task, as a raised exception.
+                    let outcome = F::finish(value);
+                    let failed = outcome.is_err();
+                    self.finish(Some(outcome));
+                    if failed {
+                        let me: Rc<dyn TaskRun> = self.clone();
+                        core.note_failed(&me);
+                    }
                 }
             }
             Some(Err(panic)) => {
@@ -508,9 +662,23 @@ impl<F: StdFuture + 'static> TaskRun for TaskCell<F> {
 /// A coroutine running on the loop (Python: `asyncio.Task`), and the handle on it.
 ///
 /// Created by [`create_task`](super::create_task). Await it with `.await` (through
-/// [`IntoFuture`]; the output is `Result<T>`, the value cloned out of the shared outcome), or
-/// turn it into the crate-wide [`Future`] with [`future`](Self::future) or `Future::from` to
-/// wait from another thread, with `wait`/`as_completed`, or from another runtime.
+/// [`IntoFuture`]; the output is `Result<T>`, the value moved out of the task, so `T` need be
+/// neither `Clone` nor `Send`), or turn it into the crate-wide [`Future`] with
+/// [`future`](Self::future) or `Future::from` (these share the value, so they need `T: Clone`)
+/// to wait from another thread, with `wait`/`as_completed`, or from another runtime.
+///
+/// ```
+/// use std::rc::Rc;
+/// use concurra::aio;
+///
+/// struct NoClone(Rc<str>);
+///
+/// let out = aio::run(async {
+///     let task = aio::spawn_local(async { NoClone(Rc::from("mine")) });
+///     task.await.unwrap()
+/// });
+/// assert_eq!(&*out.0, "mine");
+/// ```
 ///
 /// Dropping the handle does not cancel the task: the loop owns it until it ends (unlike
 /// asyncio, where only weak references keep a task alive, gh-88831). Not `Send`: tasks live on
@@ -554,13 +722,51 @@ impl<T> Task<T> {
     }
 
     /// The outcome, if the task is done. Never blocks.
-    pub fn try_result(&self) -> Option<&Result<T>> {
+    ///
+    /// This shares the outcome (the task keeps it and hands out references, then copies to
+    /// a later `.await`), so it needs `T: Clone`, as [`future`](Self::future) does. A task
+    /// whose value is not `Clone` is read with `task.await`, which moves the value out.
+    ///
+    /// ```
+    /// use concurra::aio;
+    ///
+    /// aio::run(async {
+    ///     let task = aio::create_task(async { 7 });
+    ///     assert!(task.try_result().is_none());
+    ///     aio::yield_now().await;
+    ///     assert_eq!(*task.try_result().unwrap().as_ref().unwrap(), 7);
+    ///     assert_eq!(task.await.unwrap(), 7);
+    /// });
+    /// ```
+    pub fn try_result(&self) -> Option<&Result<T>>
+    where
+        T: Clone,
+    {
         if !self.done() {
             return None;
         }
         self.observe();
         // The loop's thread is this value's one reader (`Future::peek`).
-        self.cell.shared().peek()
+        self.cell.shared(T::clone).peek()
+    }
+
+    /// A value-free future of the task's end (crate-internal: for waiting on tasks without
+    /// reading them, so without `T: Clone`): `Ok(())` for a value, the task's error for a
+    /// failure, cancelled for a cancellation. It completes when the task's last step ends it.
+    pub(crate) fn signal(&self) -> Future<()> {
+        self.cell.signal().clone()
+    }
+
+    /// The outcome of a task that is done, moved out as `task.await` would (crate-internal).
+    ///
+    /// # Panics
+    /// If the task is not done.
+    pub(crate) fn into_outcome(self) -> Result<T> {
+        let mut join = self.into_future();
+        match Pin::new(&mut join).poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(outcome) => outcome,
+            Poll::Pending => panic!("into_outcome of a task that is not done"),
+        }
     }
 
     /// A second handle on the same task (crate-internal: handles are not `Clone`, so that
@@ -618,11 +824,41 @@ impl<T> Task<T> {
     /// next step, which a done-callback installed here wakes it for.
     ///
     /// The future is made on the first call (a task nobody asks this of never allocates one).
-    pub fn future(&self) -> Future<T> {
+    /// It is a second reader of the outcome, so `T: Clone`: from then on, `task.await` copies
+    /// the value out of the shared future (through the `T::clone` captured here) instead of
+    /// moving it out of the task.
+    ///
+    /// ```
+    /// use concurra::aio;
+    ///
+    /// let (awaited, shared) = aio::run(async {
+    ///     let task = aio::create_task(async { String::from("hi") });
+    ///     let future = task.future();
+    ///     (task.await.unwrap(), future)
+    /// });
+    /// assert_eq!(awaited, "hi");
+    /// assert_eq!(shared.result().unwrap(), "hi");
+    /// ```
+    ///
+    /// A value that is not `Clone` cannot be shared (await the task instead):
+    ///
+    /// ```compile_fail
+    /// use concurra::aio;
+    ///
+    /// struct NoClone;
+    /// aio::run(async {
+    ///     let task = aio::create_task(async { NoClone });
+    ///     let _shared = task.future();
+    /// });
+    /// ```
+    pub fn future(&self) -> Future<T>
+    where
+        T: Clone,
+    {
         // Whoever holds the future now owns the outcome: it is never reported here.
         self.observe();
         let h = self.cell.header();
-        let future = self.cell.shared();
+        let future = self.cell.shared(T::clone);
         if h.stage.get() != Stage::Done && !h.watching.replace(true) {
             let waker = h.wake.waker();
             future.add_done_callback(move |_| waker.wake());
@@ -648,21 +884,24 @@ impl<T> Drop for Task<T> {
     }
 }
 
-impl<T> From<Task<T>> for Future<T> {
+/// The task's shared future ([`Task::future`]), for waiting from another thread or runtime.
+impl<T: Clone> From<Task<T>> for Future<T> {
     fn from(task: Task<T>) -> Self {
         task.future()
     }
 }
 
-impl<T: Clone> IntoFuture for Task<T> {
+/// `task.await`: for any `T`, `Clone` or not, `Send` or not. The value is moved out of the
+/// task, unless [`Task::future`] shared it (then it is cloned out of the shared future).
+impl<T> IntoFuture for Task<T> {
     type Output = Result<T>;
     type IntoFuture = Join<T>;
 
     fn into_future(self) -> Join<T> {
         Join {
             task: self,
-            shared: None,
             awaiting: false,
+            cancel_on_drop: true,
         }
     }
 }
@@ -687,14 +926,13 @@ impl<T> fmt::Debug for Task<T> {
 /// (test_cancel_awaited_task). Dropping a `Join` for any other reason leaves the task running.
 pub struct Join<T> {
     task: Task<T>,
-    /// This join's handle on the task's shared future, once the task has one: then the join
-    /// waits through it.
-    shared: Option<Future<T>>,
     /// True after a poll returned `Pending`: this is the await the coroutine is parked at.
     awaiting: bool,
+    /// False for a [`shield`](super::shield): dropping it never cancels the task.
+    cancel_on_drop: bool,
 }
 
-impl<T: Clone> StdFuture for Join<T> {
+impl<T> StdFuture for Join<T> {
     type Output = Result<T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
@@ -713,39 +951,48 @@ impl<T> Join<T> {
     pub(crate) fn observe(&self) {
         self.task.observe();
     }
-}
 
-impl<T: Clone> Join<T> {
+    /// A join whose drop never cancels the task ([`shield`](super::shield)).
+    pub(crate) fn shielded(task: Task<T>) -> Self {
+        Join {
+            task,
+            awaiting: false,
+            cancel_on_drop: false,
+        }
+    }
+
     fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<Result<T>> {
-        if self.shared.is_none() {
-            let cell = &self.task.cell;
-            let outcome = cell.outcome();
-            match outcome.shared_future() {
-                Some(future) => self.shared = Some(future.clone()),
-                None => {
-                    if let Some(out) = cell.local() {
-                        return Poll::Ready(read_local(&out));
-                    }
-                    // No lost wake-up: the task ends on this thread, never during this poll.
-                    if outcome.park(cx.waker()) {
-                        return Poll::Pending;
-                    }
-                    // Another awaiter holds the slot: wait through the shared future.
-                    self.shared = Some(cell.shared().clone());
+        let cell = &self.task.cell;
+        let outcome = cell.outcome();
+        match outcome.shared.get() {
+            // Shared: the outcome is in the future once it is done (the task ended, or the
+            // future was cancelled from outside: the task then ends at its next step).
+            Some(shared) => {
+                if let Some(out) = shared.future.peek() {
+                    return Poll::Ready(match out {
+                        Ok(value) => Ok((shared.clone)(value)),
+                        Err(e) => Err(e.clone()),
+                    });
+                }
+            }
+            // Not shared: this join is the task's only reader, and takes the outcome.
+            None => {
+                if let Some(out) = cell.take() {
+                    return Poll::Ready(out);
                 }
             }
         }
-        let future = self.shared.as_mut().expect("set above");
-        // The loop's thread is this value's one reader (`Future::peek`).
-        future
-            .poll_done(cx)
-            .map(|()| future.peek().expect("done").clone())
+        // No lost wake-up: the task ends on this thread, never during this poll; and a
+        // cancel of the shared future from another thread wakes the task, whose step ends it
+        // and wakes this slot.
+        outcome.park(cx.waker());
+        Poll::Pending
     }
 }
 
 impl<T> Drop for Join<T> {
     fn drop(&mut self) {
-        if self.awaiting && !self.task.done() && runtime::cancelling() {
+        if self.cancel_on_drop && self.awaiting && !self.task.done() && runtime::cancelling() {
             self.task.cancel();
         }
     }
