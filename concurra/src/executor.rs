@@ -11,8 +11,10 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::future::{self, deadline, Future};
-use crate::process::{DecodeReply, EncodedCall, Remote};
+use std::sync::{Arc, Mutex};
+
+use crate::future::{deadline, Future};
+use crate::process::{EncodedCall, Remote};
 
 /// A unit of work that executor `E` can run, producing `Self::Output`.
 ///
@@ -452,8 +454,9 @@ where
 /// The object-safe core takes calls already encoded ([`EncodedCall`]): work that can cross a
 /// process ([`Remote`]: a `fn` item or a closure that captures nothing, over `serde` values),
 /// so every engine can run it, one on its threads (the call runs in this process), another in
-/// its worker processes or on other machines. `submit` and `call` on `dyn DynExecutor` take the typed work and give the same
-/// [`Future`] as every engine.
+/// its worker processes or on other machines. `submit` and `call` on `dyn DynExecutor` take
+/// the typed work and give the same [`Future`] as every engine: it is running while the call
+/// runs (so `cancel` is refused then), and cancelled if the engine drops the call queued.
 ///
 /// ```
 /// use concurra::{Apply, DynExecutor, ProcessPoolExecutor, ThreadPoolExecutor};
@@ -477,9 +480,11 @@ where
 /// # }
 /// ```
 pub trait DynExecutor: Send + Sync + fmt::Debug {
-    /// Schedules `call`; its future gives the reply's bytes, for the call's decoder (Python:
-    /// `submit`). Prefer `submit` on `dyn DynExecutor`.
-    fn submit_encoded(&self, call: EncodedCall) -> Future<Vec<u8>>;
+    /// Schedules `call` (Python: `submit`): the engine starts it
+    /// ([`EncodedCall::start`]), runs it, and answers it ([`EncodedCall::reply`],
+    /// [`fail`](EncodedCall::fail) or [`cancel`](EncodedCall::cancel)), which completes its
+    /// future. Prefer `submit` on `dyn DynExecutor`.
+    fn submit_encoded(&self, call: EncodedCall);
 
     /// Stops accepting work (Python: `shutdown(wait, cancel_futures)`).
     fn shutdown_dyn(&self, wait: bool, cancel_futures: bool);
@@ -489,11 +494,13 @@ pub trait DynExecutor: Send + Sync + fmt::Debug {
 }
 
 impl dyn DynExecutor + '_ {
-    /// Schedules `work` and returns its future at once (Python: `submit`). Cancelling the
-    /// future cancels the call if it has not started.
-    pub fn submit<W: Remote>(&self, work: W) -> Future<W::Output> {
+    /// Schedules `work` and returns its future at once (Python: `submit`).
+    pub fn submit<W: Remote + 'static>(&self, work: W) -> Future<W::Output> {
         match EncodedCall::new(work) {
-            Ok((call, decode)) => decoded(self.submit_encoded(call), decode),
+            Ok((call, future)) => {
+                self.submit_encoded(call);
+                future
+            }
             Err(e) => Future::completed(Err(e)),
         }
     }
@@ -502,7 +509,7 @@ impl dyn DynExecutor + '_ {
     ///
     /// # Errors
     /// As [`Future::result`].
-    pub fn call<W: Remote>(&self, work: W) -> Result<W::Output> {
+    pub fn call<W: Remote + 'static>(&self, work: W) -> Result<W::Output> {
         self.submit(work).into_unique_result()
     }
 
@@ -517,30 +524,26 @@ impl dyn DynExecutor + '_ {
     }
 }
 
-/// The typed future of an encoded call: the reply's bytes decoded once they arrive, and a
-/// cancel passed on to the call.
-fn decoded<T: Send + 'static>(bytes: Future<Vec<u8>>, decode: DecodeReply<T>) -> Future<T> {
-    let (promise, typed) = future::pair();
-    let call = bytes.clone();
-    typed.add_done_callback(move |typed| {
-        if typed.cancelled() {
-            call.cancel();
-        }
-    });
-    bytes.add_done_callback(move |reply| {
-        let outcome = match reply.result_ref() {
-            Ok(bytes) => decode(bytes),
-            Err(e) => Err(e),
-        };
-        // Refused only if the typed future was cancelled meanwhile.
-        let _ = promise.complete(outcome);
-    });
-    typed
-}
-
 impl DynExecutor for crate::ThreadPoolExecutor {
-    fn submit_encoded(&self, call: EncodedCall) -> Future<Vec<u8>> {
-        self.submit(move || call.run())
+    /// The call runs on a pool thread, in this process. Queued calls the pool drops
+    /// (`shutdown(cancel_futures)`) are cancelled; a refused one fails with the pool's error.
+    fn submit_encoded(&self, call: EncodedCall) {
+        let slot = Arc::new(Mutex::new(Some(call)));
+        let runs = Arc::clone(&slot);
+        let job = self.submit(move || {
+            if let Some(call) = take(&runs) {
+                call.run();
+            }
+        });
+        // The job did not run the call (refused, or cancelled while queued): answer it.
+        job.add_done_callback(move |job| {
+            if let Some(call) = take(&slot) {
+                match job.try_error() {
+                    Some(Err(e)) if !e.is_cancelled() => call.fail(e.clone()),
+                    _ => call.cancel(),
+                }
+            }
+        });
     }
 
     fn shutdown_dyn(&self, wait: bool, cancel_futures: bool) {
@@ -552,9 +555,16 @@ impl DynExecutor for crate::ThreadPoolExecutor {
     }
 }
 
+/// The call in `slot`, if nobody took it yet.
+fn take(slot: &Mutex<Option<EncodedCall>>) -> Option<EncodedCall> {
+    slot.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+}
+
 impl DynExecutor for crate::ProcessPoolExecutor {
-    fn submit_encoded(&self, call: EncodedCall) -> Future<Vec<u8>> {
-        crate::ProcessPoolExecutor::submit_encoded(self, call)
+    fn submit_encoded(&self, call: EncodedCall) {
+        crate::ProcessPoolExecutor::submit_encoded(self, call);
     }
 
     fn shutdown_dyn(&self, wait: bool, cancel_futures: bool) {

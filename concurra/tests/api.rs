@@ -513,3 +513,107 @@ fn a_map_stream_times_out_when_polled_past_its_deadline() {
     assert!(futures::executor::block_on(stream.next()).is_none());
     open.set_result(()).unwrap();
 }
+
+/// `use concurra::*; use concurra::aio::*;` together: one `Task` (asyncio's), and the names
+/// both export are not used unqualified.
+mod both_globs {
+    #[allow(unused_imports)]
+    use concurra::aio::*;
+    #[allow(unused_imports)]
+    use concurra::*;
+
+    #[test]
+    fn compile_and_mean_one_thing() {
+        let exe = ThreadPoolExecutor::new();
+        let value: Result<u8> = run(async {
+            let task: Task<u8> = create_task(async { 7 });
+            task.await
+        });
+        assert_eq!(value.unwrap(), 7);
+        assert_eq!(exe.call(|| 1).unwrap(), 1);
+        fn accepts<W: Work<ThreadPoolExecutor>>(_: W) {}
+        accepts(|| 2);
+    }
+}
+
+#[test]
+fn a_take_inside_a_done_callback_gives_the_handle_back() {
+    let exe = ThreadPoolExecutor::builder()
+        .max_workers(1)
+        .build()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let (open, gate) = concurra::future::pair::<()>();
+    let f = exe.submit(move || {
+        gate.wait();
+        5u32
+    });
+    f.add_done_callback(move |f| {
+        // This thread holds the callback's reference: the take must not wait for it.
+        let back = f.clone().try_into_result();
+        tx.send(back.map(Result::unwrap).map_err(|f| f.result().unwrap()))
+            .unwrap();
+    });
+    drop(f);
+    open.set_result(()).unwrap();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(20)).unwrap(), Err(5));
+}
+
+#[test]
+fn a_result_callback_may_use_the_pool() {
+    // The worker that relays a result is not idle until its callbacks ran: a callback that
+    // applies more work gets a second thread.
+    let pool = std::sync::Arc::new(ThreadPool::builder().processes(2).build().unwrap());
+    let (open, gate) = concurra::future::pair::<()>();
+    let r = pool.apply_async(move || gate.wait());
+    let weak = std::sync::Arc::downgrade(&pool);
+    let (tx, rx) = mpsc::channel();
+    r.future().add_done_callback(move |_| {
+        let pool = weak.upgrade().expect("the test holds the pool");
+        let value = pool.apply(|| 2).unwrap();
+        drop(pool);
+        tx.send(value).unwrap();
+    });
+    open.set_result(()).unwrap();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(20)).unwrap(), 2);
+    r.wait();
+}
+
+static HOLD_STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static HOLD_RELEASE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn hold(x: u64) -> u64 {
+    use std::sync::atomic::Ordering::SeqCst;
+    HOLD_STARTED.store(true, SeqCst);
+    while !HOLD_RELEASE.load(SeqCst) {
+        std::thread::yield_now();
+    }
+    x
+}
+
+#[test]
+fn a_dyn_future_is_running_while_its_call_runs() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let pool = ThreadPoolExecutor::builder()
+        .max_workers(1)
+        .build()
+        .unwrap();
+    let exe: &dyn DynExecutor = &pool;
+    let running = exe.submit(Apply(hold, 3));
+    let queued = exe.submit(Apply(square, 4));
+    while !HOLD_STARTED.load(SeqCst) {
+        std::thread::yield_now();
+    }
+    assert!(running.running());
+    assert!(!running.cancel(), "a running call cannot be cancelled");
+    // Dropped queued by the engine: cancelled, as every engine's queued work is.
+    exe.shutdown(false, true);
+    assert!(queued.cancelled());
+    HOLD_RELEASE.store(true, SeqCst);
+    assert_eq!(running.result().unwrap(), 3);
+    assert!(exe
+        .submit(Apply(square, 1))
+        .result()
+        .unwrap_err()
+        .is_shutdown());
+}

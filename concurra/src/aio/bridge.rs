@@ -213,15 +213,16 @@ impl<T> InExecutor<T> {
     }
 }
 
-impl<T: Clone> StdFuture for InExecutor<T> {
+/// The executor's value, cloned as every handle's is (`T: Clone + Sync`: the executor's
+/// future may be shared with other threads).
+impl<T: Clone + Sync> StdFuture for InExecutor<T> {
     type Output = Result<T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
-        // Read on the loop's thread only (`Future::peek`).
         let future = &mut self.future;
         future
             .poll_done(cx)
-            .map(|()| future.peek().expect("done").clone())
+            .map(|()| future.try_result().expect("done").clone())
     }
 }
 

@@ -100,6 +100,12 @@ impl<T> Inner<T> {
     /// lock held.
     fn run_completed(self: &Arc<Self>, completed: Completed<T>) {
         completed.waiters.wake_all();
+        if completed.sunk.is_none() && completed.callbacks.is_empty() {
+            return;
+        }
+        // While its consumer and callbacks run, this thread holds a reference to the future
+        // that a take on this thread must not wait for (`Future::take_done`).
+        let _completing = Completing::enter(self.id());
         if let Some((sink, outcome)) = completed.sunk {
             unwind::report(&"the consumer of a future", || sink(outcome));
         }
@@ -109,6 +115,10 @@ impl<T> Inner<T> {
                 run_callback(&handle, callback);
             }
         }
+    }
+
+    fn id(self: &Arc<Self>) -> usize {
+        Arc::as_ptr(self) as *const () as usize
     }
 
     /// As [`run_completed`](Self::run_completed), for the completing side's own reference: with
@@ -136,6 +146,37 @@ impl<T> Inner<T> {
             Cancel::Already => true,
             Cancel::Refused => false,
         }
+    }
+}
+
+thread_local! {
+    /// The futures whose done-callbacks (or consumer) this thread is running now.
+    static COMPLETING: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// This thread runs a future's done-callbacks while the guard lives.
+struct Completing(usize);
+
+impl Completing {
+    fn enter(id: usize) -> Self {
+        COMPLETING.with(|c| c.borrow_mut().push(id));
+        Completing(id)
+    }
+
+    /// Whether this thread is inside `id`'s callbacks (so a reference it holds cannot go).
+    fn inside(id: usize) -> bool {
+        COMPLETING.with(|c| c.borrow().contains(&id))
+    }
+}
+
+impl Drop for Completing {
+    fn drop(&mut self) {
+        COMPLETING.with(|c| {
+            let mut c = c.borrow_mut();
+            if let Some(at) = c.iter().rposition(|&id| id == self.0) {
+                c.remove(at);
+            }
+        });
     }
 }
 
@@ -320,17 +361,21 @@ impl<T> Future<T> {
     /// Gives up this handle for `sink`, which gets the outcome, moved, once it is ready, on the
     /// completing (or cancelling) thread, or at once in this thread if it is ready now. For
     /// crate code that relays a value it never shared (the Pool's results): this must be the
-    /// only handle; if it is not, the sink gets an [`Error::InvalidState`].
+    /// only handle, with no done-callback; if not, the sink gets an [`Error::InvalidState`].
+    /// Never call `Promise::future` on a future given to a sink (its cell holds a
+    /// placeholder).
     pub(crate) fn into_sink(self, sink: impl FnOnce(Result<T>) + Send + 'static) {
         if !self.inner.is_done() {
             let mut st = self.inner.lock();
             if !st.phase.is_done() {
-                if self.inner.handles.load(Ordering::Acquire) == 1 {
+                if self.inner.handles.load(Ordering::Acquire) == 1 && st.callbacks.is_empty() {
                     st.sink = Some(Box::new(sink));
                 } else {
                     drop(st);
                     sink(Err(Error::InvalidState(
-                        "a future with another handle cannot be relayed by moving".into(),
+                        "a future with another handle or a done-callback cannot be relayed by \
+                         moving its value"
+                            .into(),
                     )));
                 }
                 return;
@@ -368,7 +413,12 @@ impl<T> Future<T> {
                 self.poll_key = None;
                 return Ok(inner.outcome.take().expect("a done future has an outcome"));
             }
-            if !wait || self.inner.handles.load(Ordering::Acquire) > 1 {
+            // Another handle shares the work, or this very thread runs the future's
+            // callbacks (its lent reference cannot go while this waits): give the handle back.
+            if !wait
+                || self.inner.handles.load(Ordering::Acquire) > 1
+                || Completing::inside(self.id())
+            {
                 return Err(self);
             }
             backoff.snooze();
@@ -652,10 +702,12 @@ impl<T> Future<T> {
         Poll::Pending
     }
 
-    /// The outcome, if done, for any `T`. Only for crate code that reads a future's value on
-    /// one thread alone (the event loop's, for its tasks): every other reader of a `Send` but
-    /// not `Sync` value must go through the `T: Sync` accessors, which no other thread can
-    /// then call (see `outcome.rs`).
+    /// The outcome, if done, for any `T`. Only for crate code whose every by-reference read
+    /// of this future's value runs on one thread: an event-loop task's shared future, read
+    /// only by the loop's own code on the loop's thread (users reach it only through the
+    /// `T: Sync` accessors, or by moving the value out of the last handle, which needs the
+    /// loop's handle gone), and a facade's clone once sharing proved `T: Sync` (`Shares`).
+    /// See `outcome.rs`.
     pub(crate) fn peek(&self) -> Option<&Result<T>> {
         self.inner.outcome.get()
     }

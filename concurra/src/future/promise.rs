@@ -102,7 +102,7 @@ impl<T> Promise<T> {
             .expect("a promise is live until it completes");
         let (transition, idle_now) = {
             let mut st = inner.lock();
-            let idle_now = st.callbacks.is_empty();
+            let idle_now = st.callbacks.is_empty() && st.sink.is_none();
             if idle_now {
                 idle();
             }
@@ -145,11 +145,6 @@ impl<T> Promise<T> {
     /// [`Error::Abandoned`] by the drop of `self`.
     pub(crate) fn cancel(self) -> bool {
         self.inner().cancel()
-    }
-
-    /// The identity of the future this promise completes (`Future::id`).
-    pub(crate) fn future_id(&self) -> usize {
-        Arc::as_ptr(self.inner()) as *const () as usize
     }
 
     /// A handle on the future this promise completes.

@@ -168,8 +168,9 @@ impl std::fmt::Display for RemoteError {
 
 impl std::error::Error for RemoteError {}
 
-/// A fallible function's outcome from a reply: its `Err` as [`Error::Failed`].
-fn from_fallible<T>(outcome: Outcome<std::result::Result<T, RemoteError>>) -> Result<T> {
+/// A fallible function's outcome from its reply: its `Err` as [`Error::Failed`].
+fn decode_fallible<T: DeserializeOwned>(payload: &[u8], name: &str) -> Result<T> {
+    let outcome = decode_reply::<Outcome<std::result::Result<T, RemoteError>>>(payload, name)?;
     from_outcome(outcome)?.map_err(Error::failed)
 }
 
@@ -188,9 +189,7 @@ where
     }
 
     fn decode(payload: &[u8]) -> Result<T> {
-        from_fallible(
-            decode_reply::<Outcome<std::result::Result<T, RemoteError>>>(payload, Self::name())?,
-        )
+        decode_fallible(payload, Self::name())
     }
 
     fn name() -> &'static str {
@@ -214,9 +213,7 @@ where
     }
 
     fn decode(payload: &[u8]) -> Result<T> {
-        from_fallible(
-            decode_reply::<Outcome<std::result::Result<T, RemoteError>>>(payload, Self::name())?,
-        )
+        decode_fallible(payload, Self::name())
     }
 
     fn name() -> &'static str {
@@ -290,6 +287,11 @@ where
 pub(crate) trait Pending: Send {
     /// Marks the future running; false if it was cancelled (do not send the call).
     fn start(&self) -> bool;
+    /// As [`start`](Pending::start), naming this thread as the runner (a wait on the
+    /// future from it is then an error, not a deadlock).
+    fn start_here(&self) -> bool {
+        self.start()
+    }
     /// Completes the future from the worker's reply payload.
     fn reply(self: Box<Self>, payload: &[u8]);
     /// Fails the future.
@@ -308,6 +310,10 @@ struct PendingCall<W: private::Encode> {
 impl<W: private::Encode + 'static> Pending for PendingCall<W> {
     fn start(&self) -> bool {
         self.promise.set_running_or_notify_cancel()
+    }
+
+    fn start_here(&self) -> bool {
+        self.promise.start_here()
     }
 
     fn reply(self: Box<Self>, payload: &[u8]) {
@@ -339,38 +345,42 @@ pub(crate) struct Call {
     pub(crate) timeout: Option<std::time::Duration>,
 }
 
-/// A call encoded once, for any engine: the function's identity in this build and its
-/// encoded argument (the payload a worker's trampoline reads). Made from [`Remote`] work by
-/// [`EncodedCall::new`], which also gives the typed decoder of its reply; run by a
-/// [`DynExecutor`](crate::DynExecutor), on a thread of this process
-/// ([`run`](EncodedCall::run)) or in a worker process.
-#[derive(Clone)]
+/// A call encoded once, for any engine, with the producer side of its [`Future`]: the
+/// function's identity in this build and its encoded argument (the payload a worker's
+/// trampoline reads). Made from [`Remote`] work by [`EncodedCall::new`]; a
+/// [`DynExecutor`](crate::DynExecutor) runs it on a thread of this process
+/// ([`run`](EncodedCall::run)), in a worker process, or elsewhere, and answers it with
+/// [`reply`](EncodedCall::reply) (the reply's bytes), [`fail`](EncodedCall::fail) or
+/// [`cancel`](EncodedCall::cancel). A call dropped unanswered is cancelled if it had not
+/// started ([`Error::Abandoned`] if it had), never left pending.
 pub struct EncodedCall {
     name: &'static str,
     payload: Vec<u8>,
+    /// The future's producer side; `None` once answered.
+    pending: Option<Box<dyn Pending>>,
 }
-
-/// Turns a reply's bytes into the call's outcome (see [`EncodedCall::new`]).
-pub type DecodeReply<T> = fn(&[u8]) -> Result<T>;
 
 /// The bytes ahead of a frame's payload: length, version, kind, id.
 const FRAME_HEAD: usize = 14;
 
 impl EncodedCall {
-    /// Encodes `work`, and names the decoder of its reply.
+    /// Encodes `work` and makes the future its answer completes.
     ///
     /// # Errors
     /// [`Error::Encode`] if the argument does not serialize.
-    pub fn new<W: Remote>(work: W) -> Result<(EncodedCall, DecodeReply<W::Output>)> {
-        let mut frame = Vec::new();
-        work.encode(0, &mut frame)?;
+    pub fn new<W: Remote + 'static>(work: W) -> Result<(EncodedCall, Future<W::Output>)> {
+        let (call, future) = Call::new(work, 0)?;
+        let Call {
+            mut frame, pending, ..
+        } = call;
         frame.drain(..FRAME_HEAD);
         Ok((
             EncodedCall {
                 name: W::name(),
                 payload: frame,
+                pending: Some(pending),
             },
-            W::decode,
+            future,
         ))
     }
 
@@ -384,9 +394,44 @@ impl EncodedCall {
         &self.payload
     }
 
-    /// Runs the call in this process and gives the reply's bytes (for the decoder): what a
-    /// worker process does with it. A panic in the function is in the reply, as a worker's.
-    pub fn run(&self) -> Vec<u8> {
+    /// Marks the call's future running (Python's `set_running_or_notify_cancel`); false if it
+    /// was cancelled: drop the call then, do not run it.
+    pub fn start(&self) -> bool {
+        self.pending.as_ref().is_some_and(|p| p.start())
+    }
+
+    /// Completes the future from the reply's bytes (what [`run`](Self::run) or a worker
+    /// gives): the value, the function's panic or `Err`, or a decoding error.
+    pub fn reply(mut self, bytes: &[u8]) {
+        if let Some(pending) = self.pending.take() {
+            pending.reply(bytes);
+        }
+    }
+
+    /// Fails the future with `error` (the engine could not run the call).
+    pub fn fail(mut self, error: Error) {
+        if let Some(pending) = self.pending.take() {
+            pending.fail(error);
+        }
+    }
+
+    /// Cancels the future if it has not started.
+    pub fn cancel(mut self) {
+        if let Some(pending) = self.pending.take() {
+            pending.cancel();
+        }
+    }
+
+    /// Runs the call in this thread, unless its future was cancelled, and completes the
+    /// future: what a worker process does with it. A panic in the function is the future's
+    /// [`Error::Panicked`], as a worker's.
+    pub fn run(mut self) {
+        let Some(pending) = self.pending.take() else {
+            return;
+        };
+        if !pending.start_here() {
+            return;
+        }
         let mut out = Vec::new();
         match postcard::take_from_bytes::<CallHead>(&self.payload) {
             // The payload was made by `new` in this process, from a `Remote` work: its entry
@@ -399,28 +444,37 @@ impl EncodedCall {
                 out = postcard::to_allocvec(&outcome).expect("a message always encodes");
             }
         }
-        out
+        pending.reply(&out);
     }
 
-    /// As a process pool's call frame with id `id`, and the pending side whose reply
-    /// completes `promise` with the reply's bytes.
-    pub(crate) fn into_call(self, id: u64, promise: Promise<Vec<u8>>) -> Result<(Call, usize)> {
+    /// As a process pool's call with id `id`; `None` if it cannot be one (its future then
+    /// fails with the reason).
+    pub(crate) fn into_call(mut self, id: u64) -> Option<Call> {
+        let pending = self.pending.take()?;
         let mut frame = Vec::with_capacity(FRAME_HEAD + self.payload.len());
-        wire::frame_with(&mut frame, FrameKind::Call, id, |buf| {
+        let framed = wire::frame_with(&mut frame, FrameKind::Call, id, |buf| {
             buf.extend_from_slice(&self.payload);
             Ok(())
-        })?;
-        let future_id = promise.future_id();
-        let pending = PendingBytes { promise, future_id };
-        Ok((
-            Call {
-                frame,
-                pending: Box::new(pending),
-                started: false,
-                timeout: None,
-            },
-            future_id,
-        ))
+        });
+        if let Err(e) = framed {
+            pending.fail(e);
+            return None;
+        }
+        Some(Call {
+            frame,
+            pending,
+            started: false,
+            timeout: None,
+        })
+    }
+}
+
+impl Drop for EncodedCall {
+    /// Unanswered: cancelled if it had not started (a started one's future is abandoned).
+    fn drop(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            pending.cancel();
+        }
     }
 }
 
@@ -429,35 +483,8 @@ impl std::fmt::Debug for EncodedCall {
         f.debug_struct("EncodedCall")
             .field("name", &self.name)
             .field("bytes", &self.payload.len())
+            .field("answered", &self.pending.is_none())
             .finish()
-    }
-}
-
-/// The waiting side of an [`EncodedCall`]: its future gets the reply's bytes.
-struct PendingBytes {
-    promise: Promise<Vec<u8>>,
-    future_id: usize,
-}
-
-impl Pending for PendingBytes {
-    fn start(&self) -> bool {
-        self.promise.set_running_or_notify_cancel()
-    }
-
-    fn reply(self: Box<Self>, payload: &[u8]) {
-        let _ = self.promise.set_result(payload.to_vec());
-    }
-
-    fn fail(self: Box<Self>, error: Error) {
-        let _ = self.promise.set_error(error);
-    }
-
-    fn cancel(self: Box<Self>) {
-        self.promise.cancel();
-    }
-
-    fn future_id(&self) -> usize {
-        self.future_id
     }
 }
 

@@ -71,6 +71,6 @@ pub mod wire;
 mod zygote;
 
 pub use bootstrap::init;
-pub use call::{DecodeReply, EncodedCall, Remote, RemoteError};
+pub use call::{EncodedCall, Remote, RemoteError};
 pub use pool::{Builder as PoolBuilder, ProcessPoolExecutor};
 pub use single::{Builder, Process};

@@ -330,6 +330,19 @@ impl<T> Process<T> {
     }
 }
 
+/// The function's future, taking the place of the process's handle: the process runs on as
+/// a daemon's would (wait on the future instead of joining). No `Clone` needed: this is the
+/// one reader.
+impl<T> From<Process<T>> for Future<T> {
+    fn from(mut process: Process<T>) -> Future<T> {
+        process.daemon = true;
+        std::mem::replace(
+            &mut process.result,
+            Future::completed(Err(Error::Abandoned)),
+        )
+    }
+}
+
 impl<T> Drop for Process<T> {
     /// A non-daemon process is joined; a daemon one runs on (killed when the parent exits).
     fn drop(&mut self) {

@@ -735,16 +735,11 @@ impl ProcessPoolExecutor {
         Executor::shutdown(self, wait, cancel_futures);
     }
 
-    /// Submits a call encoded once ([`DynExecutor`](crate::DynExecutor)): its future gives the
-    /// reply's bytes.
-    pub(crate) fn submit_encoded(&self, call: EncodedCall) -> Future<Vec<u8>> {
-        let (promise, future) = future::pair();
-        let call = match call.into_call(self.next_id(), promise) {
-            Ok((call, _)) => call,
-            Err(e) => return Future::completed(Err(e)),
-        };
-        self.enqueue(call);
-        future
+    /// Submits a call encoded once ([`DynExecutor`](crate::DynExecutor)).
+    pub(crate) fn submit_encoded(&self, call: EncodedCall) {
+        if let Some(call) = call.into_call(self.next_id()) {
+            self.enqueue(call);
+        }
     }
 
     /// Queues a made call and dispatches it.
