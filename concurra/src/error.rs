@@ -49,10 +49,14 @@ pub enum Error {
     Cancelled,
 
     /// The outcome was not ready before the deadline. The work goes on; the future stays usable.
-    #[error("timed out after {after:?} waiting for the outcome")]
+    /// From `as_completed_timeout` it also says how many futures were unfinished, of how many
+    /// (Python: "2 (of 4) futures unfinished").
+    #[error("{}", describe_timeout(*after, *unfinished))]
     Timeout {
         /// How long the caller was prepared to wait.
         after: std::time::Duration,
+        /// For a wait on many futures: how many were still unfinished, of how many.
+        unfinished: Option<Unfinished>,
     },
 
     /// The task panicked. Python's equivalent is an exception escaping the task.
@@ -138,7 +142,44 @@ pub enum Error {
     },
 }
 
+/// How many of the futures waited on were unfinished when a timeout ended the wait
+/// ([`Error::Timeout`] from [`as_completed_timeout`](crate::as_completed_timeout)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unfinished {
+    /// The futures not done (nor yielded) when the wait ended.
+    pub pending: usize,
+    /// The futures waited on (each counted once).
+    pub total: usize,
+}
+
+/// "timed out after 10ms waiting for the outcome", or Python's "2 (of 4) futures unfinished".
+fn describe_timeout(after: std::time::Duration, unfinished: Option<Unfinished>) -> String {
+    match unfinished {
+        Some(Unfinished { pending, total }) => {
+            format!("{pending} (of {total}) futures unfinished after {after:?}")
+        }
+        None => format!("timed out after {after:?} waiting for the outcome"),
+    }
+}
+
 impl Error {
+    /// An [`Error::Timeout`] after waiting `after` for one outcome.
+    pub fn timeout(after: std::time::Duration) -> Self {
+        Error::Timeout {
+            after,
+            unfinished: None,
+        }
+    }
+
+    /// For [`Error::Timeout`] from a wait on many futures: how many were unfinished, of how
+    /// many.
+    pub fn unfinished(&self) -> Option<Unfinished> {
+        match self {
+            Error::Timeout { unfinished, .. } => *unfinished,
+            _ => None,
+        }
+    }
+
     /// Wraps a task's own error as [`Error::Failed`].
     pub fn failed<E>(error: E) -> Self
     where
@@ -284,7 +325,11 @@ impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Cancelled => f.write_str("Cancelled"),
-            Error::Timeout { after } => f.debug_struct("Timeout").field("after", after).finish(),
+            Error::Timeout { after, unfinished } => f
+                .debug_struct("Timeout")
+                .field("after", after)
+                .field("unfinished", unfinished)
+                .finish(),
             Error::Panicked { message, location } => f
                 .debug_struct("Panicked")
                 .field("message", message)

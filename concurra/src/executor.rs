@@ -336,9 +336,7 @@ where
     fn timed_out(&mut self, future: &Future<T>) -> Result<T> {
         future.cancel();
         self.end();
-        Err(Error::Timeout {
-            after: self.timeout,
-        })
+        Err(Error::timeout(self.timeout))
     }
 
     /// A done (or to be waited for) call's value, moved out; an error ends the map.

@@ -139,7 +139,7 @@ mod sys;
 mod unwind;
 mod work;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, Unfinished};
 pub use executor::{Apply, AsStream, DynExecutor, Executor, Fallible, Map, MapOptions, Work};
 pub use future::{Future, Promise};
 pub use pool::{AsyncResult, ProcessPool, ThreadPool};

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Unfinished};
 use crate::future::waiter::{Key, WaitSet, Waiter};
 use crate::future::{deadline, Future};
 
@@ -224,10 +224,15 @@ impl<T> AsCompleted<T> {
         Some(Ok(future))
     }
 
+    /// Python's `TimeoutError('2 (of 4) futures unfinished')`: the futures not yielded, of
+    /// the futures watched (each counted once).
     fn timed_out(&mut self) -> Option<Result<Future<T>>> {
         self.finished = true;
+        let total = self.watch.futures.len();
+        let pending = self.watch.futures.iter().filter(|f| f.is_some()).count();
         Some(Err(Error::Timeout {
             after: self.timeout,
+            unfinished: Some(Unfinished { pending, total }),
         }))
     }
 

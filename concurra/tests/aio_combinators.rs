@@ -131,7 +131,7 @@ fn timeout_drops_the_block_at_the_deadline_and_reports_timeout() {
         .await;
         (out, aio::time(), dropped.get())
     });
-    assert!(matches!(out, Err(Error::Timeout { after }) if after == secs(1)));
+    assert!(matches!(out, Err(Error::Timeout { after, .. }) if after == secs(1)));
     assert_eq!(at, secs(1));
     assert!(
         dropped_on_return,
@@ -184,12 +184,12 @@ fn only_the_expired_scope_reports_the_timeout() {
             inner
         })
         .await;
-        assert!(matches!(out, Err(Error::Timeout { after }) if after == secs(1)));
+        assert!(matches!(out, Err(Error::Timeout { after, .. }) if after == secs(1)));
         assert!(!inner_reported.get());
         // The inner deadline passes first: the outer block sees the inner timeout as a value.
         let out = aio::timeout(secs(10), aio::timeout(secs(1), pending::<()>())).await;
         let inner = out.expect("the outer scope did not expire");
-        assert!(matches!(inner, Err(Error::Timeout { after }) if after == secs(1)));
+        assert!(matches!(inner, Err(Error::Timeout { after, .. }) if after == secs(1)));
         assert_eq!(aio::time(), secs(2));
     });
 }

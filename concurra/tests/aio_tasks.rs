@@ -328,7 +328,7 @@ fn wait_for_times_out_and_drops_the_inner_before_returning() {
         .await;
         (out, aio::time(), dropped.get())
     });
-    assert!(matches!(out, Err(Error::Timeout { after }) if after == Duration::from_secs(1)));
+    assert!(matches!(out, Err(Error::Timeout { after, .. }) if after == Duration::from_secs(1)));
     assert_eq!(at, Duration::from_secs(1));
     assert!(dropped_on_return);
 }

@@ -22,7 +22,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use concurra::future::{pair, Future, Promise};
-use concurra::{as_completed, as_completed_timeout, Apply, Error};
+use concurra::{as_completed, as_completed_timeout, Apply, Error, Unfinished};
 
 mod common;
 use common::{
@@ -167,7 +167,7 @@ fn free_reference_yielded_future() {
 }
 
 /// Python: `TimeoutError('2 (of 4) futures unfinished')`. concurra yields the two finished
-/// futures and then one `Timeout` carrying the timeout given.
+/// futures and then one `Timeout` carrying the timeout given and the same counts.
 #[test]
 fn correct_timeout_exception() {
     let (_p, pending) = pair::<i32>();
@@ -180,7 +180,17 @@ fn correct_timeout_exception() {
     assert_eq!(items.len(), 3);
     assert!(items[..2].iter().all(Result::is_ok));
     match &items[2] {
-        Err(Error::Timeout { after }) => assert_eq!(*after, Duration::ZERO),
+        Err(e @ Error::Timeout { after, .. }) => {
+            assert_eq!(*after, Duration::ZERO);
+            assert_eq!(
+                e.unfinished(),
+                Some(Unfinished {
+                    pending: 2,
+                    total: 4
+                })
+            );
+            assert_eq!(e.to_string(), "2 (of 4) futures unfinished after 0ns");
+        }
         other => panic!("expected a timeout, got {other:?}"),
     }
 }

@@ -87,6 +87,37 @@ fn pid() -> u32 {
     std::process::id()
 }
 
+/// CPython's `exception_throwing_generator(total, when)`: yields `0..total`, panicking with
+/// "say when" instead of yielding `when`.
+struct SayWhen {
+    next: i64,
+    total: i64,
+    when: i64,
+}
+
+fn say_when(total: i64, when: i64) -> SayWhen {
+    SayWhen {
+        next: 0,
+        total,
+        when,
+    }
+}
+
+impl Iterator for SayWhen {
+    type Item = i64;
+
+    fn next(&mut self) -> Option<i64> {
+        if self.next == self.when {
+            panic!("say when");
+        }
+        if self.next == self.total {
+            return None;
+        }
+        self.next += 1;
+        Some(self.next - 1)
+    }
+}
+
 macro_rules! pool_suite {
     ($engine:ident, $pool:ident) => {
         mod $engine {
@@ -103,6 +134,51 @@ macro_rules! pool_suite {
                 assert_eq!(pool.apply_async(Apply(sqr, 7)).get().unwrap(), 49);
                 assert_eq!(pool.apply(seven).unwrap(), 7);
                 assert!(pool.apply(Apply(fails_on_3, 3)).unwrap_err().is_panic());
+            }
+
+            /// CPython's `test_imap_handle_iterable_exception`: the results of the whole
+            /// chunks before the failing item, then the input's error, then the end.
+            #[test]
+            fn imap_handles_an_input_that_panics() {
+                let pool = pool(2);
+                for (chunksize, whole) in [(1, 7), (2, 6), (4, 4)] {
+                    let mut it = pool.imap_chunked(sqr, say_when(20, 7), chunksize).unwrap();
+                    for i in 0..whole {
+                        assert_eq!(it.next().unwrap().unwrap(), i * i, "chunks of {chunksize}");
+                    }
+                    let error = it.next().unwrap().unwrap_err();
+                    assert!(
+                        error.is_panic() && error.to_string().contains("say when"),
+                        "{error}"
+                    );
+                    assert!(it.next().is_none(), "the input is not read again");
+                }
+                // The same with the input failing at once: no result, one error.
+                let mut it = pool.imap(sqr, say_when(10, 0)).unwrap();
+                assert!(it.next().unwrap().unwrap_err().is_panic());
+                assert!(it.next().is_none());
+            }
+
+            /// CPython's `test_imap_unordered_handle_iterable_exception`: every result of
+            /// the chunks taken before the failure (in any order), then the error.
+            #[test]
+            fn imap_unordered_handles_an_input_that_panics() {
+                let pool = pool(2);
+                for chunksize in [1, 2, 4] {
+                    let whole = 7 / chunksize * chunksize;
+                    let results: Vec<_> = pool
+                        .imap_unordered_chunked(sqr, say_when(20, 7), chunksize as usize)
+                        .unwrap()
+                        .collect();
+                    assert!(results.last().unwrap().is_err(), "the error comes last");
+                    let (values, errors): (Vec<_>, Vec<_>) =
+                        results.into_iter().partition(Result::is_ok);
+                    let mut values: Vec<i64> = values.into_iter().map(Result::unwrap).collect();
+                    values.sort_unstable();
+                    assert_eq!(values, (0..whole).map(sqr).collect::<Vec<_>>());
+                    assert_eq!(errors.len(), 1);
+                    assert!(errors[0].as_ref().unwrap_err().is_panic());
+                }
             }
 
             #[test]

@@ -263,7 +263,7 @@ fn a_call_with_its_own_timeout_is_stopped_by_it_and_the_others_are_not() {
     let fine = pool.submit_timeout(Apply(square, 9), Duration::from_secs(30));
     assert_eq!(fine.result().unwrap(), 81);
     match stuck.result().unwrap_err() {
-        Error::Timeout { after } => assert_eq!(after, limit),
+        Error::Timeout { after, .. } => assert_eq!(after, limit),
         other => panic!("{other:?}"),
     }
     serves(&pool, 1000);

@@ -67,7 +67,7 @@ pub async fn wait_for<F: IntoFuture>(aw: F, timeout: Duration) -> Result<F::Outp
     let core = runtime::expect_current("aio::wait_for");
     let _cancelling = core.enter_cancelling();
     drop(inner.take());
-    Err(Error::Timeout { after: timeout })
+    Err(Error::timeout(timeout))
 }
 
 /// Runs `aw` under a deadline `delay` from now (Python: `async with asyncio.timeout(delay):`).

@@ -504,7 +504,7 @@ impl<T> Future<T> {
                 .outcome
                 .get()
                 .expect("a done future has an outcome")),
-            Waited::TimedOut => Err(Error::Timeout { after: timeout }),
+            Waited::TimedOut => Err(Error::timeout(timeout)),
             Waited::OwnTask => Err(Error::InvalidState(
                 "a task waited for its own future, which can never complete while it waits".into(),
             )),

@@ -3,6 +3,11 @@
 //! Both read the input as they go, keeping at most four chunks per worker in flight (Python's
 //! task thread reads the whole input ahead of the consumer). A failed item yields its error at
 //! its position and the iteration goes on, as Python's `imap` does.
+//!
+//! An input that panics part-way ends the input: the chunks taken before it are handed out
+//! first, then the panic comes out of the iterator as one [`Error::Panicked`] (the chunk it
+//! broke is lost, as Python's), then the iteration ends. Never out of `imap(...)` itself,
+//! though it reads ahead (CPython's `test_imap_handle_iterable_exception`).
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -17,6 +22,7 @@ use crate::chunk::{Chunk, MapFn, Outcomes};
 use crate::error::{Error, Result};
 use crate::executor::{AsStream, Executor};
 use crate::future::Future;
+use crate::unwind;
 
 /// Chunks in flight per worker.
 const CHUNKS_PER_WORKER: usize = 4;
@@ -30,6 +36,8 @@ struct Feed<'a, E: Executor, F: MapFn<E, A>, I, A> {
     limit: usize,
     /// The input ended: it is read no more (it need not be fused).
     ended: bool,
+    /// The input's panic, handed out once the chunks taken before it are.
+    failed: Option<Error>,
 }
 
 impl<'a, E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> Feed<'a, E, F, I, A> {
@@ -42,6 +50,7 @@ impl<'a, E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> Feed<'a, E, F, I
             items,
             chunksize,
             ended: false,
+            failed: None,
         }
     }
 
@@ -50,7 +59,16 @@ impl<'a, E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> Feed<'a, E, F, I
         if self.ended {
             return None;
         }
-        let chunk: Vec<A> = self.items.by_ref().take(self.chunksize).collect();
+        let (items, chunksize) = (&mut self.items, self.chunksize);
+        let chunk: Vec<A> = match unwind::catch(|| items.by_ref().take(chunksize).collect()) {
+            Ok(chunk) => chunk,
+            Err(panic) => {
+                // Not read again: an iterator that panicked may be in any state.
+                self.ended = true;
+                self.failed = Some(panic);
+                return None;
+            }
+        };
         if chunk.is_empty() {
             self.ended = true;
             None
@@ -100,7 +118,9 @@ impl<'a, E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> IMap<'a, E, F, I
                 return Some(r);
             }
             self.refill();
-            let front = self.in_flight.front()?;
+            let Some(front) = self.in_flight.front() else {
+                return self.feed.failed.take().map(Err);
+            };
             let waited = match timeout {
                 None => {
                     front.wait();
@@ -109,9 +129,7 @@ impl<'a, E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> IMap<'a, E, F, I
                 Some(d) => front.wait_timeout(d),
             };
             if !waited {
-                return Some(Err(Error::Timeout {
-                    after: timeout.unwrap_or(Duration::MAX),
-                }));
+                return Some(Err(Error::timeout(timeout.unwrap_or(Duration::MAX))));
             }
             let front = self.in_flight.pop_front().expect("a front chunk");
             match front.into_result() {
@@ -160,7 +178,7 @@ where
             }
             this.refill();
             let Some(front) = this.in_flight.front_mut() else {
-                return Poll::Ready(None);
+                return Poll::Ready(this.feed.failed.take().map(Err));
             };
             if front.poll_done(cx).is_pending() {
                 return Poll::Pending;
@@ -231,7 +249,7 @@ impl<E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> Iterator
             }
             self.refill();
             if self.in_flight.is_empty() {
-                return None;
+                return self.feed.failed.take().map(Err);
             }
             // We hold a sender, so this only ends when a chunk arrives.
             let number = self.receiver.recv().expect("the iterator holds a sender");
@@ -286,7 +304,7 @@ where
             }
             this.refill();
             if this.in_flight.is_empty() {
-                return Poll::Ready(None);
+                return Poll::Ready(this.feed.failed.take().map(Err));
             }
             // Every chunk in flight learns this task's waker; the first done one is taken.
             let done = this

@@ -464,7 +464,7 @@ fn died(shared: &Arc<Shared>, key: u64, child: &Child, malformed: Option<String>
                         why: Why::Timeout(after),
                         ..
                     }),
-                ) => Error::Timeout { after },
+                ) => Error::timeout(after),
                 (
                     None,
                     Some(Verdict {
