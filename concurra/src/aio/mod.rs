@@ -23,6 +23,7 @@
 //! | `async with asyncio.timeout(d)` / `timeout_at` | [`timeout`], [`timeout_at`]                |
 //! | `async with asyncio.timeout(d) as cm` / `timeout_at(when)`, `timeout(None)` | [`Timeout::after`], [`Timeout::at`], [`Timeout::never`], then [`Timeout::run`]`(block)` |
 //! | `cm.when()`, `cm.reschedule(when)`, `cm.expired()` | [`Timeout::when`], [`Timeout::reschedule`], [`Timeout::expired`] |
+//! | `task.cancelling()`, `task.uncancel()`          | [`Task::cancelling`], [`Task::uncancel`]   |
 //! | `asyncio.shield(aw)`                           | [`shield`]                                 |
 //! | `asyncio.wait(tasks, return_when=...)`         | [`wait()`] → `(done, pending)`             |
 //! | `asyncio.as_completed(tasks)`                  | [`as_completed`] → [`AsCompleted`]         |
@@ -80,7 +81,9 @@
 //!    3. The task's future is then cancelled: awaiting the task gives
 //!       [`Error::Cancelled`](crate::Error::Cancelled) (asyncio's `CancelledError` at
 //!       `await task`). A coroutine cannot swallow a cancellation, so a cancelled task always
-//!       ends cancelled (Python lets it catch and return a value instead).
+//!       ends cancelled (Python lets it catch and return a value instead). Until that step
+//!       the request can be withdrawn: [`Task::cancelling`] counts the requests and
+//!       [`Task::uncancel`] takes one back (at zero the coroutine goes on).
 //!    4. The drop happens in a *cancelling* section. A task handle being awaited (a
 //!       [`Join`]) that is dropped in such a section cancels its task, as asyncio cancels the
 //!       future a cancelled task awaits; an expired [`Timeout`] scope (and so [`wait_for`]

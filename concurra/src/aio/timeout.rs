@@ -41,8 +41,9 @@
 //! A foreign [`Task::cancel`](super::Task::cancel) never turns into a timeout: the task's
 //! coroutine is dropped at its next step, before any scope is polled
 //! (test_foreign_cancel_doesnt_timeout_if_not_expired). Timeout scopes do not go through the
-//! task's cancellation: they cancel by dropping their block inside the step, so they need no
-//! count of cancel requests (Python's `cancelling()` / `uncancel()`).
+//! task's cancellation: they cancel by dropping their block inside the step, so they neither
+//! raise nor read the task's count of cancel requests
+//! ([`Task::cancelling`](super::Task::cancelling), [`Task::uncancel`](super::Task::uncancel)).
 
 use std::cell::RefCell;
 use std::fmt;
