@@ -161,6 +161,39 @@ fn of_three_scopes_the_outermost_expired_reports_and_the_unexpired_middle_does_n
 }
 
 #[test]
+fn a_task_awaited_in_the_inner_scope_is_cancelled_with_the_outer_block() {
+    // The outer scope drops its block (and the inner scope in it) in a cancelling section:
+    // a task the inner block awaits is cancelled, as asyncio cancels the awaited future.
+    paused(async {
+        let deadline = aio::time() + secs(1);
+        let task = aio::create_task(pending::<()>());
+        let observer = task.future();
+        let inner = Timeout::at(deadline);
+        let out = aio::timeout_at(deadline, inner.run(task)).await;
+        assert!(is_timeout(&out), "{out:?}");
+        assert!(inner.expired());
+        assert!(observer.await.unwrap_err().is_cancelled());
+    });
+}
+
+#[test]
+fn a_panic_in_an_inner_scope_leaves_the_scope_stack_clean() {
+    // A block that panics unwinds through its scopes; the next scopes on the thread nest
+    // correctly (the stack of enclosing scopes was popped).
+    paused(async {
+        let task = aio::create_task(aio::timeout(
+            secs(1),
+            aio::timeout(secs(1), async { panic!("boom") }),
+        ));
+        assert!(task.await.unwrap_err().is_panic());
+        let deadline = aio::time() + secs(1);
+        let inner = Timeout::at(deadline);
+        let out = aio::timeout_at(deadline, inner.run(pending::<()>())).await;
+        assert!(is_timeout(&out) && inner.expired());
+    });
+}
+
+#[test]
 fn an_outer_scope_rescheduled_away_leaves_the_timeout_to_the_inner_one() {
     paused(async {
         let deadline = aio::time() + secs(1);
