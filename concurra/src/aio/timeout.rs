@@ -15,8 +15,7 @@
 //!    `Entered` (a second entry is refused, as Python's `RuntimeError`). If the deadline is
 //!    already at or before the loop's time, the block is dropped unpolled and the scope
 //!    reports the timeout (asyncio's `wait_for` never starts a coroutine given
-//!    `timeout <= 0`; see the crate docs for `asyncio.timeout(0)`, which runs the block to its
-//!    first suspension).
+//!    `timeout <= 0`; see *Differences* for `asyncio.timeout(0)`).
 //! 2. **Poll the block** with the scope pushed on this thread's stack of *enclosing scopes*:
 //!    while a block is polled, the scopes that (transitively) poll it are on the stack, inner
 //!    last. Polls nest, so the stack holds exactly the scopes of the task being stepped. A
@@ -44,6 +43,22 @@
 //! task's cancellation: they cancel by dropping their block inside the step, so they neither
 //! raise nor read the task's count of cancel requests
 //! ([`Task::cancelling`](super::Task::cancelling), [`Task::uncancel`](super::Task::uncancel)).
+//!
+//! # Differences from CPython
+//!
+//! 1. A deadline at or before the entry never polls the block, for all three functions and
+//!    [`Timeout::run`]: `asyncio.wait_for(aw, 0)` never starts `aw` either, but
+//!    `async with asyncio.timeout(0):` runs the block to its first `await`.
+//! 2. A block that completes at the wake-up where its deadline passes gives its value;
+//!    asyncio cancels it if the timer callback ran before the task's step.
+//! 3. Scopes coordinate within one task, through the stack of step 2. A scope inside another
+//!    task ([`create_task`](super::create_task), [`gather`](super::gather), a
+//!    [`TaskGroup`](super::TaskGroup)) is not enclosed by the awaiting task's scopes: if
+//!    both deadlines pass together and the child's step runs first, the child's scope
+//!    reports its timeout (in asyncio the child sees two cancel requests and lets the
+//!    `CancelledError` through).
+//! 4. No scope runs in a `finally`: a destructor cannot await (test_nested_timeout_in_finally
+//!    has no equivalent).
 
 use std::cell::RefCell;
 use std::fmt;
