@@ -1,6 +1,7 @@
 //! Loop tasks: results, cancellation, panics, `gather` and `wait_for`. Python's rules are in
 //! python-semantics.md §1.10–1.11 (test_asyncio's test_tasks: test_cancel_at_end,
-//! test_cancel_awaited_task, test_cancel_inner_future; test_gather / test_waitfor).
+//! test_cancel_awaited_task, test_cancel_inner_future; test_gather / test_waitfor), and the
+//! cancel count (`Task::cancelling` / `uncancel`: test_uncancel_basic, test_cancelling).
 //!
 //! Changes from Python, on purpose: a cancelled coroutine is dropped, not resumed with
 //! `CancelledError`, so it cannot swallow the cancellation; `wait_for` drops the awaitable
@@ -414,4 +415,70 @@ fn a_cancelled_task_whose_value_panics_on_drop_does_not_stop_the_loop() {
         "the loop went on"
     });
     assert_eq!(after, "the loop went on");
+}
+
+// ---- Task::cancelling / uncancel (Python 3.11+; test_tasks' test_uncancel_basic,
+// test_cancelling, and 3.13's rule that `uncancel` to zero withdraws a pending cancel) ----
+
+#[test]
+fn cancelling_counts_the_requests() {
+    paused(async {
+        let task = aio::create_task(pending::<()>());
+        assert_eq!(task.cancelling(), 0);
+        assert!(task.cancel());
+        assert!(task.cancel());
+        assert_eq!(task.cancelling(), 2);
+        assert_eq!(task.uncancel(), 1);
+        assert!(task.await.unwrap_err().is_cancelled());
+    });
+}
+
+#[test]
+fn uncancel_to_zero_before_the_next_step_withdraws_the_cancel() {
+    paused(async {
+        let task = aio::create_task(async {
+            aio::sleep(Duration::from_secs(1)).await;
+            7
+        });
+        aio::yield_now().await; // started, now suspended in its sleep
+        task.cancel();
+        assert_eq!(task.uncancel(), 0);
+        assert_eq!(task.uncancel(), 0, "the count does not go below zero");
+        assert_eq!(task.await.unwrap(), 7);
+        assert_eq!(aio::time(), Duration::from_secs(1));
+    });
+}
+
+#[test]
+fn a_task_that_cancels_itself_and_uncancels_keeps_its_value() {
+    paused(async {
+        let me: Rc<RefCell<Option<aio::Task<i32>>>> = Rc::default();
+        let slot = me.clone();
+        let task = aio::create_task(async move {
+            aio::yield_now().await;
+            let me = slot.borrow_mut().take().expect("handed in");
+            me.cancel();
+            assert_eq!(me.cancelling(), 1);
+            me.uncancel();
+            5
+        });
+        let observer = task.future();
+        *me.borrow_mut() = Some(task);
+        assert_eq!(observer.await.unwrap(), 5);
+    });
+}
+
+#[test]
+fn uncancel_after_the_cancelled_step_only_lowers_the_count() {
+    paused(async {
+        let task = aio::create_task(pending::<()>());
+        task.cancel();
+        let observer = task.future();
+        assert!(observer.await.unwrap_err().is_cancelled());
+        assert_eq!(task.cancelling(), 1);
+        assert_eq!(task.uncancel(), 0);
+        assert!(task.cancelled());
+        assert!(!task.cancel(), "a done task takes no request");
+        assert_eq!(task.cancelling(), 0);
+    });
 }

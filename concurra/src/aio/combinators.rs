@@ -1,120 +1,18 @@
-//! Combinators over awaitables: [`wait_for`], [`timeout`], [`shield`], [`wait`] and
-//! [`as_completed`] ([`gather`](super::gather) has its own module).
+//! Combinators over awaitables: [`shield`], [`wait`] and [`as_completed`]
+//! ([`gather`](super::gather) and the timeouts, [`timeout()`](super::timeout()), have their own
+//! modules).
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::{Future as StdFuture, IntoFuture};
+use std::future::Future as StdFuture;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use super::gather::IntoTask;
-use super::runtime;
 use super::task::{Join, Task};
-use super::time::sleep;
 use crate::error::{Error, Result};
 use crate::future::Future;
 use crate::wait::ReturnWhen;
-
-/// Awaits `aw` for at most `timeout` on the loop's clock (Python: `asyncio.wait_for(aw,
-/// timeout)`, in Python's argument order; [`timeout`] takes them in tokio's order).
-///
-/// Returns `Ok` with `aw`'s output if it completes first; otherwise `aw` is cancelled and the
-/// result is [`Error::Timeout`]. `aw` runs inside the caller's task (no new task), so it may
-/// borrow. Cancelling means dropping it, there and then, inside a cancelling section: its
-/// destructors have run before `wait_for` returns (asyncio waits for the cancelled inner task's
-/// clean-up too), and a [`Task`] it was awaiting is cancelled as well — its coroutine is dropped
-/// at its next step, just after this returns. With a zero timeout `aw` is never polled, as
-/// asyncio never starts a coroutine given `timeout <= 0`. If `aw` and the deadline are ready
-/// at the same wake-up, the value wins.
-///
-/// ```
-/// use std::time::Duration;
-/// use concurra::aio;
-///
-/// let out = aio::run(async {
-///     aio::wait_for(std::future::pending::<()>(), Duration::from_millis(1)).await
-/// });
-/// assert!(out.unwrap_err().is_timeout());
-/// ```
-///
-/// # Errors
-/// [`Error::Timeout`] when the deadline passes first.
-///
-/// # Panics
-/// Polled outside a running loop.
-pub async fn wait_for<F: IntoFuture>(aw: F, timeout: Duration) -> Result<F::Output> {
-    let mut inner = Some(Box::pin(aw.into_future()));
-    if !timeout.is_zero() {
-        let mut deadline = sleep(timeout);
-        let finished = std::future::poll_fn(|cx| {
-            let fut = inner.as_mut().expect("polled until ready");
-            if let Poll::Ready(value) = fut.as_mut().poll(cx) {
-                return Poll::Ready(Some(value));
-            }
-            if Pin::new(&mut deadline).poll(cx).is_ready() {
-                return Poll::Ready(None);
-            }
-            Poll::Pending
-        })
-        .await;
-        if let Some(value) = finished {
-            return Ok(value);
-        }
-    }
-    // No `Rc` of the loop is held across the await above: this future stays `Send` when `aw`
-    // is.
-    let core = runtime::expect_current("aio::wait_for");
-    let _cancelling = core.enter_cancelling();
-    drop(inner.take());
-    Err(Error::timeout(timeout))
-}
-
-/// Runs `aw` under a deadline `delay` from now (Python: `async with asyncio.timeout(delay):`).
-///
-/// Python's context manager cancels the task running the block when the deadline passes and
-/// turns that `CancelledError` into `TimeoutError` at the block's boundary. In Rust the block
-/// is the future `aw`: it runs inside the caller's task and is dropped (cancelled) at the
-/// deadline, in a cancelling section, so its destructors — the block's `finally` — have run
-/// when this returns [`Error::Timeout`]. Only the scope that expired reports the timeout: an
-/// inner scope sees nothing (it is dropped with the outer block), as in test_nested_timeouts.
-/// A zero delay times out without polling `aw`. The same as [`wait_for`], with the arguments
-/// in tokio's order (`tokio::time::timeout(d, fut)`).
-///
-/// ```
-/// use std::time::Duration;
-/// use concurra::aio;
-///
-/// let out = aio::run(async {
-///     aio::timeout(Duration::from_millis(1), async {
-///         aio::sleep(Duration::from_secs(3600)).await;
-///     })
-///     .await
-/// });
-/// assert!(out.unwrap_err().is_timeout());
-/// ```
-///
-/// # Errors
-/// [`Error::Timeout`] when the deadline passes first.
-///
-/// # Panics
-/// Polled outside a running loop.
-pub async fn timeout<F: IntoFuture>(delay: Duration, aw: F) -> Result<F::Output> {
-    wait_for(aw, delay).await
-}
-
-/// [`timeout`] with an absolute deadline on the loop's clock (Python: `asyncio.timeout_at`).
-/// A deadline at or before [`time`](super::time) times out without polling `aw`.
-///
-/// # Errors
-/// [`Error::Timeout`] when the deadline passes first.
-///
-/// # Panics
-/// Outside a running loop.
-pub async fn timeout_at<F: IntoFuture>(when: Duration, aw: F) -> Result<F::Output> {
-    let now = runtime::expect_current("aio::timeout_at").now();
-    wait_for(aw, when.saturating_sub(now)).await
-}
 
 /// Protects an awaitable from cancellation (Python: `asyncio.shield(aw)`).
 ///
@@ -177,7 +75,7 @@ impl<T> fmt::Debug for Shield<T> {
 ///
 /// Built on [`wait_async`](crate::wait_async) over the tasks' value-free end signals, so `T`
 /// need not be `Clone`. It never cancels
-/// anything; for a time limit, wrap it in [`timeout`] (which drops the wait, not the tasks).
+/// anything; for a time limit, wrap it in [`timeout`](super::timeout()) (which drops the wait, not the tasks).
 /// [`ReturnWhen::FirstException`] returns at the first failure; a cancellation is not one.
 ///
 /// ```
@@ -221,7 +119,7 @@ pub async fn wait<T>(
 /// The k-th [`next`](AsCompleted::next) gives the k-th completion; tasks already done come
 /// first, in the order given. Built on the crate's [`as_completed`](crate::as_completed) over
 /// the tasks' value-free end signals; each value is moved out of its task when yielded, so
-/// `T` need not be `Clone`. For a time limit, wrap each `next` in [`timeout`]: the
+/// `T` need not be `Clone`. For a time limit, wrap each `next` in [`timeout`](super::timeout()): the
 /// stragglers are not cancelled (as asyncio).
 ///
 /// ```

@@ -21,6 +21,9 @@
 //! | `asyncio.gather(*aws, return_exceptions=True)` | [`gather_all`]                             |
 //! | `asyncio.wait_for(aw, timeout)`                | [`wait_for`]                               |
 //! | `async with asyncio.timeout(d)` / `timeout_at` | [`timeout`], [`timeout_at`]                |
+//! | `async with asyncio.timeout(d) as cm` / `timeout_at(when)`, `timeout(None)` | [`Timeout::after`], [`Timeout::at`], [`Timeout::never`], then [`Timeout::run`]`(block)` |
+//! | `cm.when()`, `cm.reschedule(when)`, `cm.expired()` | [`Timeout::when`], [`Timeout::reschedule`], [`Timeout::expired`] |
+//! | `task.cancelling()`, `task.uncancel()`          | [`Task::cancelling`], [`Task::uncancel`]   |
 //! | `asyncio.shield(aw)`                           | [`shield`]                                 |
 //! | `asyncio.wait(tasks, return_when=...)`         | [`wait()`] → `(done, pending)`             |
 //! | `asyncio.as_completed(tasks)`                  | [`as_completed`] → [`AsCompleted`]         |
@@ -78,11 +81,19 @@
 //!    3. The task's future is then cancelled: awaiting the task gives
 //!       [`Error::Cancelled`](crate::Error::Cancelled) (asyncio's `CancelledError` at
 //!       `await task`). A coroutine cannot swallow a cancellation, so a cancelled task always
-//!       ends cancelled (Python lets it catch and return a value instead).
+//!       ends cancelled (Python lets it catch and return a value instead). Until that step
+//!       the request can be withdrawn: [`Task::cancelling`] counts the requests and
+//!       [`Task::uncancel`] takes one back (at zero the coroutine goes on).
 //!    4. The drop happens in a *cancelling* section. A task handle being awaited (a
 //!       [`Join`]) that is dropped in such a section cancels its task, as asyncio cancels the
-//!       future a cancelled task awaits; [`wait_for`]'s timeout and the loop's shutdown use the
-//!       same section. Any other drop of a handle leaves the task running.
+//!       future a cancelled task awaits; an expired [`Timeout`] scope (and so [`wait_for`]
+//!       and [`timeout`]) and the loop's shutdown use the same section. Any other drop of a
+//!       handle leaves the task running.
+//!    5. A [`Timeout`] scope cancels its block the same way, by dropping it inside the task's
+//!       step, not through the task. Of nested scopes that expire together only the
+//!       outermost reports [`Error::Timeout`](crate::Error::Timeout); the inner ones are
+//!       dropped with its block and report [`Timeout::expired`] too, as CPython's
+//!       (test_nested_timeouts). The rules are in the `timeout` module docs.
 //! 4. **Shutdown.** When main completes (or panics): the loop closes, every task still alive
 //!    is cancelled as in step 3 (in creation order; asyncio.run cancels them too), the inject
 //!    queue is closed (later `call_soon_threadsafe` calls get
@@ -147,15 +158,14 @@ mod slab;
 mod sync;
 mod task;
 mod time;
+mod timeout;
 mod waker;
 
 use std::future::Future as StdFuture;
 use std::time::Duration;
 
 pub use self::bridge::{run_in_executor, to_thread, InExecutor, ToThread};
-pub use self::combinators::{
-    as_completed, shield, timeout, timeout_at, wait, wait_for, AsCompleted, Shield,
-};
+pub use self::combinators::{as_completed, shield, wait, AsCompleted, Shield};
 pub use self::gather::{
     gather, gather_all, Gather, GatherAll, GatherAllTuple, GatherSlot, GatherTuple, Gatherable,
     IntoTask,
@@ -181,6 +191,7 @@ pub use self::sync::{
 };
 pub use self::task::{IntoCoroutine, Join, Task};
 pub use self::time::{sleep, yield_now, Clock, PausedClock, Sleep, SystemClock};
+pub use self::timeout::{timeout, timeout_at, wait_for, Timeout, TimeoutScope};
 use crate::error::Result;
 
 /// Runs `main` on a new event loop on this thread and returns its output (Python:

@@ -137,8 +137,10 @@ pub(crate) struct Header {
     wake: WakeWord,
     /// True while the task sits in the ready queue (deduplicates wakes).
     pub(crate) scheduled: Cell<bool>,
-    /// Set by [`Task::cancel`]; read at the next step.
-    cancel_requested: Cell<bool>,
+    /// Cancel requests not withdrawn (Python: `_num_cancels_requested`): raised by
+    /// [`Task::cancel`] while the task is not done, lowered by [`Task::uncancel`]; the next
+    /// step drops the coroutine if it is not zero.
+    cancel_requested: Cell<u32>,
     stage: Cell<Stage>,
     /// Whether [`Task::future`] installed the wake-on-external-cancel callback.
     watching: Cell<bool>,
@@ -342,7 +344,7 @@ where
             id,
             wake,
             scheduled: Cell::new(false),
-            cancel_requested: Cell::new(false),
+            cancel_requested: Cell::new(0),
             stage: Cell::new(Stage::Scheduled),
             watching: Cell::new(false),
             handles: Cell::new(1),
@@ -602,7 +604,7 @@ impl<F: IntoCoroutine> TaskRun for TaskCell<F> {
             return;
         }
         // Step 2.
-        if h.cancel_requested.get() || self.outcome.cancelled_from_outside() {
+        if h.cancel_requested.get() > 0 || self.outcome.cancelled_from_outside() {
             core.forget_task(h.key());
             {
                 let _cancelling = core.enter_cancelling();
@@ -618,7 +620,7 @@ impl<F: IntoCoroutine> TaskRun for TaskCell<F> {
             Some(Ok(Poll::Ready(value))) => {
                 // The coroutine is gone already (dropped in `poll_coro`).
                 core.forget_task(h.key());
-                if h.cancel_requested.get() {
+                if h.cancel_requested.get() > 0 {
                     // The value nobody will get is dropped through the panic door: a panicking
                     // destructor is reported, and the loop goes on.
                     if let Err(panic) = unwind::catch(move || drop(value)) {
@@ -700,9 +702,63 @@ impl<T> Task<T> {
             return false;
         }
         let h = self.cell.header();
-        h.cancel_requested.set(true);
+        h.cancel_requested
+            .set(h.cancel_requested.get().saturating_add(1));
         h.wake.waker().wake();
         true
+    }
+
+    /// The number of cancel requests not withdrawn: calls of [`cancel`](Self::cancel) while
+    /// the task was not done, less calls of [`uncancel`](Self::uncancel) (Python:
+    /// `task.cancelling()`).
+    ///
+    /// In asyncio a coroutine may catch its `CancelledError` and go on, so the count lets
+    /// structured code (`asyncio.timeout`, `TaskGroup`) tell its own cancellation from
+    /// another. Here a request is final once the task's next step has run: the coroutine is
+    /// dropped there. Timeout scopes do not use the count ([`Timeout`](super::Timeout) cancels
+    /// by dropping its block inside the step), and a cancel through the task's shared
+    /// [`Future`] ([`Future::cancel`]) is not counted: it cannot be withdrawn.
+    ///
+    /// ```
+    /// use concurra::aio;
+    ///
+    /// aio::run(async {
+    ///     let task = aio::create_task(std::future::pending::<()>());
+    ///     assert_eq!(task.cancelling(), 0);
+    ///     task.cancel();
+    ///     task.cancel();
+    ///     assert_eq!(task.cancelling(), 2);
+    ///     assert!(task.await.unwrap_err().is_cancelled());
+    /// });
+    /// ```
+    pub fn cancelling(&self) -> u32 {
+        self.cell.header().cancel_requested.get()
+    }
+
+    /// Withdraws one cancel request and returns how many are left (Python:
+    /// `task.uncancel()`; at zero already it stays zero).
+    ///
+    /// When the count falls to zero before the task's next step, the pending cancellation
+    /// is withdrawn and the coroutine goes on there (Python 3.13: `uncancel` to zero clears
+    /// `_must_cancel`). After that step a request has already dropped the coroutine, and
+    /// `uncancel` only lowers the count.
+    ///
+    /// ```
+    /// use concurra::aio;
+    ///
+    /// let out = aio::run(async {
+    ///     let task = aio::create_task(async { 42 });
+    ///     task.cancel();
+    ///     assert_eq!(task.uncancel(), 0); // before its first step: it runs after all
+    ///     task.await
+    /// });
+    /// assert_eq!(out.unwrap(), 42);
+    /// ```
+    pub fn uncancel(&self) -> u32 {
+        let h = self.cell.header();
+        let left = h.cancel_requested.get().saturating_sub(1);
+        h.cancel_requested.set(left);
+        left
     }
 
     /// True once the task finished, failed or was cancelled (Python: `task.done()`).
