@@ -485,26 +485,38 @@ fn process_pool_panics(n: usize) -> Row {
     panics
 }
 
-fn process_pool_endless() -> Row {
-    let mut endless_row = Row::new("ProcessPoolExecutor", "endless calls under task_timeout");
-    let exe = ProcessPoolExecutor::builder()
-        .max_workers(2)
-        .task_timeout(Duration::from_millis(200))
-        .build()
-        .unwrap();
+/// `n` calls on a fresh 2-worker pool made by `builder`, every `every`-th one `faulty` (a `fn`
+/// item), the others `add_one`; each faulty call must fail as `kind`, and no other call.
+fn one_fault_in<F>(
+    row: &mut Row,
+    builder: concurra::process::PoolBuilder,
+    n: u64,
+    every: u64,
+    faulty: F,
+    kind: &str,
+) where
+    F: Fn(u64) -> u64 + Copy + Send + 'static,
+{
+    let exe = builder.max_workers(2).build().unwrap();
     let mut futures = Vec::new();
-    for i in 0..200u64 {
-        if i % 50 == 0 {
-            futures.push(exe.submit(Apply(endless, i)));
-            endless_row.faults += 1;
+    for i in 0..n {
+        if i % every == 0 {
+            futures.push(exe.submit(Apply(faulty, i)));
+            row.faults += 1;
         } else {
             futures.push(exe.submit(Apply(add_one, i)));
         }
     }
-    endless_row.tally(futures);
-    assert_eq!(endless_row.failed("timeout"), endless_row.faults);
-    drop(exe);
-    endless_row
+    row.tally(futures);
+    assert_eq!(row.failed(kind), row.faults, "{}", row.fault);
+    assert_eq!(row.ok, row.tasks - row.faults, "{}", row.fault);
+}
+
+fn process_pool_endless() -> Row {
+    let mut row = Row::new("ProcessPoolExecutor", "endless calls under task_timeout");
+    let builder = ProcessPoolExecutor::builder().task_timeout(Duration::from_millis(200));
+    one_fault_in(&mut row, builder, 200, 50, endless, "timeout");
+    row
 }
 
 fn process_pool_values() -> Row {
@@ -547,25 +559,10 @@ fn process_pool_values() -> Row {
 }
 
 fn process_pool_memory() -> Row {
-    let mut memory = Row::new("ProcessPoolExecutor", "a worker out of memory (RLIMIT_AS)");
-    let exe = ProcessPoolExecutor::builder()
-        .max_workers(2)
-        .initializer(limit_memory)
-        .build()
-        .unwrap();
-    let mut futures = Vec::new();
-    for i in 0..40u64 {
-        if i % 10 == 0 {
-            futures.push(exe.submit(Apply(hog, i)));
-            memory.faults += 1;
-        } else {
-            futures.push(exe.submit(Apply(add_one, i)));
-        }
-    }
-    memory.tally(futures);
-    assert_eq!(memory.failed("died"), memory.faults);
-    drop(exe);
-    memory
+    let mut row = Row::new("ProcessPoolExecutor", "a worker out of memory (RLIMIT_AS)");
+    let builder = ProcessPoolExecutor::builder().initializer(limit_memory);
+    one_fault_in(&mut row, builder, 40, 10, hog, "died");
+    row
 }
 
 fn process_pool_initializer() -> Row {
