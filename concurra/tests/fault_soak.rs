@@ -624,14 +624,20 @@ fn process_pool_facade(n: usize) -> Row {
 
 fn thread_targets(n: usize) -> Row {
     let mut threads = Row::new("Thread", "1% panicking targets");
-    let started: Vec<_> = (0..n as u64)
-        .map(|i| Thread::start(move || maybe_panic(i)).unwrap())
-        .collect();
-    threads.faults = n.div_ceil(100);
-    for t in started {
-        let outcome = t.join_value();
-        threads.count(&outcome);
+    // At most 200 threads alive at once (a long run would otherwise start tens of thousands,
+    // past the kernel's map count).
+    let ids: Vec<u64> = (0..n as u64).collect();
+    for batch in ids.chunks(200) {
+        let started: Vec<_> = batch
+            .iter()
+            .map(|&i| Thread::start(move || maybe_panic(i)).unwrap())
+            .collect();
+        for t in started {
+            let outcome = t.join_value();
+            threads.count(&outcome);
+        }
     }
+    threads.faults = n.div_ceil(100);
     threads
 }
 
