@@ -124,29 +124,41 @@ pub fn frames_pushed(data: &[u8]) {
 }
 
 /// A stream read by [`Decoder::read_from`] from a socket, written in pieces (the first two
-/// bytes choose their sizes) by another thread; each frame is decoded as its side would.
+/// bytes choose their sizes): one read after each piece (and more while the socket is full),
+/// then reads to end of file; each frame is decoded as its side would.
+///
+/// One thread: a writer thread per input made LeakSanitizer report glibc's thread-local
+/// destructor list (`__cxa_thread_atexit_impl`) as leaked.
 pub fn frames_read(data: &[u8]) {
     use std::io::Write;
-    let (reader, writer) = std::os::unix::net::UnixStream::pair().expect("a socket pair");
-    std::thread::scope(|s| {
-        s.spawn(move || {
-            let mut writer = writer;
-            for piece in pieces(data) {
-                if writer.write_all(piece).is_err() {
-                    return;
+    let (reader, mut writer) = std::os::unix::net::UnixStream::pair().expect("a socket pair");
+    writer.set_nonblocking(true).expect("a non-blocking socket");
+    let mut decoder = Decoder::new();
+    // False at end of file or out of step (the reader then stops, as the engine does).
+    let read = |decoder: &mut Decoder| {
+        let more = decoder.read_from(reader.as_fd()).is_ok_and(|n| n > 0);
+        assert!(decoder.held() <= bound(data.len()), "{}", decoder.held());
+        more && drain(decoder)
+    };
+    for piece in pieces(data) {
+        let mut rest = piece;
+        while !rest.is_empty() {
+            match writer.write(rest) {
+                Ok(n) => rest = &rest[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if !read(&mut decoder) {
+                        return;
+                    }
                 }
-            }
-        });
-        let mut decoder = Decoder::new();
-        // The reader stops at end of file or out of step (then the writer fails and ends).
-        while decoder.read_from(reader.as_fd()).is_ok_and(|n| n > 0) {
-            assert!(decoder.held() <= bound(data.len()), "{}", decoder.held());
-            if !drain(&mut decoder) {
-                break;
+                Err(_) => return,
             }
         }
-        drop(reader);
-    });
+        if !read(&mut decoder) {
+            return;
+        }
+    }
+    drop(writer);
+    while read(&mut decoder) {}
 }
 
 /// Runs `entry`'s trampoline on `args`, as the worker does, and checks that the parent's side
@@ -268,7 +280,7 @@ mod tests {
     }
 
     #[test]
-    fn a_chunk_of_2_60_unit_values_is_refused_without_counting_them() {
+    fn a_chunk_of_2_60_unit_values_is_refused_at_the_bound() {
         // Value(ChunkReply { values: [(); 2^60], .. }): each () takes no bytes.
         let payload = [vec![0], varint(1 << 60)].concat();
         let chunk = reply(&Apply(Chunked(nothing), Vec::new()), &payload);
@@ -316,6 +328,20 @@ mod tests {
         assert!(decoder.held() <= bound(header.len()));
         frames_pushed(&[[0, 0].as_slice(), &header].concat());
         frames_read(&[[0, 0].as_slice(), &header].concat());
+    }
+
+    /// Found by the `frames_read` target (a LeakSanitizer report from the writer thread the
+    /// target then had, not from the library): a frame whose length is refused after a
+    /// first, well-formed one, cut in pieces of 1 and 1740 bytes.
+    #[test]
+    fn fuzz_frames_read_leak_49523f2c() {
+        let input = [
+            0x00, 0x2f, 0x1b, 0x00, 0x00, 0x00, 0x06, 0x04, 0x00, 0x00, 0x0b, 0x00, 0x00, 0x00,
+            0x01, 0xfc, 0xff, 0xc2, 0xd5, 0xf8, 0x00, 0xfc, 0xff, 0xff, 0x00, 0x23, 0x3d, 0x00,
+            0x0b, 0x00, 0x00, 0x00, 0x01,
+        ];
+        frames_read(&input);
+        frames_pushed(&input);
     }
 
     #[test]
@@ -423,9 +449,9 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(32))]
 
-        /// Property 1–3 for any bytes read from a socket.
+        /// Property 1–3 for any bytes read from a socket (more than its buffer holds, too).
         #[test]
-        fn any_stream_read(data in prop::collection::vec(any::<u8>(), 0..4096)) {
+        fn any_stream_read(data in prop::collection::vec(any::<u8>(), 0..300_000)) {
             frames_read(&data);
         }
     }
