@@ -32,16 +32,23 @@ mkdir -p fuzz/logs
 status=0
 for target in "${targets[@]}"; do
     echo "== fuzz target $target: ${each}s"
-    cargo +nightly fuzz run "$target" -O -- \
-        -max_total_time="$each" -jobs=1 -timeout=10 -rss_limit_mb=2048
+    found_before=$(find "fuzz/artifacts/$target" -type f 2>/dev/null | wc -l)
+    rm -f "fuzz/logs/$target.log"
+    if ! cargo +nightly fuzz run "$target" -O -- \
+        -max_total_time="$each" -jobs=1 -timeout=10 -rss_limit_mb=2048; then
+        status=1
+    fi
     # With -jobs, libFuzzer writes its job's log to the working directory.
     if [ -f fuzz-0.log ]; then
         mv fuzz-0.log "fuzz/logs/$target.log"
         tail -n 1 "fuzz/logs/$target.log"
-        if grep -qE "ERROR: (libFuzzer|AddressSanitizer)|deadly signal|panicked at" "fuzz/logs/$target.log"; then
-            echo "fuzz.sh: $target failed: see fuzz/logs/$target.log and fuzz/artifacts/$target/" >&2
-            status=1
-        fi
+    fi
+    found=$(find "fuzz/artifacts/$target" -type f 2>/dev/null | wc -l)
+    if [ "$found" -gt "$found_before" ] ||
+        grep -qE "ERROR: (libFuzzer|AddressSanitizer|LeakSanitizer)|deadly signal|panicked at" \
+            "fuzz/logs/$target.log" 2>/dev/null; then
+        echo "fuzz.sh: $target found a crash, hang, leak or OOM: see fuzz/logs/$target.log and fuzz/artifacts/$target/" >&2
+        status=1
     fi
 done
 exit $status
