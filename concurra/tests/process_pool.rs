@@ -179,6 +179,53 @@ fn kill_9_of_a_busy_worker_fails_its_call_and_the_pool_heals() {
     assert_ne!(pool.worker_pids(), pids);
 }
 
+/// Writes a frame header no reader accepts (a length of 2^32 - 1) to every pipe this worker
+/// writes to but its standard output and error, reopened through `/proc/self/fd`: its
+/// replies pipe and its direct line. Then waits to be killed.
+fn garbage() -> u32 {
+    use std::io::Write;
+    for entry in std::fs::read_dir("/proc/self/fd").unwrap() {
+        let name = entry.unwrap().file_name();
+        let Some(fd) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let target = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap_or_default();
+        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).unwrap_or_default();
+        let write_only = info
+            .lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+            .is_some_and(|flags| flags & 3 == 1);
+        if fd > 2 && write_only && target.to_string_lossy().starts_with("pipe:") {
+            let mut pipe = std::fs::OpenOptions::new()
+                .write(true)
+                .open(format!("/proc/self/fd/{fd}"))
+                .unwrap();
+            pipe.write_all(&[0xff; 18]).unwrap();
+        }
+    }
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+#[test]
+fn a_worker_that_writes_garbage_to_its_reply_pipe_is_killed_and_its_call_fails_with_decode() {
+    let pool = warm(pool(1), 1);
+    let pids = pool.worker_pids();
+    let error = pool.submit(garbage).result().unwrap_err();
+    assert!(error.is_decode(), "{error:?}");
+    let message = error.to_string();
+    assert!(
+        message.contains(&format!("worker {}", pids[0])) && message.contains("frame length"),
+        "{message}"
+    );
+    // Killed and reaped before its call failed, not left sleeping.
+    assert!(!exists(pids[0]), "worker {} still exists", pids[0]);
+    serves(&pool, 100);
+    assert_ne!(pool.worker_pids(), pids);
+}
+
 #[test]
 fn kill_9_of_an_idle_worker_fails_nothing() {
     let pool = pool(1).build().unwrap();

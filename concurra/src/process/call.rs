@@ -142,7 +142,7 @@ pub struct RemoteError {
 }
 
 impl RemoteError {
-    fn of<E: std::fmt::Display>(error: &E) -> Self {
+    pub(crate) fn of<E: std::fmt::Display>(error: &E) -> Self {
         RemoteError {
             type_name: std::any::type_name::<E>().to_string(),
             message: error.to_string(),
@@ -223,10 +223,64 @@ where
 
 /// A chunk's outcome as it crosses back: the values, and each failed item's position with
 /// its panic's message and location.
+///
+/// Decoding it is bounded: at most [`MAX_CHUNK_VALUES`] values (a length prefix of values
+/// that take no bytes, `()` say, would otherwise have the reader push `()` 2^60 times), and
+/// the errors' positions must fit the chunk, in order (else the chunk's items would come out
+/// shifted or missing).
 #[derive(Serialize, Deserialize)]
-struct ChunkReply<T> {
+pub(crate) struct ChunkReply<T> {
+    #[serde(deserialize_with = "bounded_values")]
+    #[serde(bound(deserialize = "T: Deserialize<'de>"))]
     values: Vec<T>,
     errors: Vec<(usize, String, Option<String>)>,
+}
+
+/// The most values a chunk reply may hold: as many as the largest frame has bytes. Only a
+/// chunk of values that encode in no bytes (`()`) can reach it; a longer one is a decode
+/// error. (Under the fuzzer, 64 Ki: counting 64 Mi `()`s to the limit took it a second,
+/// which left it 100 inputs a second.)
+pub(crate) const MAX_CHUNK_VALUES: usize = if cfg!(fuzzing) {
+    1 << 16
+} else {
+    wire::MAX_FRAME
+};
+
+/// A chunk's values, refused past [`MAX_CHUNK_VALUES`].
+fn bounded_values<'de, D, T>(deserializer: D) -> std::result::Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct Values<T>(std::marker::PhantomData<T>);
+
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Values<T> {
+        type Value = Vec<T>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "at most {MAX_CHUNK_VALUES} values")
+        }
+
+        fn visit_seq<S: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: S,
+        ) -> std::result::Result<Vec<T>, S::Error> {
+            // As serde's own `Vec`: room for no more than 1 MiB ahead of the values.
+            let room = (1 << 20) / std::mem::size_of::<T>().max(1);
+            let mut values = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(room));
+            while let Some(value) = seq.next_element()? {
+                if values.len() == MAX_CHUNK_VALUES {
+                    return Err(serde::de::Error::custom(format_args!(
+                        "a chunk of more than {MAX_CHUNK_VALUES} values"
+                    )));
+                }
+                values.push(value);
+            }
+            Ok(values)
+        }
+    }
+
+    deserializer.deserialize_seq(Values(std::marker::PhantomData))
 }
 
 impl<T> From<Chunk<T>> for ChunkReply<T> {
@@ -244,14 +298,27 @@ impl<T> From<Chunk<T>> for ChunkReply<T> {
     }
 }
 
-impl<T> From<ChunkReply<T>> for Chunk<T> {
-    fn from(reply: ChunkReply<T>) -> Self {
+impl<T> TryFrom<ChunkReply<T>> for Chunk<T> {
+    type Error = Error;
+
+    /// The chunk, if its errors' positions rise and lie inside it.
+    fn try_from(reply: ChunkReply<T>) -> Result<Self> {
+        let len = reply.values.len() + reply.errors.len();
+        let mut next = 0;
+        for (at, ..) in &reply.errors {
+            if *at < next || *at >= len {
+                return Err(Error::Decode(format!(
+                    "a chunk reply with an error at position {at} of {len} (after {next})"
+                )));
+            }
+            next = at + 1;
+        }
         let errors = reply
             .errors
             .into_iter()
             .map(|(at, message, location)| (at, Error::Panicked { message, location }))
             .collect();
-        Chunk::from_parts(reply.values, errors)
+        Ok(Chunk::from_parts(reply.values, errors))
     }
 }
 
@@ -275,7 +342,7 @@ where
             payload,
             Self::name(),
         )?)
-        .map(Chunk::from)
+        .and_then(Chunk::try_from)
     }
 
     fn name() -> &'static str {

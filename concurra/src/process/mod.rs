@@ -64,6 +64,9 @@
 mod bootstrap;
 mod call;
 mod child;
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod fuzz;
 mod identity;
 mod pool;
 mod single;

@@ -223,6 +223,12 @@ impl Decoder {
         crate::sys::read_appending(fd, &mut self.buf)
     }
 
+    /// The bytes the decoder holds room for (its buffer's and a large frame's capacity).
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn held(&self) -> usize {
+        self.buf.capacity() + self.large.as_ref().map_or(0, |l| l.payload.capacity())
+    }
+
     /// Drops what was consumed before the buffer grows: a stream that always ends mid-frame
     /// would otherwise keep every byte it ever carried. Only the unfinished frame is moved.
     fn compact(&mut self) {
