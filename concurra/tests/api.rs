@@ -617,3 +617,41 @@ fn a_dyn_future_is_running_while_its_call_runs() {
         .unwrap_err()
         .is_shutdown());
 }
+
+/// Neither `Clone` nor `Sync`, for the Pools' maps (values move from the workers' chunks into
+/// the list, never cloned).
+#[test]
+fn pool_maps_give_values_that_are_neither_clone_nor_sync() {
+    let threads = ThreadPool::builder().processes(2).build().unwrap();
+    let got: Vec<u64> = threads
+        .map(unique, 0..3000u64)
+        .unwrap()
+        .into_iter()
+        .map(|u| u.value.get())
+        .collect();
+    assert_eq!(got, (0..3000).collect::<Vec<_>>());
+    let got: Vec<u64> = threads
+        .imap(unique, 0..50u64)
+        .unwrap()
+        .map(|u| u.unwrap().value.get())
+        .collect();
+    assert_eq!(got, (0..50).collect::<Vec<_>>());
+    let got = threads.map_async(unique, 0..10u64).get().unwrap();
+    assert_eq!(got.len(), 10);
+
+    let processes = ProcessPool::builder().processes(2).build().unwrap();
+    let got: Vec<u64> = processes
+        .map_chunked(unique, 0..3000u64, 100)
+        .unwrap()
+        .into_iter()
+        .map(|u| u.value.get())
+        .collect();
+    assert_eq!(got, (0..3000).collect::<Vec<_>>());
+    let mut got: Vec<u64> = processes
+        .imap_unordered(unique, 0..50u64)
+        .unwrap()
+        .map(|u| u.unwrap().value.get())
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, (0..50).collect::<Vec<_>>());
+}

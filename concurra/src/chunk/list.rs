@@ -175,25 +175,26 @@ fn submit_all<A>(
 }
 
 /// A chunk that returns its own values (a process pool's, decoded from the worker's reply)
-/// as its range's part: once the chunk is done, its values are copied into the range on the
+/// as its range's part: once the chunk is done, its values are moved into the range on the
 /// thread that completed it, so the list is made while other chunks still run (a copy at the
-/// end, of the whole list on one thread, left the other CPUs idle).
-pub(crate) fn copied_into<T>(range: Range<T>, part: &Future<Chunk<T>>) -> Future<Option<Error>>
+/// end, of the whole list on one thread, left the other CPUs idle). The chunk's future is
+/// this part's alone: its values move, never cloned.
+pub(crate) fn moved_into<T>(range: Range<T>, part: Future<Chunk<T>>) -> Future<Option<Error>>
 where
-    T: Clone + Send + Sync + 'static,
+    T: Send + 'static,
 {
     let (promise, out) = crate::future::pair();
-    part.add_done_callback(move |part| {
-        let values = match part.try_result().expect("done") {
+    part.into_sink(move |outcome| {
+        let values = match outcome {
             Ok(chunk) => match chunk.first_error() {
-                None => Ok(chunk.values()),
+                None => Ok(chunk.into_parts().0),
                 Some(e) => Err(e.clone()),
             },
-            Err(e) => Err(e.clone()),
+            Err(e) => Err(e),
         };
         // The range goes before its part completes (see `in_place`).
         let error = match values {
-            Ok(values) => range.fill(&T::clone, values),
+            Ok(values) => range.fill(&|value| value, values),
             Err(e) => {
                 drop(range);
                 Some(e)

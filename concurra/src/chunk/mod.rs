@@ -59,6 +59,7 @@ impl<T> Chunk<T> {
     }
 
     /// The values of the items that succeeded, in order.
+    #[cfg(test)]
     pub(crate) fn values(&self) -> &[T] {
         &self.values
     }
@@ -162,7 +163,7 @@ impl<T, L: Iterator<Item = T>, R: Iterator<Item = T>> Iterator for Either<L, R> 
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be mapped over `{A}` items by `{E}`",
     label = "not a map function for this pool",
-    note = "a ThreadPool maps a `Fn(A) -> T + Send + Sync + 'static` closure whose values are `Clone + Send + Sync`",
+    note = "a ThreadPool maps a `Fn(A) -> T + Send + Sync + 'static` closure whose values are `Send`",
     note = "a ProcessPool maps a `fn` item or a closure that captures nothing, with serde items and values (`Serialize + DeserializeOwned`)"
 )]
 pub trait MapFn<E, A>: private::Submit<E, A> {}
@@ -178,7 +179,7 @@ pub(crate) mod private {
     #[allow(unreachable_pub)]
     pub trait Submit<E, A>: Sized {
         /// What each item gives.
-        type Output: Clone + Send + Sync + 'static;
+        type Output: Send + 'static;
         /// The function as the engine keeps it between chunks.
         type Held: Send + Sync + 'static;
         /// Prepares the function for many chunks.
@@ -209,7 +210,7 @@ pub(crate) mod private {
                 items,
                 len,
                 size,
-                |range, chunk| list::copied_into(range, &Self::submit_chunk(held, executor, chunk)),
+                |range, chunk| list::moved_into(range, Self::submit_chunk(held, executor, chunk)),
                 finish,
             );
         }
@@ -256,7 +257,7 @@ pub(crate) mod private {
     #[allow(unreachable_pub)]
     pub trait ThreadFn<A>: Send + Sync + 'static {
         /// What each item gives.
-        type Output: Clone + Send + Sync + 'static;
+        type Output: Send + 'static;
         /// `f(item)`.
         fn call(&self, item: A) -> Self::Output;
     }
@@ -321,7 +322,7 @@ where
             // besides the one reading it and the caller's: with one worker, or a caller that
             // is itself a worker (a map inside a task), there may be none. Cut here.
             return private::cut_on_caller::<Self, _, A>(held, executor, items, start)?
-                .into_result();
+                .into_unique_result();
         }
         list::sized!(items, |items, len| {
             let started = start.start(len, Self::CHUNKS_PER_WORKER)?;
@@ -343,7 +344,7 @@ where
 impl<F, A, T> private::ThreadFn<A> for F
 where
     F: Fn(A) -> T + Send + Sync + 'static,
-    T: Clone + Send + Sync + 'static,
+    T: Send + 'static,
 {
     type Output = T;
 

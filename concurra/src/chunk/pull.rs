@@ -352,7 +352,7 @@ pub(crate) fn map<A, T, I, F>(
 ) -> Result<Vec<T>>
 where
     A: Send + 'static,
-    T: Clone + Send + Sync + 'static,
+    T: Send + 'static,
     I: Iterator<Item = A> + Send,
     F: Fn(A) -> T + Send + Sync + 'static,
 {
@@ -367,7 +367,7 @@ where
             finish(Err(Error::InvalidState(format!(
                 "no room for a map's {len} values ({e})"
             ))));
-            return outcome.into_result();
+            return outcome.into_unique_result();
         }
     };
     // At least one puller, to find out whether an empty promise holds.
@@ -416,7 +416,7 @@ where
         });
     }
     drop(caller);
-    let outcome = outcome.into_result();
+    let outcome = outcome.into_unique_result();
     drop(loan);
     let panic = feed.lock().panic.take();
     if let Some(payload) = panic {

@@ -132,7 +132,7 @@ impl<'a, E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> IMap<'a, E, F, I
                 return Some(Err(Error::timeout(timeout.unwrap_or(Duration::MAX))));
             }
             let front = self.in_flight.pop_front().expect("a front chunk");
-            match front.into_result() {
+            match front.into_unique_result() {
                 Ok(chunk) => self.current = Some(chunk.into_outcomes()),
                 // The whole chunk failed (cancelled, terminated, refused): one error for it.
                 Err(e) => return Some(Err(e)),
@@ -184,7 +184,7 @@ where
                 return Poll::Pending;
             }
             let front = this.in_flight.pop_front().expect("a front chunk");
-            match front.into_result() {
+            match front.into_unique_result() {
                 Ok(chunk) => this.current = Some(chunk.into_outcomes()),
                 Err(e) => return Poll::Ready(Some(Err(e))),
             }
@@ -266,7 +266,7 @@ impl<E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> Iterator
 impl<E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> IMapUnordered<'_, E, F, I, A> {
     /// Hands out a done chunk's results next; the chunk's own error, if it failed whole.
     fn take(&mut self, chunk: Future<Chunk<F::Output>>) -> Option<Error> {
-        match chunk.into_result() {
+        match chunk.into_unique_result() {
             Ok(chunk) => {
                 self.current = Some(chunk.into_outcomes());
                 None

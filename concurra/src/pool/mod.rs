@@ -988,7 +988,7 @@ impl<F, A, T> ThreadFn<A> for Star<F>
 where
     A: Args<F, Output = T>,
     F: Send + Sync + 'static,
-    T: Clone + Send + Sync + 'static,
+    T: Send + 'static,
 {
     type Output = T;
 
@@ -1004,7 +1004,7 @@ impl<F, A, T> Submit<ProcessPoolExecutor, A> for Star<F>
 where
     A: Args<F, Output = T> + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
     F: Copy + Send + Sync + 'static,
-    T: serde::Serialize + serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
+    T: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
 {
     type Output = T;
     type Held = F;

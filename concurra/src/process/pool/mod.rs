@@ -1020,7 +1020,7 @@ impl<F, A, T> private::Submit<ProcessPoolExecutor, A> for F
 where
     F: Fn(A) -> T + Copy + Send + Sync + 'static,
     A: serde::Serialize + serde::de::DeserializeOwned + 'static,
-    T: serde::Serialize + serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
+    T: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
 {
     type Output = T;
     type Held = F;
