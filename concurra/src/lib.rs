@@ -118,7 +118,7 @@
 //   `T: Sync` (Miri: `scripts/miri.sh`);
 // - `aio/waker.rs` (a task's waker is a number, not a pointer: its vtable never dereferences
 //   it) and `aio/task.rs` (a coroutine is polled pinned in place in its task's `Rc`) (Miri:
-//   `cargo +nightly miri test -p concurra --lib aio`, `--test aio_tasks`, `--test aio_threads`).
+//   `scripts/miri.sh`, which runs the aio tests too).
 // Everything else is safe code.
 #![deny(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
