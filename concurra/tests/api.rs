@@ -9,8 +9,8 @@ use std::time::Duration;
 use concurra::pool::{Callbacks, ProcessPool, ThreadPool};
 use concurra::process::RemoteError;
 use concurra::{
-    wait, Apply, DynExecutor, Error, Fallible, Future, Process, ProcessPoolExecutor, ReturnWhen,
-    Thread, ThreadPoolExecutor,
+    wait, Apply, DynExecutor, Error, Fallible, Process, ProcessPoolExecutor, ReturnWhen, Thread,
+    ThreadPoolExecutor,
 };
 use serde::{Deserialize, Serialize};
 
@@ -389,18 +389,6 @@ fn errors_say_what_kind_they_are() {
             assert_eq!(is(other), i == j, "{other:?} is not {error:?}");
         }
     }
-}
-
-/// A value that is `Send` but not `Sync` crosses threads and is moved out: the outcome cell's
-/// rule (no shared borrow without `Sync`) in action.
-#[test]
-fn a_send_only_value_crosses_threads() {
-    let (promise, future) = concurra::future::pair::<Cell<u32>>();
-    let t = std::thread::spawn(move || promise.set_result(Cell::new(5)).unwrap());
-    let moved: Future<Cell<u32>> = future;
-    let back = std::thread::spawn(move || moved.try_into_result().ok().unwrap().unwrap().get());
-    assert_eq!(back.join().unwrap(), 5);
-    t.join().unwrap();
 }
 
 /// An input that is not fused: after its end it starts again. The iterators must not read it

@@ -693,20 +693,25 @@ fn event_loop(n: usize) -> Row {
     row
 }
 
-/// Calls through a pool with the resident size sampled every 10%; the growth from the 20%
-/// sample to the last.
-fn memory_over_time(name: &'static str, n: usize, mut call: impl FnMut(u64)) -> Row {
+/// `n` calls through a pool, in batches of 1,000 submitted then waited, each counted, with
+/// the resident size sampled every 10%; the growth from the 20% sample to the last.
+fn memory_over_time(name: &'static str, n: usize, submit: impl Fn(u64) -> Future<u64>) -> Row {
+    const BATCH: usize = 1000;
     let mut row = Row::new(name, "memory over time");
+    let batches = (n / BATCH).max(10);
+    let step = batches / 10;
     let mut samples = Vec::new();
-    let step = (n / 10).max(1);
-    for i in 0..n as u64 {
-        call(i);
-        if (i as usize + 1) % step == 0 {
+    for b in 0..batches {
+        let first = (b * BATCH) as u64;
+        row.tally(
+            (first..first + BATCH as u64)
+                .map(&submit)
+                .collect::<Vec<_>>(),
+        );
+        if (b + 1) % step == 0 {
             samples.push(rss_kib());
         }
     }
-    row.tasks = n;
-    row.ok = n;
     row.rss_growth_kib = Some(samples[samples.len() - 1] - samples[1]);
     row
 }
@@ -716,35 +721,16 @@ fn memory_rows(n: usize) -> Vec<Row> {
         .max_workers(2)
         .build()
         .unwrap();
-    let batch = 1000;
-    let thread_row = memory_over_time("ThreadPoolExecutor", n / batch, |_| {
-        let fs: Vec<_> = (0..batch as u64)
-            .map(|i| pool.submit(move || i + 1))
-            .collect();
-        for f in fs {
-            f.wait();
-        }
-    });
+    let thread_row = memory_over_time("ThreadPoolExecutor", n, |i| pool.submit(move || i + 1));
     drop(pool);
     let processes = ProcessPoolExecutor::builder()
         .max_workers(2)
         .build()
         .unwrap();
-    let process_row = memory_over_time("ProcessPoolExecutor", n / batch, |_| {
-        let fs: Vec<_> = (0..batch as u64)
-            .map(|i| processes.submit(Apply(add_one, i)))
-            .collect();
-        for f in fs {
-            f.wait();
-        }
+    let process_row = memory_over_time("ProcessPoolExecutor", n, |i| {
+        processes.submit(Apply(add_one, i))
     });
     drop(processes);
-    let mut thread_row = thread_row;
-    let mut process_row = process_row;
-    thread_row.tasks = n;
-    thread_row.ok = n;
-    process_row.tasks = n;
-    process_row.ok = n;
     vec![thread_row, process_row]
 }
 

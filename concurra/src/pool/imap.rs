@@ -113,29 +113,44 @@ impl<'a, E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> IMap<'a, E, F, I
     }
 
     fn next_until(&mut self, timeout: Option<Duration>) -> Option<Result<F::Output>> {
+        let waited = self.advance(|front| match timeout {
+            None => {
+                front.wait();
+                Ok(true)
+            }
+            Some(d) if front.wait_timeout(d) => Ok(true),
+            Some(d) => Err(Error::timeout(d)),
+        });
+        match waited {
+            Poll::Ready(next) => next,
+            Poll::Pending => unreachable!("a blocking wait ends done or in error"),
+        }
+    }
+
+    /// The one stepping of both forms: the current chunk's next result, else the front chunk's
+    /// once `ready` (a blocking wait or a poll) says it is done; `Pending` when it is not.
+    fn advance(
+        &mut self,
+        mut ready: impl FnMut(&mut Future<Chunk<F::Output>>) -> Result<bool>,
+    ) -> Poll<Option<Result<F::Output>>> {
         loop {
             if let Some(r) = self.current.as_mut().and_then(Iterator::next) {
-                return Some(r);
+                return Poll::Ready(Some(r));
             }
             self.refill();
-            let Some(front) = self.in_flight.front() else {
-                return self.feed.failed.take().map(Err);
+            let Some(front) = self.in_flight.front_mut() else {
+                return Poll::Ready(self.feed.failed.take().map(Err));
             };
-            let waited = match timeout {
-                None => {
-                    front.wait();
-                    true
-                }
-                Some(d) => front.wait_timeout(d),
-            };
-            if !waited {
-                return Some(Err(Error::timeout(timeout.unwrap_or(Duration::MAX))));
+            match ready(front) {
+                Ok(true) => {}
+                Ok(false) => return Poll::Pending,
+                Err(e) => return Poll::Ready(Some(Err(e))),
             }
             let front = self.in_flight.pop_front().expect("a front chunk");
             match front.into_unique_result() {
                 Ok(chunk) => self.current = Some(chunk.into_outcomes()),
                 // The whole chunk failed (cancelled, terminated, refused): one error for it.
-                Err(e) => return Some(Err(e)),
+                Err(e) => return Poll::Ready(Some(Err(e))),
             }
         }
     }
@@ -171,24 +186,7 @@ where
     type Item = Result<F::Output>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut self.0;
-        loop {
-            if let Some(r) = this.current.as_mut().and_then(Iterator::next) {
-                return Poll::Ready(Some(r));
-            }
-            this.refill();
-            let Some(front) = this.in_flight.front_mut() else {
-                return Poll::Ready(this.feed.failed.take().map(Err));
-            };
-            if front.poll_done(cx).is_pending() {
-                return Poll::Pending;
-            }
-            let front = this.in_flight.pop_front().expect("a front chunk");
-            match front.into_unique_result() {
-                Ok(chunk) => this.current = Some(chunk.into_outcomes()),
-                Err(e) => return Poll::Ready(Some(Err(e))),
-            }
-        }
+        self.0.advance(|front| Ok(front.poll_done(cx).is_ready()))
     }
 }
 
@@ -243,27 +241,43 @@ impl<E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> Iterator
     type Item = Result<F::Output>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(r) = self.current.as_mut().and_then(Iterator::next) {
-                return Some(r);
-            }
-            self.refill();
-            if self.in_flight.is_empty() {
-                return self.feed.failed.take().map(Err);
-            }
-            // We hold a sender, so this only ends when a chunk arrives.
-            let number = self.receiver.recv().expect("the iterator holds a sender");
-            // A chunk the stream form already took is not in flight any more.
-            if let Some(chunk) = self.in_flight.remove(&number) {
-                if let Some(error) = self.take(chunk) {
-                    return Some(Err(error));
-                }
-            }
+        // We hold a sender, so this only ends when a chunk arrives.
+        let arrived =
+            self.advance(|this| Some(this.receiver.recv().expect("the iterator holds a sender")));
+        match arrived {
+            Poll::Ready(next) => next,
+            Poll::Pending => unreachable!("a blocking receive always gives a chunk"),
         }
     }
 }
 
 impl<E: Executor, F: MapFn<E, A>, I: Iterator<Item = A>, A> IMapUnordered<'_, E, F, I, A> {
+    /// The one stepping of both forms: the current chunk's next result, else the results of
+    /// the chunk `done` names (received, or found by polling); `Pending` when none is done.
+    fn advance(
+        &mut self,
+        mut done: impl FnMut(&mut Self) -> Option<u64>,
+    ) -> Poll<Option<Result<F::Output>>> {
+        loop {
+            if let Some(r) = self.current.as_mut().and_then(Iterator::next) {
+                return Poll::Ready(Some(r));
+            }
+            self.refill();
+            if self.in_flight.is_empty() {
+                return Poll::Ready(self.feed.failed.take().map(Err));
+            }
+            let Some(number) = done(self) else {
+                return Poll::Pending;
+            };
+            // A chunk taken by the other form is not in flight any more.
+            if let Some(chunk) = self.in_flight.remove(&number) {
+                if let Some(error) = self.take(chunk) {
+                    return Poll::Ready(Some(Err(error)));
+                }
+            }
+        }
+    }
+
     /// Hands out a done chunk's results next; the chunk's own error, if it failed whole.
     fn take(&mut self, chunk: Future<Chunk<F::Output>>) -> Option<Error> {
         match chunk.into_unique_result() {
@@ -297,28 +311,12 @@ where
     type Item = Result<F::Output>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut self.0;
-        loop {
-            if let Some(r) = this.current.as_mut().and_then(Iterator::next) {
-                return Poll::Ready(Some(r));
-            }
-            this.refill();
-            if this.in_flight.is_empty() {
-                return Poll::Ready(this.feed.failed.take().map(Err));
-            }
-            // Every chunk in flight learns this task's waker; the first done one is taken.
-            let done = this
-                .in_flight
+        // Every chunk in flight learns this task's waker; the first done one is taken.
+        self.0.advance(|this| {
+            this.in_flight
                 .iter_mut()
-                .find_map(|(&number, chunk)| chunk.poll_done(cx).is_ready().then_some(number));
-            let Some(number) = done else {
-                return Poll::Pending;
-            };
-            let chunk = this.in_flight.remove(&number).expect("a chunk in flight");
-            if let Some(error) = this.take(chunk) {
-                return Poll::Ready(Some(Err(error)));
-            }
-        }
+                .find_map(|(&number, chunk)| chunk.poll_done(cx).is_ready().then_some(number))
+        })
     }
 }
 
