@@ -119,7 +119,8 @@
 // - `aio/waker.rs` (a task's waker is a number, not a pointer: its vtable never dereferences
 //   it) and `aio/task.rs` (a coroutine is polled pinned in place in its task's `Rc`) (Miri:
 //   `scripts/miri.sh`, which runs the aio tests too).
-// Everything else is safe code.
+// Everything else is safe code. The Future's state machine and the thread pool's idle
+// accounting are checked by loom models (`src/loom.rs`, `scripts/loom.sh`).
 #![deny(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
@@ -135,6 +136,7 @@ pub mod thread_pool;
 pub mod wait;
 
 mod chunk;
+mod loom;
 mod sys;
 mod unwind;
 mod work;

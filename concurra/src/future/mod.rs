@@ -39,6 +39,8 @@
 //!    and run after it is released, in the completing thread (or, for `cancel`, the cancelling
 //!    thread). A callback may therefore call `result()`, `cancel()` or submit more work.
 
+#[cfg(all(test, concurra_loom))]
+mod loom;
 mod outcome;
 mod promise;
 mod state;
@@ -46,8 +48,7 @@ pub(crate) mod waiter;
 
 use std::fmt;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{OnceLock, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -57,6 +58,7 @@ use self::outcome::OutcomeCell;
 use self::state::{Cancel, Completed, Phase, State};
 use self::waiter::{Key, Waiter};
 use crate::error::{Error, Result};
+use crate::loom::{Arc, AtomicUsize, Mutex, MutexGuard, Ordering};
 use crate::unwind;
 
 /// Creates a pending future and the promise that completes it (Python: `Future()` plus
@@ -98,49 +100,49 @@ impl<T> Inner<T> {
 
     /// Wakes the waiters and runs the callbacks a completing transition took out. Call with no
     /// lock held.
-    fn run_completed(self: &Arc<Self>, completed: Completed<T>) {
+    fn run_completed(this: &Arc<Self>, completed: Completed<T>) {
         completed.waiters.wake_all();
         if completed.sunk.is_none() && completed.callbacks.is_empty() {
             return;
         }
         // While its consumer and callbacks run, this thread holds a reference to the future
         // that a take on this thread must not wait for (`Future::take_done`).
-        let _completing = Completing::enter(self.id());
+        let _completing = Completing::enter(Inner::id(this));
         if let Some((sink, outcome)) = completed.sunk {
             unwind::report(&"the consumer of a future", || sink(outcome));
         }
         if !completed.callbacks.is_empty() {
-            let handle = Future::lent(self.clone());
+            let handle = Future::lent(this.clone());
             for callback in completed.callbacks {
                 run_callback(&handle, callback);
             }
         }
     }
 
-    fn id(self: &Arc<Self>) -> usize {
-        Arc::as_ptr(self) as *const () as usize
+    fn id(this: &Arc<Self>) -> usize {
+        Arc::as_ptr(this) as *const () as usize
     }
 
     /// As [`run_completed`](Self::run_completed), for the completing side's own reference: with
     /// no callback to run it is let go before the waiters wake, so a woken waiter holding the
     /// last handle usually finds it gone ([`Future::try_into_result`]).
-    fn run_completed_owned(self: Arc<Self>, completed: Completed<T>) {
+    fn run_completed_owned(this: Arc<Self>, completed: Completed<T>) {
         if completed.callbacks.is_empty() && completed.sunk.is_none() {
             let waiters = completed.waiters;
-            drop(self);
+            drop(this);
             waiters.wake_all();
         } else {
-            self.run_completed(completed);
+            Inner::run_completed(&this, completed);
         }
     }
 
     /// Pending → Cancelled; wakes and calls back. Shared by [`Future::cancel`] and engines that
     /// cancel queued work.
-    fn cancel(self: &Arc<Self>) -> bool {
-        let transition = self.lock().cancel(&self.outcome);
+    fn cancel(this: &Arc<Self>) -> bool {
+        let transition = this.lock().cancel(&this.outcome);
         match transition {
             Cancel::Now(completed) => {
-                self.run_completed(completed);
+                Inner::run_completed(this, completed);
                 true
             }
             Cancel::Already => true,
@@ -149,9 +151,16 @@ impl<T> Inner<T> {
     }
 }
 
+#[cfg(not(concurra_loom))]
 thread_local! {
     /// The futures whose done-callbacks (or consumer) this thread is running now.
     static COMPLETING: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+// loom's threads share one OS thread: its `thread_local!` gives each its own.
+#[cfg(concurra_loom)]
+::loom::thread_local! {
+    static COMPLETING: std::cell::RefCell<Vec<usize>> = std::cell::RefCell::new(Vec::new());
 }
 
 /// This thread runs a future's done-callbacks while the guard lives.
@@ -266,7 +275,7 @@ impl<T> Future<T> {
     /// is running or finished; running work is not interrupted. On success the waiters wake and
     /// the callbacks run, in this thread, before `cancel` returns.
     pub fn cancel(&self) -> bool {
-        self.inner.cancel()
+        Inner::cancel(&self.inner)
     }
 
     /// Blocks until the future is done; then borrows the outcome.
@@ -526,7 +535,7 @@ impl<T> Future<T> {
         if still_time && waiter::spin_until(deadline, || self.inner.is_done()) {
             return Waited::Done;
         }
-        let me = std::thread::current();
+        let me = crate::loom::thread::current();
         // Step 1: register; step 2: re-check under the same lock.
         let key = {
             let mut st = self.inner.lock();

@@ -19,7 +19,14 @@ use std::sync::OnceLock;
 use crate::error::Result;
 
 /// A write-once `Result<T>`, `Sync` for any `T: Send` (see the module docs for the rules).
-pub(crate) struct OutcomeCell<T>(OnceLock<Result<T>>);
+pub(crate) struct OutcomeCell<T> {
+    value: OnceLock<Result<T>>,
+    /// Under loom, the write's release and every read's acquire, which `OnceLock` does for
+    /// real but loom cannot see: the models then know what a reader that found the cell
+    /// filled may rely on (the idle token a worker left before publishing, say).
+    #[cfg(concurra_loom)]
+    published: ::loom::sync::atomic::AtomicBool,
+}
 
 // SAFETY: a shared `&OutcomeCell<T>` lets a thread (a) write the outcome once, which moves a
 // `T` in (needs `T: Send`), (b) read whether it is set and its `Err` side (`Error` is `Sync`),
@@ -33,29 +40,41 @@ unsafe impl<T: Send> Sync for OutcomeCell<T> {}
 
 impl<T> OutcomeCell<T> {
     pub(crate) fn new() -> Self {
-        OutcomeCell(OnceLock::new())
+        OutcomeCell {
+            value: OnceLock::new(),
+            #[cfg(concurra_loom)]
+            published: ::loom::sync::atomic::AtomicBool::new(false),
+        }
     }
 
     /// True once the outcome is written.
     #[inline]
     pub(crate) fn is_set(&self) -> bool {
-        self.0.get().is_some()
+        self.get().is_some()
     }
 
     /// Writes the outcome; hands it back if one was written before.
     pub(crate) fn set(&self, outcome: Result<T>) -> std::result::Result<(), Result<T>> {
-        self.0.set(outcome)
+        self.value.set(outcome)?;
+        #[cfg(concurra_loom)]
+        self.published
+            .store(true, ::loom::sync::atomic::Ordering::Release);
+        Ok(())
     }
 
     /// The outcome, borrowed. Callers hand `&T` to users only under a `T: Sync` bound.
     #[inline]
     pub(crate) fn get(&self) -> Option<&Result<T>> {
-        self.0.get()
+        #[cfg(concurra_loom)]
+        if !self.published.load(::loom::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
+        self.value.get()
     }
 
     /// Moves the outcome out (the last reference).
     pub(crate) fn take(&mut self) -> Option<Result<T>> {
-        self.0.take()
+        self.value.take()
     }
 }
 

@@ -1,11 +1,11 @@
 //! [`Promise<T>`]: the write side of a [`Future`].
 
 use std::fmt;
-use std::sync::Arc;
 
 use super::state::ToRunning;
 use super::{Future, Inner};
 use crate::error::{Error, Result};
+use crate::loom::{thread, Arc};
 
 /// The producer side of a [`Future`]: Python's `set_running_or_notify_cancel`, `set_result` and
 /// `set_exception`.
@@ -53,10 +53,10 @@ impl<T> Promise<T> {
     /// calling thread as the runner: a wait on this future from that thread is then an error,
     /// not a deadlock. For engines, whose runner is the thread that completes the future.
     pub(crate) fn start_here(&self) -> bool {
-        self.start(Some(std::thread::current().id()))
+        self.start(Some(thread::current().id()))
     }
 
-    fn start(&self, runner: Option<std::thread::ThreadId>) -> bool {
+    fn start(&self, runner: Option<thread::ThreadId>) -> bool {
         let inner = self.inner();
         let transition = inner.lock().start(runner);
         match transition {
@@ -110,7 +110,7 @@ impl<T> Promise<T> {
         };
         let result = match transition {
             Ok(completed) => {
-                inner.run_completed_owned(completed);
+                Inner::run_completed_owned(inner, completed);
                 Ok(())
             }
             Err((phase, _outcome)) => Err(Error::InvalidState(format!(
@@ -144,7 +144,7 @@ impl<T> Promise<T> {
     /// returns whether it is cancelled now. A future that was running is failed with
     /// [`Error::Abandoned`] by the drop of `self`.
     pub(crate) fn cancel(self) -> bool {
-        self.inner().cancel()
+        Inner::cancel(self.inner())
     }
 
     /// A handle on the future this promise completes.
@@ -160,7 +160,7 @@ impl<T> Drop for Promise<T> {
                 // Abandoned: fail the future rather than leave it pending forever. A concurrent
                 // cancel may win the race; then the future is cancelled, which is as complete.
                 if let Ok(completed) = inner.lock().finish(&inner.outcome, Err(Error::Abandoned)) {
-                    inner.run_completed(completed);
+                    Inner::run_completed(&inner, completed);
                 }
             }
         }

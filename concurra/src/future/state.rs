@@ -15,7 +15,7 @@
 //! changes the phase and while it holds the lock, so a reader that sees the cell filled may read
 //! it without the lock, and a reader holding the lock sees cell and phase agree.
 
-use std::thread::ThreadId;
+use crate::loom::thread::ThreadId;
 
 use super::outcome::OutcomeCell;
 use super::waiter::{WaitList, WakeList};

@@ -16,7 +16,8 @@
 
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
-use std::thread::{self, Thread};
+
+use crate::loom::thread::{self, Thread};
 use std::time::Instant;
 
 /// Identifies one registration in one future's [`WaitList`], so the waiter can withdraw it.
@@ -115,6 +116,16 @@ impl WakeList {
 /// On a single CPU (a machine with one, or a process pinned with `taskset`) busy-spinning only
 /// steals time from the thread that would complete the work, so only the yields remain: they
 /// hand the CPU to that thread.
+///
+/// Under loom it only checks: the models explore the park path, and a spin is invisible to
+/// them (it reads the outcome cell, which loom does not track).
+#[cfg(concurra_loom)]
+pub(crate) fn spin_until(_deadline: Option<Instant>, done: impl Fn() -> bool) -> bool {
+    done()
+}
+
+/// See the `cfg(concurra_loom)` twin above.
+#[cfg(not(concurra_loom))]
 #[inline]
 pub(crate) fn spin_until(deadline: Option<Instant>, done: impl Fn() -> bool) -> bool {
     const SPIN_STEPS: u32 = 6;
@@ -151,6 +162,15 @@ impl Backoff {
         Backoff::default()
     }
 
+    /// Under loom every step yields, so the thread being waited for runs.
+    #[cfg(concurra_loom)]
+    pub(crate) fn snooze(&mut self) {
+        thread::yield_now();
+        self.step = self.step.saturating_add(1);
+    }
+
+    /// One step of the wait.
+    #[cfg(not(concurra_loom))]
     pub(crate) fn snooze(&mut self) {
         const SPIN_STEPS: u32 = 6;
         const YIELD_STEPS: u32 = 16;
@@ -162,7 +182,7 @@ impl Backoff {
             thread::yield_now();
         } else {
             let micros = 1u64 << (self.step - YIELD_STEPS).min(10);
-            thread::sleep(std::time::Duration::from_micros(micros));
+            std::thread::sleep(std::time::Duration::from_micros(micros));
         }
         self.step = self.step.saturating_add(1);
     }
@@ -170,9 +190,10 @@ impl Backoff {
 
 /// Whether this process may run on one CPU only (read once: the affinity of a running
 /// process rarely changes, and a wrong guess costs speed, never correctness).
+#[cfg(not(concurra_loom))]
 fn single_cpu() -> bool {
     static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CPUS.get_or_init(|| thread::available_parallelism().map_or(1, |n| n.get())) == 1
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get())) == 1
 }
 
 /// Parks the current thread until unparked or until `deadline`. Returns false once the deadline

@@ -6,7 +6,8 @@
 //! one [`Future`] per job. A submit queues the job, then takes an *idle token* if a worker left
 //! one (each worker leaves one per finished job, as CPython's `_idle_semaphore`); only when no
 //! token is left and fewer than `max_workers` threads exist does it start a thread. Sequential
-//! submits therefore reuse one thread, and a saturated pool has exactly `max_workers`.
+//! submits therefore reuse one thread, and a saturated pool has exactly `max_workers` (`idle.rs`,
+//! with its loom models).
 //!
 //! # Shutdown
 //!
@@ -23,6 +24,7 @@
 //! A panicking initializer breaks the pool: the queued futures and every later submit fail with
 //! [`Error::BrokenPool`] carrying the panic, as CPython's `BrokenThreadPool`.
 
+mod idle;
 mod worker;
 
 use std::fmt;
@@ -36,6 +38,7 @@ use crate::error::{Error, Result};
 use crate::executor::{Apply, Executor, Fallible, Map, MapOptions, Work};
 use crate::future::{self, Future};
 use crate::work::{self, Job};
+use idle::Idle;
 
 /// What travels on the queue.
 enum Message {
@@ -67,13 +70,9 @@ struct Shared {
     /// Set (with `lifecycle.broken`) when an initializer failed: a lock-free copy of
     /// `lifecycle.broken.is_some()`, read on every job.
     broken: AtomicBool,
-    /// Idle tokens: one left per finished job, taken by a submit that needs no new thread.
-    // ORDERING: a counter whose exactness does not matter (as CPython's semaphore); Relaxed.
-    idle: AtomicUsize,
-    /// A lock-free copy of `workers.started`, so a full pool's submit skips the lock.
-    started: AtomicUsize,
+    /// Idle tokens and the thread count: whether a submit must start a thread (`idle.rs`).
+    idle: Idle,
     workers: Mutex<Workers>,
-    max_workers: usize,
     name_prefix: String,
     initializer: Option<Initializer>,
 }
@@ -151,10 +150,8 @@ impl Builder {
                 receiver,
                 lifecycle: RwLock::new(Lifecycle::default()),
                 broken: AtomicBool::new(false),
-                idle: AtomicUsize::new(0),
-                started: AtomicUsize::new(0),
+                idle: Idle::new(max_workers),
                 workers: Mutex::new(Workers::default()),
-                max_workers,
                 name_prefix,
                 initializer: self.initializer,
             }),
@@ -348,17 +345,11 @@ impl Shared {
     /// Called with the lifecycle read lock held, so shutdown cannot interleave. Fails only when
     /// the pool has no thread and none can be started: the caller then breaks the pool.
     fn start_worker_if_needed(&self, this: &Arc<Shared>) -> std::result::Result<(), String> {
-        let took_token = self
-            .idle
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-            .is_ok();
-        // ORDERING: `started` only grows, under the workers lock; a stale read at worst takes
-        // the lock below, which re-checks.
-        if took_token || self.started.load(Ordering::Relaxed) >= self.max_workers {
+        if !self.idle.needs_thread() {
             return Ok(());
         }
         let mut workers = self.workers();
-        if workers.started >= self.max_workers {
+        if workers.started >= self.idle.max() {
             return Ok(());
         }
         let index = workers.started;
@@ -376,7 +367,7 @@ impl Shared {
             Ok(handle) => {
                 workers.exits.push((handle.thread().id(), exit));
                 workers.started += 1;
-                self.started.store(workers.started, Ordering::Relaxed);
+                self.idle.started(workers.started);
                 workers.handles.push(handle);
                 Ok(())
             }
@@ -481,7 +472,7 @@ impl Executor for ThreadPoolExecutor {
     }
 
     fn max_workers(&self) -> usize {
-        self.shared.max_workers
+        self.shared.idle.max()
     }
 }
 
@@ -543,7 +534,7 @@ impl fmt::Debug for ThreadPoolExecutor {
             .unwrap_or_else(PoisonError::into_inner);
         f.debug_struct("ThreadPoolExecutor")
             .field("name", &shared.name_prefix)
-            .field("max_workers", &shared.max_workers)
+            .field("max_workers", &shared.idle.max())
             .field("threads", &shared.workers().started)
             .field("queued", &shared.receiver.len())
             .field("shutdown", &lifecycle.shutdown)

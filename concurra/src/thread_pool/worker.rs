@@ -27,9 +27,7 @@ pub(super) fn run(shared: &Shared) {
             return;
         }
     }
-    let mut leave_idle_token = || {
-        shared.idle.fetch_add(1, Ordering::Relaxed);
-    };
+    let mut leave_idle_token = || shared.idle.leave_token();
     while let Ok(Message::Run(job)) = shared.receiver.recv() {
         // ORDERING: Acquire pairs with the Release in `break_pool`; the cause is read under
         // the lifecycle lock anyway.
