@@ -9,6 +9,7 @@ pub mod map;
 pub mod pool_map;
 pub mod process;
 pub mod submit_wait;
+pub mod wait_cpu;
 pub mod wake_latency;
 
 use std::time::{Duration, Instant};
@@ -29,9 +30,10 @@ pub struct Workload {
     pub peers: fn() -> Vec<Peer>,
 }
 
-pub const ALL: [Workload; 11] = [
+pub const ALL: [Workload; 12] = [
     submit_wait::WORKLOAD,
     wake_latency::WORKLOAD,
+    wait_cpu::WORKLOAD,
     map::WORKLOAD,
     pool_map::WORKLOAD,
     aio::SPAWN,
@@ -95,6 +97,18 @@ pub fn time_per_op(n: usize, mut job: impl FnMut(usize)) -> f64 {
 
 pub fn ns_per_op(elapsed: Duration, n: usize) -> f64 {
     elapsed.as_nanos() as f64 / n as f64
+}
+
+/// The CPU time this process has used so far, all threads, user and system.
+pub fn process_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant the kernel knows.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// A rayon pool of [`WORKERS`] threads that are gone once it is dropped. rayon's own drop

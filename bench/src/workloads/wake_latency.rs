@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use concurra::future;
 
-use super::{ns_per_op, Peer, Workload};
+use super::{ns_per_op, process_cpu_time, Peer, Workload};
 
 pub const WORKLOAD: Workload = Workload {
     name: "wake-latency",
@@ -25,23 +25,50 @@ fn peers() -> Vec<Peer> {
     vec![
         Peer::rust("concurra future::pair", ROUND_TRIPS, concurra),
         Peer::rust("crossbeam bounded(1)", ROUND_TRIPS, crossbeam),
+        Peer::rust("concurra future::pair: CPU time", ROUND_TRIPS, concurra_cpu),
+        Peer::rust("crossbeam bounded(1): CPU time", ROUND_TRIPS, crossbeam_cpu),
         Peer::rust("std mpsc sync_channel(1)", ROUND_TRIPS, std_mpsc),
     ]
 }
 
-/// Runs `a` here and `b` on a second thread, released together; `n` round trips: ns per trip.
+thread_local! {
+    /// Set by the `: CPU time` rows: `ping_pong` reports CPU time instead of wall time.
+    static CPU: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `a` here and `b` on a second thread, released together; `n` round trips: ns per trip
+/// (wall time, or the CPU time of both threads for the `: CPU time` rows).
 fn ping_pong(n: usize, a: impl FnOnce(), b: impl FnOnce() + Send) -> f64 {
     let start = Barrier::new(2);
-    thread::scope(|s| {
+    let done = Barrier::new(2);
+    let (wall, cpu) = thread::scope(|s| {
         s.spawn(|| {
             start.wait();
             b();
+            done.wait();
         });
         start.wait();
-        let t = Instant::now();
+        let (t, c) = (Instant::now(), process_cpu_time());
         a();
-        ns_per_op(t.elapsed(), n)
-    })
+        done.wait();
+        (t.elapsed(), process_cpu_time() - c)
+    });
+    ns_per_op(if CPU.get() { cpu } else { wall }, n)
+}
+
+fn concurra_cpu(n: usize) -> f64 {
+    cpu_time_of(concurra, n)
+}
+
+fn crossbeam_cpu(n: usize) -> f64 {
+    cpu_time_of(crossbeam, n)
+}
+
+fn cpu_time_of(peer: fn(usize) -> f64, n: usize) -> f64 {
+    CPU.set(true);
+    let ns = peer(n);
+    CPU.set(false);
+    ns
 }
 
 /// One pair of one-shot futures per message, created before timing.

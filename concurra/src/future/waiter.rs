@@ -18,7 +18,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use crate::loom::thread::{self, Thread};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Identifies one registration in one future's [`WaitList`], so the waiter can withdraw it.
 pub(crate) type Key = u64;
@@ -109,13 +109,21 @@ impl WakeList {
     }
 }
 
-/// Spins, then yields, while `done` is false, as crossbeam's `Backoff` does: a wake across
-/// CPUs costs ~30 µs on our machines, a short spin is far cheaper when the outcome is close.
-/// Returns whether `done` became true.
+/// Spins, then yields, while `done` is false, for at most this thread's *spin budget*;
+/// returns whether `done` became true. The caller parks afterwards.
 ///
-/// On a single CPU (a machine with one, or a process pinned with `taskset`) busy-spinning only
-/// steals time from the thread that would complete the work, so only the yields remain: they
-/// hand the CPU to that thread.
+/// A wake across CPUs costs ~30 µs on our machines (a futex wake of a parked thread), a spin
+/// that sees the outcome arrive costs what the wait lasted. So the budget is learnt per thread
+/// from its own waits, as adaptive mutexes do: a wait that ended while spinning raises it to
+/// twice that wait (the other side usually answers that fast), a wait that had to park halves
+/// it (the other side is slow: spinning would only burn CPU). It stays between
+/// [`MIN_SPIN`] and [`MAX_SPIN`], so a thread that waits 10 ms spins at most `MAX_SPIN` a wait
+/// (0.5% of a CPU) and, once it learnt, `MIN_SPIN`.
+///
+/// The first steps busy-spin with exponential backoff (as crossbeam's `Backoff`), then the
+/// thread yields, reading the clock between yields. On a single CPU (a machine with one, or a
+/// process pinned with `taskset`) busy-spinning only steals time from the thread that would
+/// complete the work, so only the yields remain: they hand the CPU to that thread.
 ///
 /// Under loom it only checks: the models explore the park path, and a spin is invisible to
 /// them (it reads the outcome cell, which loom does not track).
@@ -124,29 +132,52 @@ pub(crate) fn spin_until(_deadline: Option<Instant>, done: impl Fn() -> bool) ->
     done()
 }
 
+/// The least a thread spins before it parks.
+pub(crate) const MIN_SPIN: Duration = Duration::from_micros(2);
+/// The most a thread spins before it parks.
+pub(crate) const MAX_SPIN: Duration = Duration::from_micros(50);
+
+#[cfg(not(concurra_loom))]
+std::thread_local! {
+    /// This thread's spin budget in nanoseconds (see [`spin_until`]).
+    static SPIN_BUDGET: std::cell::Cell<u32> = const { std::cell::Cell::new(20_000) };
+}
+
 /// See the `cfg(concurra_loom)` twin above.
 #[cfg(not(concurra_loom))]
 #[inline]
 pub(crate) fn spin_until(deadline: Option<Instant>, done: impl Fn() -> bool) -> bool {
     const SPIN_STEPS: u32 = 6;
-    const YIELD_STEPS: u32 = 10;
+    let budget = Duration::from_nanos(u64::from(SPIN_BUDGET.get()));
     let first = if single_cpu() { SPIN_STEPS + 1 } else { 0 };
-    for step in first..=YIELD_STEPS {
-        if step <= SPIN_STEPS {
-            for _ in 0..(1u32 << step) {
-                std::hint::spin_loop();
-            }
-        } else {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return done();
-            }
-            thread::yield_now();
+    for step in first..=SPIN_STEPS {
+        for _ in 0..(1u32 << step) {
+            std::hint::spin_loop();
         }
         if done() {
             return true;
         }
     }
-    false
+    let start = Instant::now();
+    let until = deadline.map_or(start + budget, |d| d.min(start + budget));
+    loop {
+        thread::yield_now();
+        if done() {
+            learn(start.elapsed() * 2);
+            return true;
+        }
+        if Instant::now() >= until {
+            learn(budget / 2);
+            return done();
+        }
+    }
+}
+
+/// Sets this thread's spin budget, within its bounds.
+#[cfg(not(concurra_loom))]
+fn learn(budget: Duration) {
+    let budget = budget.clamp(MIN_SPIN, MAX_SPIN);
+    SPIN_BUDGET.set(budget.as_nanos() as u32);
 }
 
 /// Waiting out a reference the completing side still holds for a moment (its completion, its
