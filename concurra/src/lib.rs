@@ -29,6 +29,7 @@
 //! | `ProcessPoolExecutor(max_workers, initializer, max_tasks_per_child)` | [`ProcessPoolExecutor::new`], [`ProcessPoolExecutor::builder`] (+ `task_timeout`, [`stop`](ProcessPoolExecutor::stop)) | [`process`] |
 //! | `if __name__ == '__main__':` (spawn start method) | [`init()`](init) first in `main`, or [`worker_hook!`] | [`process`] |
 //! | `BrokenProcessPool` (a worker died: the pool is dead) | [`Error::WorkerDied`] on that call only; the pool heals | [`error`] |
+//! | `signal.signal(sig, handler)`, `signal.sigwait`, `sigtimedwait`, `getsignal` | [`signal::handle`] → [`signal::Handler`] (runs on a signal thread), [`signal::wait`], [`signal::wait_timeout`], [`signal::Signals`], [`signal::disposition`] | [`signal`](mod@signal) |
 //! | exceptions (`CancelledError`, `TimeoutError`, `ValueError`, `BrokenExecutor`, …) | one [`Error`] enum with an `is_*` accessor per kind | [`error`] |
 //!
 //! # Python idioms in Rust
@@ -119,6 +120,9 @@
 // - `aio/waker.rs` (a task's waker is a number, not a pointer: its vtable never dereferences
 //   it) and `aio/task.rs` (a coroutine is polled pinned in place in its task's `Rc`) (Miri:
 //   `scripts/miri.sh`, which runs the aio tests too).
+// - `sys/signal.rs`: `sigaction(2)`, the signal handler (atomics and `write(2)` only, errno
+//   kept) and its chaining to a handler installed before (covered by `tests/signal.rs`, real
+//   signals);
 // Everything else is safe code. The Future's state machine and the thread pool's idle
 // accounting are checked by loom models (`src/loom.rs`, `scripts/loom.sh`).
 #![deny(unsafe_code)]
@@ -131,6 +135,7 @@ pub mod executor;
 pub mod future;
 pub mod pool;
 pub mod process;
+pub mod signal;
 pub mod thread;
 pub mod thread_pool;
 pub mod wait;

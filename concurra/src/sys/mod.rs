@@ -25,6 +25,10 @@
 //! * [`quiet_stdin`]: move the inherited standard input (a worker's channel) to a new
 //!   close-on-exec descriptor and put `/dev/null` in its place.
 //!
+//! * [`signal`]: the process-wide signal registry (every disposition concurra installs, the
+//!   handler that only records and wakes, restoring what was there before).
+//! * [`signal_self`]: send a signal to this process.
+//!
 //! Linux is the first target; other POSIX systems get a fallback for what they lack.
 
 use std::io;
@@ -32,6 +36,8 @@ use std::path::PathBuf;
 use std::process::ExitStatus;
 
 use rustix::process::{Pid, Signal};
+
+pub(crate) mod signal;
 
 /// The calling thread's kernel id (`gettid` on Linux).
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -447,6 +453,19 @@ pub(crate) unsafe fn fork() -> io::Result<Option<u32>> {
 pub(crate) fn kill_process(pid: u32) {
     if let Ok(pid) = pid_of(pid) {
         let _ = rustix::process::kill_process(pid, Signal::KILL);
+    }
+}
+
+/// Sends signal number `signal` to this process (any thread may take it).
+pub(crate) fn signal_self(signal: i32) -> io::Result<()> {
+    // SAFETY: `kill(2)` on our own pid with a signal number the caller checked; no memory is
+    // involved.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::kill(libc::getpid(), signal) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
