@@ -116,8 +116,8 @@
 //   map's input lent to the workers that read it) (Miri: `scripts/miri.sh`);
 // - `future/outcome.rs`: the outcome cell is `Sync` for any `Send` value; shared borrows need
 //   `T: Sync` (Miri: `scripts/miri.sh`);
-// - `aio/waker.rs` (a task's waker is a number, not a pointer: its vtable never dereferences
-//   it) and `aio/task.rs` (a coroutine is polled pinned in place in its task's `Rc`) (Miri:
+// - `aio/engine/waker.rs` (a task's waker is a number, not a pointer: its vtable never dereferences
+//   it) and `aio/engine/task.rs` (a coroutine is polled pinned in place in its task's `Rc`) (Miri:
 //   `scripts/miri.sh`, which runs the aio tests too).
 // Everything else is safe code.
 #![deny(unsafe_code)]

@@ -148,18 +148,12 @@
 
 mod bridge;
 mod combinators;
+mod engine;
 mod gather;
 mod group;
 mod queue;
-mod reactor;
-mod report;
-mod runtime;
-mod slab;
 mod sync;
-mod task;
-mod time;
 mod timeout;
-mod waker;
 
 use std::future::Future as StdFuture;
 use std::time::Duration;
@@ -179,18 +173,18 @@ pub mod marker {
     pub use super::gather::{Many, Tuple};
     pub use super::group::{Fails, Plain};
 }
+pub use self::engine::{
+    sleep, yield_now, Clock, IntoCoroutine, Join, PausedClock, Sleep, SystemClock, Task,
+};
+pub use self::engine::{Builder, Handle, Loop, LoopHandle, Report, ReportKind};
 pub use self::queue::{
     Fifo, GenericQueue, Get, GetError, Join as QueueJoin, Lifo, LifoQueue, Priority, PriorityQueue,
     Put, PutError, Queue, QueueStream, Storage,
 };
-pub use self::report::{Report, ReportKind};
-pub use self::runtime::{Builder, Handle, Loop, LoopHandle};
 pub use self::sync::{
     Acquire, Barrier, BarrierWait, BoundedSemaphore, Condition, Event, EventWait, Lock, LockGuard,
     SemAcquire, Semaphore, SemaphorePermit,
 };
-pub use self::task::{IntoCoroutine, Join, Task};
-pub use self::time::{sleep, yield_now, Clock, PausedClock, Sleep, SystemClock};
 pub use self::timeout::{timeout, timeout_at, wait_for, Timeout, TimeoutScope};
 use crate::error::Result;
 
@@ -255,7 +249,7 @@ pub fn create_task<F>(coro: F) -> Task<F::Output>
 where
     F: IntoCoroutine,
 {
-    runtime::with_current("aio::create_task", |core| core.spawn(coro))
+    engine::spawn("aio::create_task", coro)
 }
 
 /// The same as [`create_task`]; the name says that the future need not be `Send` (tokio's
@@ -283,7 +277,7 @@ pub fn get_running_loop() -> Result<Loop> {
 /// # Panics
 /// Outside a running loop.
 pub fn time() -> Duration {
-    runtime::expect_current("aio::time").now()
+    engine::now("aio::time")
 }
 
 /// [`Loop::call_soon`] on the running loop.

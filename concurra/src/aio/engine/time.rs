@@ -41,7 +41,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use super::runtime::{self, Handle};
+use super::context;
+use super::handles::Handle;
 use super::waker::LoopBits;
 
 /// Where the loop reads the time (Python: `loop.time()`), and how it waits for a deadline.
@@ -502,7 +503,7 @@ impl StdFuture for Sleep {
                 Poll::Pending
             }
             SleepState::Start => {
-                let core = runtime::expect_current("aio::sleep");
+                let core = context::expect_current("aio::sleep");
                 let when = core.now().saturating_add(this.delay);
                 let waker = cx.waker().clone(); // before the borrow: a clone may run code
                 let id = core.timers().add_sleep(when, waker);
@@ -518,7 +519,7 @@ impl StdFuture for Sleep {
                 Poll::Ready(())
             }
             SleepState::Waiting { bits, id, waker } => {
-                let core = runtime::expect_current("aio::sleep");
+                let core = context::expect_current("aio::sleep");
                 assert!(
                     core.loop_bits() == *bits,
                     "a Sleep must be polled on the loop that started it"
@@ -547,7 +548,7 @@ impl Drop for Sleep {
         if let SleepState::Waiting { bits, id, .. } = &self.state {
             // Dropped off its loop (another thread, or after the loop ended): the entry
             // stays, and wakes its task once for nothing.
-            if let Some(core) = runtime::current().filter(|c| c.loop_bits() == *bits) {
+            if let Some(core) = context::current().filter(|c| c.loop_bits() == *bits) {
                 let gone = core.timers().cancel_sleep(*id);
                 drop(gone);
             }

@@ -37,7 +37,8 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use super::runtime::{self, Core, WakeKey};
+use super::context;
+use super::core::{self, Core, WakeKey};
 use super::slab::Key;
 use super::waker::WakeWord;
 use crate::error::{Error, Result};
@@ -935,7 +936,7 @@ impl<T> Drop for Task<T> {
             return;
         }
         if let Some(error) = self.cell.unobserved_failure() {
-            runtime::report_never_retrieved(h.name(), error);
+            core::report_never_retrieved(h.name(), error);
         }
     }
 }
@@ -1048,7 +1049,7 @@ impl<T> Join<T> {
 
 impl<T> Drop for Join<T> {
     fn drop(&mut self) {
-        if self.cancel_on_drop && self.awaiting && !self.task.done() && runtime::cancelling() {
+        if self.cancel_on_drop && self.awaiting && !self.task.done() && context::cancelling() {
             self.task.cancel();
         }
     }
