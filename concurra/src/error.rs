@@ -276,6 +276,26 @@ impl Error {
         matches!(self, Error::Io { .. })
     }
 
+    /// For [`Error::Io`], the OS error's kind (`ConnectionRefused`, `ConnectionReset`,
+    /// `BrokenPipe`, `AddrInUse`, ...: Python's `OSError` subclasses).
+    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
+        match self {
+            Error::Io { source, .. } => Some(source.kind()),
+            _ => None,
+        }
+    }
+
+    /// True for an [`Error::Io`] that says the peer is gone: `ConnectionReset`,
+    /// `ConnectionAborted` or `BrokenPipe` (Python: `ConnectionResetError`,
+    /// `ConnectionAbortedError`, `BrokenPipeError`).
+    pub fn is_connection_lost(&self) -> bool {
+        use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+        matches!(
+            self.io_kind(),
+            Some(ConnectionReset | ConnectionAborted | BrokenPipe)
+        )
+    }
+
     /// The panic message, for [`Error::Panicked`].
     pub fn panic_message(&self) -> Option<&str> {
         match self {

@@ -151,6 +151,7 @@ mod combinators;
 mod engine;
 mod gather;
 mod group;
+pub mod net;
 mod queue;
 mod sync;
 mod timeout;

@@ -25,7 +25,14 @@
 //! * [`quiet_stdin`]: move the inherited standard input (a worker's channel) to a new
 //!   close-on-exec descriptor and put `/dev/null` in its place.
 //!
+//! * `socket`: listening sockets with a chosen backlog, and the accept errors that mean
+//!   "out of descriptors" (the event loop's servers back off on them).
+//!
 //! Linux is the first target; other POSIX systems get a fallback for what they lack.
+
+mod socket;
+
+pub(crate) use self::socket::{tcp_listener, unix_listener, DEFAULT_BACKLOG};
 
 use std::io;
 use std::path::PathBuf;

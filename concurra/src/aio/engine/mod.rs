@@ -20,8 +20,6 @@ mod context;
 mod core;
 mod handles;
 mod reactor;
-// Used by the I/O types (`aio::net`).
-#[allow(dead_code, unused_imports)]
 mod registered;
 mod report;
 mod slab;
@@ -37,5 +35,4 @@ pub use self::time::{sleep, yield_now, Clock, PausedClock, Sleep, SystemClock};
 
 // The facades' way in.
 pub(super) use self::context::{cancelling, drop_cancelled, now, spawn, try_now, LoopId};
-#[allow(unused_imports)]
-pub(super) use self::registered::Registered;
+pub(crate) use self::registered::Registered;

@@ -113,18 +113,19 @@ impl<T: Source> Registered<T> {
         direction: u8,
         mut f: impl FnMut(&T) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
-        let sched = self.reg.sched();
         loop {
             let ready = if direction == READABLE {
-                sched.poll_read(cx.waker())
+                self.poll_read_ready(cx)
             } else {
-                sched.poll_write(cx.waker())
+                self.poll_write_ready(cx)
             };
-            if !ready {
+            if ready.is_pending() {
                 return Poll::Pending;
             }
             match f(self.get_ref()) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => sched.clear(direction),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.reg.sched().clear(direction)
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 done => return Poll::Ready(done),
             }
