@@ -153,6 +153,7 @@ mod gather;
 mod group;
 pub mod net;
 mod queue;
+mod streams;
 mod sync;
 mod timeout;
 
@@ -181,6 +182,10 @@ pub use self::engine::{Builder, Handle, Loop, LoopHandle, Report, ReportKind};
 pub use self::queue::{
     Fifo, GenericQueue, Get, GetError, Join as QueueJoin, Lifo, LifoQueue, Priority, PriorityQueue,
     Put, PutError, Queue, QueueStream, Storage,
+};
+pub use self::streams::{
+    open_connection, open_unix_connection, start_server, start_unix_server, Lines, Server,
+    ServerBuilder, SockAddr, StreamFeeder, StreamReader, StreamWriter, DEFAULT_LIMIT,
 };
 pub use self::sync::{
     Acquire, Barrier, BarrierWait, BoundedSemaphore, Condition, Event, EventWait, Lock, LockGuard,

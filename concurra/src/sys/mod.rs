@@ -32,7 +32,9 @@
 
 mod socket;
 
-pub(crate) use self::socket::{tcp_listener, unix_listener, DEFAULT_BACKLOG};
+pub(crate) use self::socket::{
+    is_resource_exhausted, tcp_listener, unix_listener, DEFAULT_BACKLOG,
+};
 
 use std::io;
 use std::path::PathBuf;

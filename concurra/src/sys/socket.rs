@@ -46,3 +46,12 @@ fn stream_socket(family: AddressFamily) -> io::Result<OwnedFd> {
         None,
     )?)
 }
+
+/// True for the accept errors that mean "out of descriptors" (`EMFILE`, `ENFILE`) or memory
+/// (`ENOBUFS`, `ENOMEM`): a server backs off and retries instead of spinning (tokio#3529).
+pub(crate) fn is_resource_exhausted(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}

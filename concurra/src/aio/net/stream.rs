@@ -215,6 +215,12 @@ macro_rules! stream_common {
                     .map_err(|e| $crate::error::Error::io("shutting down a socket", e))
             }
 
+            /// The registered socket (a stream that was never split owns it alone).
+            pub(crate) fn into_registered(self) -> $crate::aio::engine::Registered<$io> {
+                std::rc::Rc::try_unwrap(self.io)
+                    .unwrap_or_else(|_| unreachable!("an unsplit stream owns its socket"))
+            }
+
             /// Splits the stream into halves that tasks own separately; dropping the write
             /// half half-closes the stream.
             pub fn into_split(self) -> ($rh, $wh) {
