@@ -22,6 +22,7 @@
 //! | `with ThreadPoolExecutor() as ex:`               | `let ex = ThreadPoolExecutor::new();` (`Drop` = `shutdown(wait=True)`) | [`thread_pool`] |
 //! | `threading.Thread(target, args, name, daemon)`   | [`Thread::start`], [`Thread::builder`] → [`thread::Builder::start`] | [`thread`](mod@thread) |
 //! | `asyncio.run`, `create_task`, `sleep`, `gather`, `wait_for`, `loop.call_soon`/`call_later`/`call_soon_threadsafe` | [`aio::run`], [`aio::create_task`] → [`aio::Task`], [`aio::sleep`], [`aio::gather`], [`aio::wait_for`], [`aio::call_soon`] … | [`aio`] |
+//! | `asyncio.open_connection`, `start_server`, `StreamReader`/`StreamWriter`, `loop.sock_*` | [`aio::open_connection`], [`aio::start_server`] → [`aio::Server`], [`aio::StreamReader`], [`aio::StreamWriter`], [`aio::net`] (TCP, Unix, UDP sockets with futures-io traits) | [`aio`] |
 //! | `multiprocessing.pool.ThreadPool(processes, initializer)` | [`ThreadPool::new`], `ThreadPool::builder()`: `apply(_async)`, `map(_async)`, `starmap(_async)`, `imap`, `imap_unordered`, `close`/`terminate`/`join` | [`pool`] |
 //! | `multiprocessing.Pool(processes, initializer, maxtasksperchild)` | [`ProcessPool::new`], `ProcessPool::builder()`: the same interface over worker processes; a killed worker fails only its result ([`Error::WorkerDied`]) | [`pool`] |
 //! | `AsyncResult` (`get`, `wait`, `ready`, `successful`) | [`AsyncResult`]                        | [`pool`]        |

@@ -44,6 +44,11 @@
 //! | `loop.set_exception_handler(handler)`          | [`Builder::exception_handler`] → [`Report`] |
 //! | "Task exception was never retrieved"           | [`ReportKind::NeverRetrieved`] (see step 6) |
 //! | debug mode, `loop.slow_callback_duration`      | [`Builder::slow_callback_duration`] → [`ReportKind::Slow`] |
+//! | `asyncio.open_connection(host, port)`, `open_unix_connection(path)` | [`open_connection`], [`open_unix_connection`] → ([`StreamReader`], [`StreamWriter`]) |
+//! | `asyncio.start_server(cb, host, port)`, `start_unix_server(cb, path)` | [`start_server`], [`start_unix_server`], [`Server::builder`] → [`Server`] |
+//! | `reader.read(n)`, `read()`, `readexactly`, `readuntil`, `readline`, `async for line in reader` | [`StreamReader::read`], [`read_to_end`](StreamReader::read_to_end), [`read_exactly`](StreamReader::read_exactly), [`read_until`](StreamReader::read_until), [`read_line`](StreamReader::read_line), [`lines`](StreamReader::lines) |
+//! | `writer.write`, `drain`, `write_eof`, `close`, `wait_closed` | [`StreamWriter::write`], [`drain`](StreamWriter::drain), [`write_eof`](StreamWriter::write_eof), [`close`](StreamWriter::close), [`wait_closed`](StreamWriter::wait_closed) |
+//! | `loop.sock_connect/sock_accept/sock_recv/sock_sendall/sock_sendto/sock_recvfrom` | [`net`]: `TcpStream`, `TcpListener`, `UnixStream`, `UnixListener`, `UdpSocket` |
 //! | `asyncio.CancelledError`                       | [`Error::Cancelled`](crate::Error::Cancelled) on the task's outcome (see below) |
 //!
 //! # Protocol
@@ -131,6 +136,14 @@
 //!    it. Neither do [`wait()`], [`as_completed`] and a [`TaskGroup`]: they wait on a
 //!    value-free end signal (a `Future<()>`, also made on demand), so none of them needs
 //!    `T: Clone`.
+//!
+//! # I/O
+//!
+//! Sockets ([`net`]) and streams register their descriptors with the loop's reactor (edge
+//! triggered, once per descriptor) and wait for readiness; when the ready queue is busy the
+//! loop still polls for I/O each iteration without blocking, so I/O is never starved. The
+//! rules (cancel safety, no blocking, errors) are in the [`net`] module docs; the stream
+//! semantics on [`StreamReader`] and [`StreamWriter`].
 //!
 //! # Time
 //!

@@ -558,7 +558,7 @@ impl fmt::Debug for Core {
     }
 }
 
-/// Runs `main` on a new loop on this thread until it completes; see [`try_run`](super::try_run).
+/// Runs `main` on a new loop on this thread until it completes; see [`try_run`](crate::aio::try_run).
 pub(super) fn block_on<F: StdFuture>(options: Builder, main: F) -> Result<F::Output> {
     if current().is_some() {
         return Err(Error::InvalidState(

@@ -33,7 +33,7 @@ pub struct Builder {
 }
 
 impl Builder {
-    /// A builder with the [`SystemClock`].
+    /// A builder with the [`SystemClock`](crate::aio::SystemClock).
     pub fn new() -> Self {
         Builder::default()
     }
@@ -69,7 +69,7 @@ impl Builder {
     }
 
     /// Reports every task step, callback or poll of main that holds the loop for `threshold`
-    /// or longer on the loop's clock, with the task's [name](super::Task::name) (Python's
+    /// or longer on the loop's clock, with the task's [name](crate::aio::Task::name) (Python's
     /// debug mode with `loop.slow_callback_duration`; asyncio's default is 100 ms). Off by
     /// default: watching costs two clock reads per step.
     pub fn slow_callback_duration(mut self, threshold: Duration) -> Self {
@@ -77,17 +77,17 @@ impl Builder {
         self
     }
 
-    /// Runs `main` on a new loop on this thread (see [`run`](super::run)).
+    /// Runs `main` on a new loop on this thread (see [`run`](crate::aio::run)).
     ///
     /// # Panics
-    /// As [`run`](super::run): where [`try_run`](Self::try_run) returns an error, and if
+    /// As [`run`](crate::aio::run): where [`try_run`](Self::try_run) returns an error, and if
     /// `main` panics.
     pub fn run<F: StdFuture>(self, main: F) -> F::Output {
         self.try_run(main).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Runs `main` on a new loop on this thread and returns its output, or the error that
-    /// kept the loop from running it (see [`try_run`](super::try_run)).
+    /// kept the loop from running it (see [`try_run`](crate::aio::try_run)).
     ///
     /// # Errors
     /// [`Error::InvalidState`] inside a running loop; [`Error::Io`] if the OS refuses a
@@ -202,7 +202,7 @@ impl Loop {
         self.core.call_at(when, Box::new(f))
     }
 
-    /// Creates a task on this loop (see [`create_task`](super::create_task)); a
+    /// Creates a task on this loop (see [`create_task`](crate::aio::create_task)); a
     /// [`Fallible`](crate::Fallible) future's `Err` fails it.
     pub fn create_task<F>(&self, coro: F) -> Task<F::Output>
     where

@@ -3,7 +3,7 @@
 //! # Timers
 //!
 //! 1. A timer is a deadline on the loop's clock (a [`Duration`] since the clock's origin, what
-//!    [`time`](super::time) returns) plus an action: a callback (`call_later`, `call_at`) or a
+//!    [`time`](crate::aio::time) returns) plus an action: a callback (`call_later`, `call_at`) or a
 //!    waker (a [`Sleep`]).
 //! 2. Timers are taken in `(deadline, sequence)` order: deadlines first, then creation order.
 //!    CPython leaves equal deadlines in no defined order; the sequence number makes ours FIFO,
@@ -47,7 +47,7 @@ use super::waker::LoopBits;
 
 /// Where the loop reads the time (Python: `loop.time()`), and how it waits for a deadline.
 ///
-/// The loop calls [`now`](Clock::now) for timer deadlines and [`time`](super::time). When
+/// The loop calls [`now`](Clock::now) for timer deadlines and [`time`](crate::aio::time). When
 /// nothing is ready and a timer is pending it asks [`auto_advance`](Clock::auto_advance): the
 /// [`SystemClock`] says no and the loop blocks in the reactor until the deadline; a
 /// [`PausedClock`] says yes and the loop, after checking once for cross-thread events, moves
