@@ -109,13 +109,56 @@ impl ReaderShared {
     }
 }
 
+/// The write buffer: bytes not yet sent start at `head` (sending advances it: no move of
+/// the rest per send; the space is reclaimed when it empties, or compacted when an append
+/// finds more than half of it sent).
+#[derive(Default)]
+struct WriteBuf {
+    data: Vec<u8>,
+    head: usize,
+}
+
+impl WriteBuf {
+    fn len(&self) -> usize {
+        self.data.len() - self.head
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn pending(&self) -> &[u8] {
+        &self.data[self.head..]
+    }
+
+    fn extend(&mut self, bytes: &[u8]) {
+        if self.head > 0 && self.head >= self.data.len() / 2 {
+            self.data.drain(..self.head);
+            self.head = 0;
+        }
+        self.data.extend_from_slice(bytes);
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.head += n;
+        if self.head == self.data.len() {
+            self.clear();
+        }
+    }
+
+    fn clear(&mut self) {
+        self.data.clear();
+        self.head = 0;
+    }
+}
+
 /// Default high-water mark of the write buffer (asyncio's 64 KiB; low = high / 4).
 pub(crate) const DEFAULT_HIGH: usize = 64 * 1024;
 
 /// The connection (see the module docs).
 pub(crate) struct Conn {
     sock: RefCell<Option<Socket>>,
-    wbuf: RefCell<Vec<u8>>,
+    wbuf: RefCell<WriteBuf>,
     high: Cell<usize>,
     low: Cell<usize>,
     /// Set while not paused: `drain` waits on it.
@@ -137,7 +180,7 @@ impl Conn {
         resumed.set();
         Rc::new(Conn {
             sock: RefCell::new(Some(sock)),
-            wbuf: RefCell::new(Vec::new()),
+            wbuf: RefCell::new(WriteBuf::default()),
             high: Cell::new(DEFAULT_HIGH),
             low: Cell::new(DEFAULT_HIGH / 4),
             resumed,
@@ -182,7 +225,7 @@ impl Conn {
             }
         }
         if sent < data.len() {
-            self.wbuf.borrow_mut().extend_from_slice(&data[sent..]);
+            self.wbuf.borrow_mut().extend(&data[sent..]);
             self.after_buffering();
         }
         Ok(())
@@ -208,7 +251,7 @@ impl Conn {
                     return Poll::Ready(Ok(0));
                 }
                 match &*self.sock.borrow() {
-                    Some(sock) => sock.poll_write(cx, &buf),
+                    Some(sock) => sock.poll_write(cx, buf.pending()),
                     None => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
                 }
             })
@@ -217,7 +260,7 @@ impl Conn {
                 Ok(n) => {
                     let left = {
                         let mut buf = self.wbuf.borrow_mut();
-                        buf.drain(..n);
+                        buf.consume(n);
                         buf.len()
                     };
                     if left <= self.low.get() && !self.resumed.is_set() {

@@ -16,7 +16,9 @@
 //!    shared handle and wakes the waiting call.
 //! 4. **Errors first.** A stored error ([`set_exception`](StreamReader::set_exception), a
 //!    failed read) is returned by every later read, before any buffered data (as asyncio's).
-//! 5. **Cancel-safe.** A read consumes bytes only when it returns them; dropped earlier, it
+//! 5. **Memory.** A reader that waits with nothing buffered frees its buffer: an idle
+//!    connection costs no read buffer (reads straight into the caller's buffer need none).
+//! 6. **Cancel-safe.** A read consumes bytes only when it returns them; dropped earlier, it
 //!    leaves the buffer as it was (plus what arrived).
 
 use std::fmt;
@@ -292,7 +294,15 @@ impl StreamReader {
                     return Poll::Ready(Ok(true));
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(self.store_read_error(e))),
-                Poll::Pending => {}
+                Poll::Pending => {
+                    // An idle connection keeps no buffer (see # Memory in the module docs).
+                    if self.len() == 0 {
+                        self.buf = Vec::new();
+                        self.start = 0;
+                        self.end = 0;
+                        self.scan = 0;
+                    }
+                }
             }
         }
         *self.shared.waiter.borrow_mut() = Some(cx.waker().clone());
