@@ -2,7 +2,8 @@
 # Runs the tests of every module with `unsafe` (lib.rs lists them) under Miri:
 # process/identity.rs (function identity), chunk/slots.rs (a map's list written in place by
 # its chunks), chunk/pull.rs (a map's input lent to the workers that read it),
-# future/outcome.rs (the outcome cell, Sync for any Send value), aio/waker.rs and aio/task.rs
+# future/outcome.rs (the outcome cell, Sync for any Send value), aio/engine/waker.rs and
+# aio/engine/task.rs
 # (a task's waker, a coroutine polled in place).
 #
 #   bash scripts/miri.sh [SECONDS]   # each step time-boxed to SECONDS (default: no limit)

@@ -32,6 +32,9 @@ workloads:
   proc-throughput  100k trivial calls submitted to a 2-process pool, then all awaited (per task)
   proc-map         x * x over 1M items on a 2-process pool, chunked (per item)
   proc-start       one process started and joined (per start+join)
+  echo             50 TCP connections x 2,000 round trips of 64 B on one loop (per round trip)
+  stream-bulk      1 GiB one way through one TCP connection on one loop (per MiB)
+  connections      9,000 TCP connections opened, one round trip each, closed (per connection)
   all              every workload above
 
 options:

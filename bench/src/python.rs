@@ -27,6 +27,11 @@ pub fn run(script: &str, ops: usize) -> Result<f64, String> {
             String::from_utf8_lossy(&output.stderr).trim()
         ));
     }
+    // Extra figures a script reports (the RSS of `connections`) go on to our stderr.
+    let extra = String::from_utf8_lossy(&output.stderr);
+    if !extra.trim().is_empty() {
+        eprint!("{extra}");
+    }
     parse(&String::from_utf8_lossy(&output.stdout))
         .ok_or_else(|| format!("{} printed no `ns_per_op=` line", path.display()))
 }

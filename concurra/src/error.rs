@@ -19,6 +19,9 @@
 //! | a future whose producer vanished (Python hangs) | [`Error::Abandoned`]              | [`Error::is_abandoned`] |
 //! | `BrokenProcessPool` after a worker died (the whole pool) | [`Error::WorkerDied`] (that work only) | [`Error::is_worker_died`] |
 //! | an OS call that failed (`OSError`)              | [`Error::Io`]                     | [`Error::is_io`]        |
+//! | `ConnectionResetError`, `BrokenPipeError`, `ConnectionRefusedError` | [`Error::Io`] with its [`io_kind`](Error::io_kind) | [`Error::is_connection_lost`] |
+//! | `asyncio.IncompleteReadError`                   | [`Error::IncompleteRead`]         | [`Error::is_incomplete_read`] |
+//! | `asyncio.LimitOverrunError`, `readline`'s `ValueError` | [`Error::LimitOverrun`]    | [`Error::is_limit_overrun`] |
 //! | a worker process that cannot start              | [`Error::WorkerStart`]            | [`Error::is_worker_start`] |
 //! | `PicklingError` (a value that cannot cross)     | [`Error::Encode`]                 | [`Error::is_encode`]    |
 //! | `UnpicklingError` (malformed bytes)             | [`Error::Decode`]                 | [`Error::is_decode`]    |
@@ -131,6 +134,29 @@ pub enum Error {
     #[error("cannot decode: {0}")]
     Decode(String),
 
+    /// End-of-file came before a stream read could complete (Python:
+    /// `asyncio.IncompleteReadError`): `readexactly(n)` got `partial.len()` of `expected`
+    /// bytes, or `readuntil` found no separator (`expected` is `None`). The bytes read are
+    /// here; the stream's buffer was emptied.
+    #[error("{} bytes read on a total of {} expected bytes", partial.len(), describe_expected(*expected))]
+    IncompleteRead {
+        /// What was read before end-of-file.
+        partial: Vec<u8>,
+        /// How many bytes were expected; `None` when the read waited for a separator.
+        expected: Option<usize>,
+    },
+
+    /// A stream read would have gone over the stream's limit (Python:
+    /// `asyncio.LimitOverrunError`; `readline`'s `ValueError`). `readuntil` leaves the data
+    /// in the buffer; `readline` drops the offending line.
+    #[error("{message}")]
+    LimitOverrun {
+        /// What went over, naming the limit.
+        message: String,
+        /// How many bytes the read would have consumed (Python's `consumed`).
+        consumed: usize,
+    },
+
     /// An operating-system call failed.
     #[error("{context}: {source}")]
     Io {
@@ -150,6 +176,14 @@ pub struct Unfinished {
     pub pending: usize,
     /// The futures waited on (each counted once).
     pub total: usize,
+}
+
+/// "36", or Python's "undefined" for an `IncompleteRead` without an expected count.
+fn describe_expected(expected: Option<usize>) -> String {
+    match expected {
+        Some(n) => n.to_string(),
+        None => "undefined".to_owned(),
+    }
 }
 
 /// "timed out after 10ms waiting for the outcome", or Python's "2 (of 4) futures unfinished".
@@ -276,6 +310,61 @@ impl Error {
         matches!(self, Error::Io { .. })
     }
 
+    /// True for [`Error::IncompleteRead`].
+    pub fn is_incomplete_read(&self) -> bool {
+        matches!(self, Error::IncompleteRead { .. })
+    }
+
+    /// True for [`Error::LimitOverrun`].
+    pub fn is_limit_overrun(&self) -> bool {
+        matches!(self, Error::LimitOverrun { .. })
+    }
+
+    /// For [`Error::IncompleteRead`], the bytes read before end-of-file.
+    pub fn partial(&self) -> Option<&[u8]> {
+        match self {
+            Error::IncompleteRead { partial, .. } => Some(partial),
+            _ => None,
+        }
+    }
+
+    /// For [`Error::IncompleteRead`], the expected count (`Some(None)`: a separator was
+    /// expected).
+    pub fn expected(&self) -> Option<Option<usize>> {
+        match self {
+            Error::IncompleteRead { expected, .. } => Some(*expected),
+            _ => None,
+        }
+    }
+
+    /// For [`Error::LimitOverrun`], how many bytes the read would have consumed.
+    pub fn consumed(&self) -> Option<usize> {
+        match self {
+            Error::LimitOverrun { consumed, .. } => Some(*consumed),
+            _ => None,
+        }
+    }
+
+    /// For [`Error::Io`], the OS error's kind (`ConnectionRefused`, `ConnectionReset`,
+    /// `BrokenPipe`, `AddrInUse`, ...: Python's `OSError` subclasses).
+    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
+        match self {
+            Error::Io { source, .. } => Some(source.kind()),
+            _ => None,
+        }
+    }
+
+    /// True for an [`Error::Io`] that says the peer is gone: `ConnectionReset`,
+    /// `ConnectionAborted` or `BrokenPipe` (Python: `ConnectionResetError`,
+    /// `ConnectionAbortedError`, `BrokenPipeError`).
+    pub fn is_connection_lost(&self) -> bool {
+        use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+        matches!(
+            self.io_kind(),
+            Some(ConnectionReset | ConnectionAborted | BrokenPipe)
+        )
+    }
+
     /// The panic message, for [`Error::Panicked`].
     pub fn panic_message(&self) -> Option<&str> {
         match self {
@@ -353,6 +442,16 @@ impl fmt::Debug for Error {
             Error::Encode(s) => f.debug_tuple("Encode").field(s).finish(),
             Error::Decode(s) => f.debug_tuple("Decode").field(s).finish(),
             Error::Abandoned => f.write_str("Abandoned"),
+            Error::IncompleteRead { partial, expected } => f
+                .debug_struct("IncompleteRead")
+                .field("partial_len", &partial.len())
+                .field("expected", expected)
+                .finish(),
+            Error::LimitOverrun { message, consumed } => f
+                .debug_struct("LimitOverrun")
+                .field("message", message)
+                .field("consumed", consumed)
+                .finish(),
             Error::Io { context, source } => f
                 .debug_struct("Io")
                 .field("context", context)

@@ -22,6 +22,7 @@
 //! | `with ThreadPoolExecutor() as ex:`               | `let ex = ThreadPoolExecutor::new();` (`Drop` = `shutdown(wait=True)`) | [`thread_pool`] |
 //! | `threading.Thread(target, args, name, daemon)`   | [`Thread::start`], [`Thread::builder`] → [`thread::Builder::start`] | [`thread`](mod@thread) |
 //! | `asyncio.run`, `create_task`, `sleep`, `gather`, `wait_for`, `loop.call_soon`/`call_later`/`call_soon_threadsafe` | [`aio::run`], [`aio::create_task`] → [`aio::Task`], [`aio::sleep`], [`aio::gather`], [`aio::wait_for`], [`aio::call_soon`] … | [`aio`] |
+//! | `asyncio.open_connection`, `start_server`, `StreamReader`/`StreamWriter`, `loop.sock_*` | [`aio::open_connection`], [`aio::start_server`] → [`aio::Server`], [`aio::StreamReader`], [`aio::StreamWriter`], [`aio::net`] (TCP, Unix, UDP sockets with futures-io traits) | [`aio`] |
 //! | `multiprocessing.pool.ThreadPool(processes, initializer)` | [`ThreadPool::new`], `ThreadPool::builder()`: `apply(_async)`, `map(_async)`, `starmap(_async)`, `imap`, `imap_unordered`, `close`/`terminate`/`join` | [`pool`] |
 //! | `multiprocessing.Pool(processes, initializer, maxtasksperchild)` | [`ProcessPool::new`], `ProcessPool::builder()`: the same interface over worker processes; a killed worker fails only its result ([`Error::WorkerDied`]) | [`pool`] |
 //! | `AsyncResult` (`get`, `wait`, `ready`, `successful`) | [`AsyncResult`]                        | [`pool`]        |
@@ -117,8 +118,8 @@
 //   map's input lent to the workers that read it) (Miri: `scripts/miri.sh`);
 // - `future/outcome.rs`: the outcome cell is `Sync` for any `Send` value; shared borrows need
 //   `T: Sync` (Miri: `scripts/miri.sh`);
-// - `aio/waker.rs` (a task's waker is a number, not a pointer: its vtable never dereferences
-//   it) and `aio/task.rs` (a coroutine is polled pinned in place in its task's `Rc`) (Miri:
+// - `aio/engine/waker.rs` (a task's waker is a number, not a pointer: its vtable never dereferences
+//   it) and `aio/engine/task.rs` (a coroutine is polled pinned in place in its task's `Rc`) (Miri:
 //   `scripts/miri.sh`, which runs the aio tests too).
 // - `sys/signal.rs`: `sigaction(2)`, the signal handler (atomics and `write(2)` only, errno
 //   kept) and its chaining to a handler installed before (covered by `tests/signal.rs`, real

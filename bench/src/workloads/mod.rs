@@ -6,6 +6,7 @@
 
 pub mod aio;
 pub mod map;
+pub mod net;
 pub mod pool_map;
 pub mod process;
 pub mod submit_wait;
@@ -30,7 +31,7 @@ pub struct Workload {
     pub peers: fn() -> Vec<Peer>,
 }
 
-pub const ALL: [Workload; 12] = [
+pub const ALL: [Workload; 15] = [
     submit_wait::WORKLOAD,
     wake_latency::WORKLOAD,
     wait_cpu::WORKLOAD,
@@ -43,6 +44,9 @@ pub const ALL: [Workload; 12] = [
     process::THROUGHPUT,
     process::MAP,
     process::START,
+    net::ECHO,
+    net::BULK,
+    net::CONNECTIONS,
 ];
 
 /// One engine doing a workload's job.

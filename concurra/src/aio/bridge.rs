@@ -27,11 +27,11 @@ use std::cell::RefCell;
 use std::fmt;
 use std::future::Future as StdFuture;
 use std::pin::Pin;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
-use super::runtime::{self, Core, LoopHandle};
+use super::engine::{self, LoopHandle, LoopId};
 use crate::error::{Error, Result};
 use crate::executor::{Executor, Work};
 use crate::future::{self, Future, Promise};
@@ -40,7 +40,7 @@ use crate::unwind;
 
 thread_local! {
     /// The default executor of the loop running on this thread (step 1).
-    static DEFAULT: RefCell<Option<(Weak<Core>, Rc<ThreadPoolExecutor>)>> =
+    static DEFAULT: RefCell<Option<(LoopId, Rc<ThreadPoolExecutor>)>> =
         const { RefCell::new(None) };
 }
 
@@ -68,11 +68,11 @@ impl Drop for Keeper {
 
 /// The running loop's default executor, created on first use (step 1).
 fn default_executor() -> Rc<ThreadPoolExecutor> {
-    let core = runtime::expect_current("aio::to_thread");
+    let id = LoopId::current("aio::to_thread");
     let found = DEFAULT.with(|d| {
         d.borrow()
             .as_ref()
-            .filter(|(owner, _)| owner.upgrade().is_some_and(|c| Rc::ptr_eq(&c, &core)))
+            .filter(|(owner, _)| owner.is_running())
             .map(|(_, e)| e.clone())
     });
     if let Some(e) = found {
@@ -83,10 +83,10 @@ fn default_executor() -> Rc<ThreadPoolExecutor> {
         .build()
         .unwrap_or_else(|e| panic!("cannot create the loop's default executor: {e}"));
     let pool = Rc::new(pool);
-    let old = DEFAULT.with(|d| d.borrow_mut().replace((Rc::downgrade(&core), pool.clone())));
+    let old = DEFAULT.with(|d| d.borrow_mut().replace((id, pool.clone())));
     drop(old);
     let keeper = Keeper(pool.clone());
-    drop(core.spawn(async move {
+    drop(engine::spawn("aio::to_thread", async move {
         let _keeper = keeper;
         std::future::pending::<()>().await
     }));
@@ -161,7 +161,7 @@ impl<T> StdFuture for ToThread<T> {
 impl<T> Drop for ToThread<T> {
     fn drop(&mut self) {
         // Step 3.
-        if !self.future.done() && runtime::cancelling() {
+        if !self.future.done() && engine::cancelling() {
             self.future.cancel();
         }
     }
@@ -229,7 +229,7 @@ impl<T: Clone + Sync> StdFuture for InExecutor<T> {
 impl<T> Drop for InExecutor<T> {
     fn drop(&mut self) {
         // Step 3.
-        if !self.future.done() && runtime::cancelling() {
+        if !self.future.done() && engine::cancelling() {
             self.future.cancel();
         }
     }
@@ -283,7 +283,7 @@ impl LoopHandle {
             watching: false,
         };
         let sent = self.call_soon_threadsafe(move || {
-            drop(runtime::expect_current("run_coroutine_threadsafe").spawn(forward));
+            drop(engine::spawn("run_coroutine_threadsafe", forward));
         });
         match sent {
             Ok(_) => future,
@@ -305,13 +305,7 @@ impl<F: StdFuture> Forward<F> {
     /// Drops the coroutine as a cancellation (awaited task handles cancel their tasks).
     fn drop_cancelled(&mut self) {
         if let Some(coro) = self.coro.take() {
-            match runtime::current() {
-                Some(core) => {
-                    let _cancelling = core.enter_cancelling();
-                    drop(coro);
-                }
-                None => drop(coro),
-            }
+            engine::drop_cancelled(coro);
         }
     }
 }

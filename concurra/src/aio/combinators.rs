@@ -8,8 +8,8 @@ use std::future::Future as StdFuture;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use super::engine::{Join, Task};
 use super::gather::IntoTask;
-use super::task::{Join, Task};
 use crate::error::{Error, Result};
 use crate::future::Future;
 use crate::wait::ReturnWhen;

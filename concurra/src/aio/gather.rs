@@ -27,8 +27,7 @@ use std::future::{Future as StdFuture, IntoFuture};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::runtime;
-use super::task::{IntoCoroutine, Join, Task};
+use super::engine::{self, IntoCoroutine, Join, Task};
 use crate::error::Result;
 use crate::executor::Fallible;
 
@@ -47,7 +46,7 @@ impl<F: StdFuture + 'static> IntoTask for F {
     type Output = F::Output;
 
     fn into_task(self) -> Task<F::Output> {
-        runtime::expect_current("aio::gather").spawn(self)
+        engine::spawn("aio::gather", self)
     }
 }
 
@@ -58,7 +57,7 @@ where
     type Output = <Fallible<F> as IntoCoroutine>::Output;
 
     fn into_task(self) -> Task<Self::Output> {
-        runtime::expect_current("aio::gather").spawn(self)
+        engine::spawn("aio::gather", self)
     }
 }
 

@@ -28,8 +28,7 @@ use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll};
 
-use super::runtime;
-use super::task::Task;
+use super::engine::{self, Task};
 use crate::error::{Error, Result};
 use crate::executor::Fallible;
 use crate::future::Future;
@@ -353,7 +352,7 @@ impl StdFuture for GroupWait {
 
 impl Drop for GroupWait {
     fn drop(&mut self) {
-        if !self.finished && runtime::cancelling() {
+        if !self.finished && engine::cancelling() {
             if self.inner.state.get() == State::Open {
                 self.inner.state.set(State::Failing);
             }

@@ -44,6 +44,11 @@
 //! | `loop.set_exception_handler(handler)`          | [`Builder::exception_handler`] → [`Report`] |
 //! | "Task exception was never retrieved"           | [`ReportKind::NeverRetrieved`] (see step 6) |
 //! | debug mode, `loop.slow_callback_duration`      | [`Builder::slow_callback_duration`] → [`ReportKind::Slow`] |
+//! | `asyncio.open_connection(host, port)`, `open_unix_connection(path)` | [`open_connection`], [`open_unix_connection`] → ([`StreamReader`], [`StreamWriter`]) |
+//! | `asyncio.start_server(cb, host, port)`, `start_unix_server(cb, path)` | [`start_server`], [`start_unix_server`], [`Server::builder`] → [`Server`] |
+//! | `reader.read(n)`, `read()`, `readexactly`, `readuntil`, `readline`, `async for line in reader` | [`StreamReader::read`], [`read_to_end`](StreamReader::read_to_end), [`read_exactly`](StreamReader::read_exactly), [`read_until`](StreamReader::read_until), [`read_line`](StreamReader::read_line), [`lines`](StreamReader::lines) |
+//! | `writer.write`, `drain`, `write_eof`, `close`, `wait_closed` | [`StreamWriter::write`], [`drain`](StreamWriter::drain), [`write_eof`](StreamWriter::write_eof), [`close`](StreamWriter::close), [`wait_closed`](StreamWriter::wait_closed) |
+//! | `loop.sock_connect/sock_accept/sock_recv/sock_sendall/sock_sendto/sock_recvfrom` | [`net`]: `TcpStream`, `TcpListener`, `UnixStream`, `UnixListener`, `UdpSocket` |
 //! | `asyncio.CancelledError`                       | [`Error::Cancelled`](crate::Error::Cancelled) on the task's outcome (see below) |
 //!
 //! # Protocol
@@ -132,6 +137,14 @@
 //!    value-free end signal (a `Future<()>`, also made on demand), so none of them needs
 //!    `T: Clone`.
 //!
+//! # I/O
+//!
+//! Sockets ([`net`]) and streams register their descriptors with the loop's reactor (edge
+//! triggered, once per descriptor) and wait for readiness; when the ready queue is busy the
+//! loop still polls for I/O each iteration without blocking, so I/O is never starved. The
+//! rules (cancel safety, no blocking, errors) are in the [`net`] module docs; the stream
+//! semantics on [`StreamReader`] and [`StreamWriter`].
+//!
 //! # Time
 //!
 //! The loop reads its time from a [`Clock`]: the [`SystemClock`] by default, or a
@@ -148,18 +161,14 @@
 
 mod bridge;
 mod combinators;
+mod engine;
 mod gather;
 mod group;
+pub mod net;
 mod queue;
-mod reactor;
-mod report;
-mod runtime;
-mod slab;
+mod streams;
 mod sync;
-mod task;
-mod time;
 mod timeout;
-mod waker;
 
 use std::future::Future as StdFuture;
 use std::time::Duration;
@@ -179,18 +188,22 @@ pub mod marker {
     pub use super::gather::{Many, Tuple};
     pub use super::group::{Fails, Plain};
 }
+pub use self::engine::{
+    sleep, yield_now, Clock, IntoCoroutine, Join, PausedClock, Sleep, SystemClock, Task,
+};
+pub use self::engine::{Builder, Handle, Loop, LoopHandle, Report, ReportKind};
 pub use self::queue::{
     Fifo, GenericQueue, Get, GetError, Join as QueueJoin, Lifo, LifoQueue, Priority, PriorityQueue,
     Put, PutError, Queue, QueueStream, Storage,
 };
-pub use self::report::{Report, ReportKind};
-pub use self::runtime::{Builder, Handle, Loop, LoopHandle};
+pub use self::streams::{
+    open_connection, open_unix_connection, start_server, start_unix_server, Lines, Server,
+    ServerBuilder, SockAddr, StreamFeeder, StreamReader, StreamWriter, DEFAULT_LIMIT,
+};
 pub use self::sync::{
     Acquire, Barrier, BarrierWait, BoundedSemaphore, Condition, Event, EventWait, Lock, LockGuard,
     SemAcquire, Semaphore, SemaphorePermit,
 };
-pub use self::task::{IntoCoroutine, Join, Task};
-pub use self::time::{sleep, yield_now, Clock, PausedClock, Sleep, SystemClock};
 pub use self::timeout::{timeout, timeout_at, wait_for, Timeout, TimeoutScope};
 use crate::error::Result;
 
@@ -255,7 +268,7 @@ pub fn create_task<F>(coro: F) -> Task<F::Output>
 where
     F: IntoCoroutine,
 {
-    runtime::with_current("aio::create_task", |core| core.spawn(coro))
+    engine::spawn("aio::create_task", coro)
 }
 
 /// The same as [`create_task`]; the name says that the future need not be `Send` (tokio's
@@ -283,7 +296,7 @@ pub fn get_running_loop() -> Result<Loop> {
 /// # Panics
 /// Outside a running loop.
 pub fn time() -> Duration {
-    runtime::expect_current("aio::time").now()
+    engine::now("aio::time")
 }
 
 /// [`Loop::call_soon`] on the running loop.

@@ -452,14 +452,6 @@ impl<T, S: Storage<Item = T>> fmt::Debug for GenericQueue<T, S> {
     }
 }
 
-/// Registers (or re-registers) `slot` in `list`, for a waiter that must wait.
-fn wait_in(slot: &mut Option<Rc<Slot>>, list: &WaitList, cx: &Context<'_>) {
-    match slot {
-        Some(s) if s.is_waiting() => s.set_waker_pub(cx.waker()),
-        _ => *slot = Some(list.push(cx.waker())),
-    }
-}
-
 /// The future [`GenericQueue::put`] returns.
 pub struct Put<'a, T, S: Storage<Item = T>> {
     inner: &'a Inner<S>,
@@ -480,11 +472,11 @@ impl<T, S: Storage<Item = T>> StdFuture for Put<'_, T, S> {
         match this.inner.try_put(item) {
             Err(PutError::Full(item)) => {
                 this.item = Some(item);
-                wait_in(&mut this.slot, &this.inner.putters, cx);
+                this.inner.putters.wait_in(&mut this.slot, cx);
                 Poll::Pending
             }
             done => {
-                leave(this.slot.take(), &this.inner.putters);
+                this.inner.putters.leave(this.slot.take());
                 Poll::Ready(done)
             }
         }
@@ -493,10 +485,13 @@ impl<T, S: Storage<Item = T>> StdFuture for Put<'_, T, S> {
 
 impl<T, S: Storage<Item = T>> Drop for Put<'_, T, S> {
     fn drop(&mut self) {
-        if abandon(self.slot.take(), &self.inner.putters) && !self.inner.full() {
-            // Step 4: pass the wake-up on.
-            self.inner.putters.notify_one();
-        }
+        // Step 4: pass the wake-up on.
+        let inner = self.inner;
+        inner.putters.abandon(self.slot.take(), || {
+            if !inner.full() {
+                inner.putters.notify_one();
+            }
+        });
     }
 }
 
@@ -521,11 +516,11 @@ impl<S: Storage> StdFuture for Get<'_, S> {
         let this = &mut *self;
         match this.inner.try_get() {
             Err(GetError::Empty) => {
-                wait_in(&mut this.slot, &this.inner.getters, cx);
+                this.inner.getters.wait_in(&mut this.slot, cx);
                 Poll::Pending
             }
             done => {
-                leave(this.slot.take(), &this.inner.getters);
+                this.inner.getters.leave(this.slot.take());
                 Poll::Ready(done)
             }
         }
@@ -534,10 +529,13 @@ impl<S: Storage> StdFuture for Get<'_, S> {
 
 impl<S: Storage> Drop for Get<'_, S> {
     fn drop(&mut self) {
-        if abandon(self.slot.take(), &self.inner.getters) && !self.inner.empty() {
-            // Step 4: pass the wake-up on.
-            self.inner.getters.notify_one();
-        }
+        // Step 4: pass the wake-up on.
+        let inner = self.inner;
+        inner.getters.abandon(self.slot.take(), || {
+            if !inner.empty() {
+                inner.getters.notify_one();
+            }
+        });
     }
 }
 
@@ -579,11 +577,11 @@ impl<T, S: Storage<Item = T>> futures_core::Stream for QueueStream<T, S> {
         }
         match this.inner.try_get() {
             Err(GetError::Empty) => {
-                wait_in(&mut this.slot, &this.inner.getters, cx);
+                this.inner.getters.wait_in(&mut this.slot, cx);
                 Poll::Pending
             }
             done => {
-                leave(this.slot.take(), &this.inner.getters);
+                this.inner.getters.leave(this.slot.take());
                 this.ended = done.is_err();
                 Poll::Ready(done.ok())
             }
@@ -607,10 +605,13 @@ impl<T, S: Storage<Item = T>> futures_core::stream::FusedStream for QueueStream<
 
 impl<T, S: Storage<Item = T>> Drop for QueueStream<T, S> {
     fn drop(&mut self) {
-        if abandon(self.slot.take(), &self.inner.getters) && !self.inner.empty() {
-            // Step 4: pass the wake-up on, as a dropped `get`.
-            self.inner.getters.notify_one();
-        }
+        // Step 4: pass the wake-up on, as a dropped `get`.
+        let inner = &*self.inner;
+        inner.getters.abandon(self.slot.take(), || {
+            if !inner.empty() {
+                inner.getters.notify_one();
+            }
+        });
     }
 }
 
@@ -635,17 +636,17 @@ impl<S: Storage> StdFuture for Join<'_, S> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
         if this.inner.unfinished.get() == 0 {
-            leave(this.slot.take(), &this.inner.joiners);
+            this.inner.joiners.leave(this.slot.take());
             return Poll::Ready(());
         }
-        wait_in(&mut this.slot, &this.inner.joiners, cx);
+        this.inner.joiners.wait_in(&mut this.slot, cx);
         Poll::Pending
     }
 }
 
 impl<S: Storage> Drop for Join<'_, S> {
     fn drop(&mut self) {
-        abandon(self.slot.take(), &self.inner.joiners);
+        self.inner.joiners.abandon(self.slot.take(), || {});
     }
 }
 
@@ -654,26 +655,5 @@ impl<S: Storage> fmt::Debug for Join<'_, S> {
         f.debug_struct("Join")
             .field("waiting", &self.slot.is_some())
             .finish()
-    }
-}
-
-/// A completed waiter leaves its list (if it was still in it).
-fn leave(slot: Option<Rc<Slot>>, list: &WaitList) {
-    if let Some(s) = slot {
-        if s.is_waiting() {
-            list.remove(&s);
-        }
-    }
-}
-
-/// A dropped waiter leaves its list; true if it had been notified and not run.
-fn abandon(slot: Option<Rc<Slot>>, list: &WaitList) -> bool {
-    match slot {
-        Some(s) if s.is_waiting() => {
-            list.remove(&s);
-            false
-        }
-        Some(s) => s.take_notified(),
-        None => false,
     }
 }

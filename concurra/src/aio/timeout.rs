@@ -68,8 +68,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use super::runtime;
-use super::time::{sleep, Sleep};
+use super::engine::{self, sleep, Sleep};
 use crate::error::{Error, Result};
 
 /// Awaits `aw` for at most `timeout` on the loop's clock (Python: `asyncio.wait_for(aw,
@@ -385,7 +384,7 @@ impl Timeout {
     /// # Panics
     /// Outside a running loop (Python: `RuntimeError: no running event loop`).
     pub fn after(delay: impl Into<Option<Duration>>) -> Timeout {
-        let now = runtime::expect_current("aio::Timeout::after").now();
+        let now = engine::now("aio::Timeout::after");
         let when = delay.into().and_then(|delay| now.checked_add(delay));
         Timeout::new(when, Some(now))
     }
@@ -579,9 +578,7 @@ impl<F: StdFuture> TimeoutScope<F> {
         let block = self.block.take();
         // No `Rc` of the loop is held across an await: this future stays `Send` when the
         // block is.
-        let core = runtime::expect_current("aio::Timeout");
-        let _cancelling = core.enter_cancelling();
-        drop(block);
+        engine::drop_cancelled(block);
         Err(Error::timeout(after))
     }
 
@@ -609,7 +606,7 @@ impl<F: StdFuture> StdFuture for TimeoutScope<F> {
             Phase::Done => panic!("TimeoutScope polled after it completed"),
             Phase::Start => {
                 // Step 1.
-                let now = runtime::expect_current("aio::Timeout").now();
+                let now = engine::now("aio::Timeout");
                 match shared.enter(now) {
                     Enter::Refused => {
                         this.phase = Phase::Done;
@@ -643,7 +640,7 @@ impl<F: StdFuture> StdFuture for TimeoutScope<F> {
             return Poll::Ready(Ok(value));
         }
         // Step 3. The block may have moved a paused clock: read it again.
-        let now = runtime::expect_current("aio::Timeout").now();
+        let now = engine::now("aio::Timeout");
         if !shared.expired_by(now) {
             // Register for a reschedule first, then arm the timer: a reschedule from another
             // thread in between wakes this task, which re-reads the deadline.
@@ -674,7 +671,7 @@ impl<F> Drop for TimeoutScope<F> {
     fn drop(&mut self) {
         if self.phase == Phase::Running {
             // Step 5.
-            let now = runtime::current().map(|core| core.now());
+            let now = engine::try_now();
             self.timeout.shared.abandon(now);
         }
     }

@@ -28,16 +28,23 @@
 //! * [`signal`]: the process-wide signal registry (every disposition concurra installs, the
 //!   handler that only records and wakes, restoring what was there before).
 //! * [`signal_self`]: send a signal to this process.
+//! * `socket`: listening sockets with a chosen backlog, and the accept errors that mean
+//!   "out of descriptors" (the event loop's servers back off on them).
 //!
 //! Linux is the first target; other POSIX systems get a fallback for what they lack.
+
+pub(crate) mod signal;
+mod socket;
+
+pub(crate) use self::socket::{
+    is_resource_exhausted, tcp_listener, unix_listener, DEFAULT_BACKLOG,
+};
 
 use std::io;
 use std::path::PathBuf;
 use std::process::ExitStatus;
 
 use rustix::process::{Pid, Signal};
-
-pub(crate) mod signal;
 
 /// The calling thread's kernel id (`gettid` on Linux).
 #[cfg(any(target_os = "linux", target_os = "android"))]

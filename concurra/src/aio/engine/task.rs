@@ -37,7 +37,8 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use super::runtime::{self, Core, WakeKey};
+use super::context;
+use super::core::{self, Core, WakeKey};
 use super::slab::Key;
 use super::waker::WakeWord;
 use crate::error::{Error, Result};
@@ -45,11 +46,11 @@ use crate::executor::Fallible;
 use crate::future::{self, Future, Promise};
 use crate::unwind;
 
-/// What [`create_task`](super::create_task) runs as a task: any `'static` future (its output
+/// What [`create_task`](crate::aio::create_task) runs as a task: any `'static` future (its output
 /// is the task's value), or a [`Fallible`] future whose output is `Result<T, E>` (the task's
 /// value is `T`; an `Err(e)` fails the task with [`Error::failed(e)`](Error::failed), as a
-/// raised exception fails an asyncio task, so [`gather`](super::gather), a
-/// [`TaskGroup`](super::TaskGroup) and [`wait`](super::wait()) with
+/// raised exception fails an asyncio task, so [`gather`](crate::aio::gather), a
+/// [`TaskGroup`](crate::aio::TaskGroup) and [`wait`](crate::aio::wait()) with
 /// [`ReturnWhen::FirstException`](crate::ReturnWhen::FirstException) see a failure).
 ///
 /// Sealed: implemented for every `Future + 'static` and for `Fallible<F>`.
@@ -80,7 +81,7 @@ pub trait IntoCoroutine: sealed::Sealed + 'static {
 }
 
 mod sealed {
-    /// Keeps [`IntoCoroutine`](super::IntoCoroutine) to this crate's impls (its pinning
+    /// Keeps [`IntoCoroutine`](crate::aio::IntoCoroutine) to this crate's impls (its pinning
     /// relies on them).
     pub trait Sealed {}
     impl<F: std::future::Future> Sealed for F {}
@@ -229,8 +230,8 @@ struct Shared<T> {
 ///    `shared`.
 ///
 /// Apart from the outcome, a value-free [`Signal`] of the task's end can be made on demand, for
-/// those who wait on a task without reading its value ([`wait`](super::wait()),
-/// [`as_completed`](super::as_completed), [`TaskGroup`](super::TaskGroup)): they need no
+/// those who wait on a task without reading its value ([`wait`](crate::aio::wait()),
+/// [`as_completed`](crate::aio::as_completed), [`TaskGroup`](crate::aio::TaskGroup)): they need no
 /// `T: Clone`.
 pub(crate) struct Outcome<T> {
     shared: OnceCell<Box<Shared<T>>>,
@@ -663,7 +664,7 @@ impl<F: IntoCoroutine> TaskRun for TaskCell<F> {
 
 /// A coroutine running on the loop (Python: `asyncio.Task`), and the handle on it.
 ///
-/// Created by [`create_task`](super::create_task). Await it with `.await` (through
+/// Created by [`create_task`](crate::aio::create_task). Await it with `.await` (through
 /// [`IntoFuture`]; the output is `Result<T>`, the value moved out of the task, so `T` need be
 /// neither `Clone` nor `Send`), or turn it into the crate-wide [`Future`] with
 /// [`future`](Self::future) or `Future::from` (these share the value, so they need `T: Clone`)
@@ -715,7 +716,7 @@ impl<T> Task<T> {
     /// In asyncio a coroutine may catch its `CancelledError` and go on, so the count lets
     /// structured code (`asyncio.timeout`, `TaskGroup`) tell its own cancellation from
     /// another. Here a request is final once the task's next step has run: the coroutine is
-    /// dropped there. Timeout scopes do not use the count ([`Timeout`](super::Timeout) cancels
+    /// dropped there. Timeout scopes do not use the count ([`Timeout`](crate::aio::Timeout) cancels
     /// by dropping its block inside the step), and a cancel through the task's shared
     /// [`Future`] ([`Future::cancel`]) is not counted: it cannot be withdrawn.
     ///
@@ -845,7 +846,7 @@ impl<T> Task<T> {
     /// The task's name (Python: `task.get_name()`): the one given to
     /// [`set_name`](Self::set_name) or [`with_name`](Self::with_name), else `Task-<n>`, where
     /// `n` counts the loop's tasks from 1 in creation order. Slow-step and unretrieved-failure
-    /// [`Report`](super::Report)s name the task with it.
+    /// [`Report`](crate::aio::Report)s name the task with it.
     pub fn name(&self) -> String {
         self.cell.header().name()
     }
@@ -924,7 +925,7 @@ impl<T> Task<T> {
 }
 
 /// The last handle going away with a failure nobody observed reports it (see
-/// [`ReportKind::NeverRetrieved`](super::ReportKind::NeverRetrieved)); a task still running
+/// [`ReportKind::NeverRetrieved`](crate::aio::ReportKind::NeverRetrieved)); a task still running
 /// reports when it fails.
 impl<T> Drop for Task<T> {
     fn drop(&mut self) {
@@ -935,7 +936,7 @@ impl<T> Drop for Task<T> {
             return;
         }
         if let Some(error) = self.cell.unobserved_failure() {
-            runtime::report_never_retrieved(h.name(), error);
+            core::report_never_retrieved(h.name(), error);
         }
     }
 }
@@ -984,7 +985,7 @@ pub struct Join<T> {
     task: Task<T>,
     /// True after a poll returned `Pending`: this is the await the coroutine is parked at.
     awaiting: bool,
-    /// False for a [`shield`](super::shield): dropping it never cancels the task.
+    /// False for a [`shield`](crate::aio::shield): dropping it never cancels the task.
     cancel_on_drop: bool,
 }
 
@@ -1008,7 +1009,7 @@ impl<T> Join<T> {
         self.task.observe();
     }
 
-    /// A join whose drop never cancels the task ([`shield`](super::shield)).
+    /// A join whose drop never cancels the task ([`shield`](crate::aio::shield)).
     pub(crate) fn shielded(task: Task<T>) -> Self {
         Join {
             task,
@@ -1048,7 +1049,7 @@ impl<T> Join<T> {
 
 impl<T> Drop for Join<T> {
     fn drop(&mut self) {
-        if self.cancel_on_drop && self.awaiting && !self.task.done() && runtime::cancelling() {
+        if self.cancel_on_drop && self.awaiting && !self.task.done() && context::cancelling() {
             self.task.cancel();
         }
     }

@@ -5,7 +5,7 @@
 //! # Protocol
 //!
 //! 1. The loop builds a [`Report`] and hands it to the handler given to
-//!    [`Builder::exception_handler`](super::Builder::exception_handler), on the loop's thread,
+//!    [`Builder::exception_handler`](crate::aio::Builder::exception_handler), on the loop's thread,
 //!    with no borrow of the loop held (the handler may use the loop).
 //! 2. Without a handler, the report is printed to stderr through the crate's one printer for
 //!    swallowed failures (`concurra: <report>`), as asyncio's default handler logs it.
@@ -28,7 +28,7 @@ pub enum ReportKind {
     /// or when the loop ends if a handle is still alive then.
     NeverRetrieved,
     /// A task step or callback held the loop for `took`, at least the threshold given to
-    /// [`Builder::slow_callback_duration`](super::Builder::slow_callback_duration) (Python's
+    /// [`Builder::slow_callback_duration`](crate::aio::Builder::slow_callback_duration) (Python's
     /// debug mode: "Executing <Task ...> took 0.150 seconds").
     Slow {
         /// How long the step held the loop, on the loop's clock.
@@ -36,20 +36,20 @@ pub enum ReportKind {
     },
 }
 
-/// One report from the loop: to the [`Builder::exception_handler`](super::Builder::exception_handler)
+/// One report from the loop: to the [`Builder::exception_handler`](crate::aio::Builder::exception_handler)
 /// if there is one, else to stderr.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Report {
     /// What happened.
     pub kind: ReportKind,
-    /// The task's name ([`Task::name`](super::Task::name)), if a task is concerned.
+    /// The task's name ([`Task::name`](crate::aio::Task::name)), if a task is concerned.
     pub task: Option<String>,
     /// The failure, for [`ReportKind::CallbackPanicked`] and [`ReportKind::NeverRetrieved`].
     pub error: Option<Error>,
 }
 
-/// The loop's exception handler ([`Builder::exception_handler`](super::Builder::exception_handler)).
+/// The loop's exception handler ([`Builder::exception_handler`](crate::aio::Builder::exception_handler)).
 pub(crate) type Handler = Box<dyn Fn(&Report)>;
 
 impl Report {

@@ -3,7 +3,7 @@
 //! # Timers
 //!
 //! 1. A timer is a deadline on the loop's clock (a [`Duration`] since the clock's origin, what
-//!    [`time`](super::time) returns) plus an action: a callback (`call_later`, `call_at`) or a
+//!    [`time`](crate::aio::time) returns) plus an action: a callback (`call_later`, `call_at`) or a
 //!    waker (a [`Sleep`]).
 //! 2. Timers are taken in `(deadline, sequence)` order: deadlines first, then creation order.
 //!    CPython leaves equal deadlines in no defined order; the sequence number makes ours FIFO,
@@ -41,12 +41,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use super::runtime::{self, Handle};
+use super::context;
+use super::handles::Handle;
 use super::waker::LoopBits;
 
 /// Where the loop reads the time (Python: `loop.time()`), and how it waits for a deadline.
 ///
-/// The loop calls [`now`](Clock::now) for timer deadlines and [`time`](super::time). When
+/// The loop calls [`now`](Clock::now) for timer deadlines and [`time`](crate::aio::time). When
 /// nothing is ready and a timer is pending it asks [`auto_advance`](Clock::auto_advance): the
 /// [`SystemClock`] says no and the loop blocks in the reactor until the deadline; a
 /// [`PausedClock`] says yes and the loop, after checking once for cross-thread events, moves
@@ -502,7 +503,7 @@ impl StdFuture for Sleep {
                 Poll::Pending
             }
             SleepState::Start => {
-                let core = runtime::expect_current("aio::sleep");
+                let core = context::expect_current("aio::sleep");
                 let when = core.now().saturating_add(this.delay);
                 let waker = cx.waker().clone(); // before the borrow: a clone may run code
                 let id = core.timers().add_sleep(when, waker);
@@ -518,7 +519,7 @@ impl StdFuture for Sleep {
                 Poll::Ready(())
             }
             SleepState::Waiting { bits, id, waker } => {
-                let core = runtime::expect_current("aio::sleep");
+                let core = context::expect_current("aio::sleep");
                 assert!(
                     core.loop_bits() == *bits,
                     "a Sleep must be polled on the loop that started it"
@@ -547,7 +548,7 @@ impl Drop for Sleep {
         if let SleepState::Waiting { bits, id, .. } = &self.state {
             // Dropped off its loop (another thread, or after the loop ended): the entry
             // stays, and wakes its task once for nothing.
-            if let Some(core) = runtime::current().filter(|c| c.loop_bits() == *bits) {
+            if let Some(core) = context::current().filter(|c| c.loop_bits() == *bits) {
                 let gone = core.timers().cancel_sleep(*id);
                 drop(gone);
             }

@@ -1,7 +1,7 @@
 //! A slab: values in a `Vec` by index, with freed slots reused, and keys that go stale.
 //!
 //! The loop keeps its live tasks here (a task's waker carries its key) and the timer heap keeps
-//! its sleeps here (a [`Sleep`](super::Sleep) carries its key), so neither needs a map or a
+//! its sleeps here (a [`Sleep`](crate::aio::Sleep) carries its key), so neither needs a map or a
 //! shared allocation per entry.
 //!
 //! # Keys

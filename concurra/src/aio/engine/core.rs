@@ -1,6 +1,6 @@
 //! The loop itself: [`Core`] (state only the loop thread touches), [`Shared`] (the part other
-//! threads reach), the iteration that drives them, and the public handles on it ([`Loop`],
-//! [`LoopHandle`], [`Handle`], [`Builder`]). The protocol is in the [module docs](super).
+//! threads reach) and the iteration that drives them. The public handles on it are in
+//! `handles`, the thread's current loop in `context`. The protocol is in the `aio` module docs.
 //!
 //! # Borrows
 //!
@@ -9,7 +9,7 @@
 //! dropped: items are moved out of a queue in one statement and used or dropped in the next.
 //! A wake on the loop thread therefore always finds the queues free.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, RefMut};
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future as StdFuture;
@@ -20,11 +20,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use super::reactor::{Notifier, Reactor};
+use super::context::{current, Enter, CURRENT};
+use super::handles::{Builder, Handle};
+use super::reactor::{IoSet, Notifier, Reactor};
 use super::report::{Handler, Report, ReportKind};
 use super::slab::{Key, Slab};
 use super::task::{self, IntoCoroutine, Task, TaskRun};
-use std::cell::RefMut;
 
 use super::time::{Clock, Due, SystemClock, TimerAction, Timers};
 use super::waker::{self, LoopBits, WakeWord};
@@ -41,56 +42,6 @@ pub(crate) enum WakeKey {
     Main,
     /// A task, by its slab key (stale once the task ended).
     Task(Key),
-}
-
-thread_local! {
-    /// The loop running on this thread, if any. Set by `run` for its whole duration.
-    static CURRENT: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
-}
-
-/// The loop running on this thread.
-pub(crate) fn current() -> Option<Rc<Core>> {
-    CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
-}
-
-/// The loop running on this thread; panics (Python: `RuntimeError: no running event loop`)
-/// outside one.
-pub(crate) fn expect_current(what: &str) -> Rc<Core> {
-    current()
-        .unwrap_or_else(|| panic!("{what} needs a running event loop (call it inside aio::run)"))
-}
-
-/// Runs `f` on the loop running on this thread (without cloning its handle); panics outside
-/// one, as [`expect_current`].
-#[inline]
-pub(crate) fn with_current<R>(what: &str, f: impl FnOnce(&Core) -> R) -> R {
-    let f = CURRENT.with(|c| {
-        let slot = c.borrow();
-        match slot.as_ref() {
-            Some(core) => Ok(f(core)),
-            None => Err(f),
-        }
-    });
-    f.unwrap_or_else(|_| panic!("{what} needs a running event loop (call it inside aio::run)"))
-}
-
-/// True while the running loop drops a cancelled coroutine (see the module docs, step 3.4).
-pub(crate) fn cancelling() -> bool {
-    CURRENT
-        .try_with(|c| {
-            c.borrow()
-                .as_ref()
-                .is_some_and(|core| core.cancelling.get() > 0)
-        })
-        .unwrap_or(false)
-}
-
-/// Counts a cancelled timer on the running loop, if any.
-pub(crate) fn note_timer_cancelled() {
-    if let Some(core) = current() {
-        let gone = core.timers.borrow_mut().note_cancelled();
-        drop(gone);
-    }
 }
 
 /// Something the loop runs in an iteration.
@@ -138,6 +89,20 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Queues a `call_soon_threadsafe` callback; refused once the loop is closed.
+    pub(super) fn inject_callback(
+        &self,
+        handle: Handle,
+        f: Box<dyn FnOnce() + Send>,
+    ) -> std::result::Result<(), ()> {
+        self.inject(Injected::Callback(handle, f)).map_err(drop)
+    }
+
+    /// True once the loop has shut down.
+    pub(super) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inject> {
         self.inject.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -214,6 +179,10 @@ pub(crate) struct Core {
     loop_bits: LoopBits,
     clock: Rc<dyn Clock>,
     reactor: RefCell<Reactor>,
+    /// The reactor's I/O registrations (reached without borrowing the reactor).
+    io: Rc<IoSet>,
+    /// The wakers a reactor turn found ready, woken after it (kept to reuse the buffer).
+    io_wakes: Cell<Vec<std::task::Waker>>,
     ready: RefCell<VecDeque<Runnable>>,
     /// Live tasks, by the key their wakers carry.
     tasks: RefCell<Slab<Rc<dyn TaskRun>>>,
@@ -248,6 +217,8 @@ impl Core {
             loop_bits: waker::register(shared.clone()),
             shared,
             clock,
+            io: reactor.io().clone(),
+            io_wakes: Cell::new(Vec::new()),
             reactor: RefCell::new(reactor),
             ready: RefCell::new(VecDeque::new()),
             tasks: RefCell::new(Slab::default()),
@@ -262,11 +233,16 @@ impl Core {
         })
     }
 
+    /// The `Send + Sync` part other threads reach.
+    pub(super) fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
     pub(crate) fn now(&self) -> Duration {
         self.clock.now()
     }
 
-    fn is_closed(&self) -> bool {
+    pub(super) fn is_closed(&self) -> bool {
         self.phase.get() == Phase::Closed
     }
 
@@ -369,6 +345,11 @@ impl Core {
         task.cancel_now();
     }
 
+    /// True inside a cancelling section.
+    pub(super) fn is_cancelling(&self) -> bool {
+        self.cancelling.get() > 0
+    }
+
     /// Marks a section in which dropped coroutines count as cancelled.
     pub(crate) fn enter_cancelling(&self) -> CancellingGuard<'_> {
         self.cancelling.set(self.cancelling.get() + 1);
@@ -434,7 +415,12 @@ impl Core {
     /// selector raises out of `run_forever`), there is no loop left to run.
     fn wait_for_events(&self) -> Result<()> {
         if !self.ready.borrow().is_empty() {
-            // Busy: no syscall; take what other threads queued, if anything.
+            // Busy: no syscall unless descriptors are registered (then a poll that does not
+            // block, as asyncio's selector with timeout 0, so I/O is never starved by tasks
+            // that keep the loop busy); take what other threads queued, if anything.
+            if self.io.len() > 0 {
+                self.turn(Some(Duration::ZERO))?;
+            }
             if self.shared.pending.load(Ordering::SeqCst) {
                 self.drain_inject();
             }
@@ -453,10 +439,7 @@ impl Core {
             Some(d) if self.clock.auto_advance() => (Some(Duration::ZERO), Some(d)),
             Some(d) => (Some(d - now), None),
         };
-        let turn = self.reactor.borrow_mut().turn(timeout);
-        if let Err(e) = turn {
-            return Err(Error::io("the event loop's reactor failed", e));
-        }
+        self.turn(timeout)?;
         self.drain_inject();
         if let Some(d) = advance {
             if self.ready.borrow().is_empty() {
@@ -464,6 +447,25 @@ impl Core {
             }
         }
         Ok(())
+    }
+
+    /// One reactor turn; then the I/O waiters it found ready are woken (no borrow held).
+    fn turn(&self, timeout: Option<Duration>) -> Result<()> {
+        let mut wakes = self.io_wakes.take();
+        let turn = self.reactor.borrow_mut().turn(timeout, &mut wakes);
+        for waker in wakes.drain(..) {
+            waker.wake();
+        }
+        self.io_wakes.set(wakes);
+        match turn {
+            Ok(_) => Ok(()),
+            Err(e) => Err(Error::io("the event loop's reactor failed", e)),
+        }
+    }
+
+    /// The loop's I/O registrations.
+    pub(super) fn io(&self) -> &Rc<IoSet> {
+        &self.io
     }
 
     fn drain_inject(&self) {
@@ -503,7 +505,7 @@ impl Core {
     }
 
     /// Step 4: cancel what is left, close the inject queue, drop every queue.
-    fn shutdown(&self) {
+    pub(super) fn shutdown(&self) {
         self.phase.set(Phase::Closed);
         // Tasks made while this runs are cancelled at once (the loop is closed), so one pass
         // over a snapshot, in creation order, leaves none.
@@ -556,34 +558,8 @@ impl fmt::Debug for Core {
     }
 }
 
-/// Sets [`CURRENT`] for the duration of `run`; on the way out (return or panic) shuts the loop
-/// down and clears it.
-struct Enter(Rc<Core>);
-
-impl Enter {
-    fn new(core: Rc<Core>) -> Self {
-        CURRENT.with(|c| {
-            let mut slot = c.borrow_mut();
-            assert!(
-                slot.is_none(),
-                "aio::run() cannot be called from a running event loop"
-            );
-            *slot = Some(core.clone());
-        });
-        Enter(core)
-    }
-}
-
-impl Drop for Enter {
-    fn drop(&mut self) {
-        self.0.shutdown();
-        let core = CURRENT.with(|c| c.borrow_mut().take());
-        drop(core);
-    }
-}
-
-/// Runs `main` on a new loop on this thread until it completes; see [`try_run`](super::try_run).
-fn block_on<F: StdFuture>(options: Builder, main: F) -> Result<F::Output> {
+/// Runs `main` on a new loop on this thread until it completes; see [`try_run`](crate::aio::try_run).
+pub(super) fn block_on<F: StdFuture>(options: Builder, main: F) -> Result<F::Output> {
     if current().is_some() {
         return Err(Error::InvalidState(
             "aio::run() cannot be called from a running event loop".into(),
@@ -629,259 +605,5 @@ fn block_on<F: StdFuture>(options: Builder, main: F) -> Result<F::Output> {
             }
             core.check_slow(watch);
         }
-    }
-}
-
-/// Configures and runs a loop: its [`Clock`], where it reports what it swallows
-/// ([`exception_handler`](Builder::exception_handler)), and asyncio's debug-mode warning for
-/// slow steps ([`slow_callback_duration`](Builder::slow_callback_duration)).
-///
-/// ```
-/// use concurra::aio::{self, PausedClock};
-///
-/// let out = aio::Builder::new().clock(PausedClock::new()).run(async { 7 });
-/// assert_eq!(out, 7);
-/// ```
-#[derive(Default)]
-pub struct Builder {
-    clock: Option<Rc<dyn Clock>>,
-    handler: Option<Handler>,
-    slow: Option<Duration>,
-}
-
-impl Builder {
-    /// A builder with the [`SystemClock`].
-    pub fn new() -> Self {
-        Builder::default()
-    }
-
-    /// Uses `clock` for the loop's time and timers.
-    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
-        self.clock = Some(Rc::new(clock));
-        self
-    }
-
-    /// Sends the loop's [`Report`]s to `handler` instead of stderr (Python:
-    /// `loop.set_exception_handler`): callbacks that panicked, task failures nobody retrieved,
-    /// slow steps. It runs on the loop's thread and may use the loop.
-    ///
-    /// ```
-    /// use std::cell::RefCell;
-    /// use std::rc::Rc;
-    /// use concurra::aio::{self, ReportKind};
-    ///
-    /// let seen = Rc::new(RefCell::new(Vec::new()));
-    /// let log = seen.clone();
-    /// aio::Builder::new()
-    ///     .exception_handler(move |r| log.borrow_mut().push(r.kind.clone()))
-    ///     .run(async {
-    ///         aio::create_task(async { panic!("nobody awaits me") });
-    ///         aio::yield_now().await;
-    ///     });
-    /// assert_eq!(*seen.borrow(), [ReportKind::NeverRetrieved]);
-    /// ```
-    pub fn exception_handler(mut self, handler: impl Fn(&Report) + 'static) -> Self {
-        self.handler = Some(Box::new(handler));
-        self
-    }
-
-    /// Reports every task step, callback or poll of main that holds the loop for `threshold`
-    /// or longer on the loop's clock, with the task's [name](super::Task::name) (Python's
-    /// debug mode with `loop.slow_callback_duration`; asyncio's default is 100 ms). Off by
-    /// default: watching costs two clock reads per step.
-    pub fn slow_callback_duration(mut self, threshold: Duration) -> Self {
-        self.slow = Some(threshold);
-        self
-    }
-
-    /// Runs `main` on a new loop on this thread (see [`run`](super::run)).
-    ///
-    /// # Panics
-    /// As [`run`](super::run): where [`try_run`](Self::try_run) returns an error, and if
-    /// `main` panics.
-    pub fn run<F: StdFuture>(self, main: F) -> F::Output {
-        self.try_run(main).unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    /// Runs `main` on a new loop on this thread and returns its output, or the error that
-    /// kept the loop from running it (see [`try_run`](super::try_run)).
-    ///
-    /// # Errors
-    /// [`Error::InvalidState`] inside a running loop; [`Error::Io`] if the OS refuses a
-    /// poller, or if the poller fails while the loop runs (the loop is shut down first).
-    ///
-    /// # Panics
-    /// If `main` panics (the panic goes on after the loop shut down).
-    pub fn try_run<F: StdFuture>(self, main: F) -> Result<F::Output> {
-        block_on(self, main)
-    }
-}
-
-impl fmt::Debug for Builder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Builder")
-            .field("custom_clock", &self.clock.is_some())
-            .field("exception_handler", &self.handler.is_some())
-            .field("slow_callback_duration", &self.slow)
-            .finish()
-    }
-}
-
-/// A handle on a scheduled callback (Python: `asyncio.Handle` and `TimerHandle`).
-///
-/// `Send + Sync`: a callback scheduled on the loop may be cancelled from any thread. Cancelling
-/// marks the handle; the callback is dropped, not called, when its turn comes (CPython drops it
-/// at once).
-#[derive(Clone)]
-pub struct Handle {
-    state: Arc<HandleState>,
-}
-
-struct HandleState {
-    cancelled: AtomicBool,
-    when: Option<Duration>,
-}
-
-impl Handle {
-    fn new(when: Option<Duration>) -> Self {
-        Handle {
-            state: Arc::new(HandleState {
-                cancelled: AtomicBool::new(false),
-                when,
-            }),
-        }
-    }
-
-    /// Cancels the callback if it has not run yet (Python: `handle.cancel()`); harmless after
-    /// it ran or when called twice.
-    pub fn cancel(&self) {
-        let was = self.state.cancelled.swap(true, Ordering::AcqRel);
-        if !was && self.state.when.is_some() {
-            note_timer_cancelled();
-        }
-    }
-
-    /// True once [`cancel`](Self::cancel) was called (Python: `handle.cancelled()`).
-    pub fn cancelled(&self) -> bool {
-        self.state.cancelled.load(Ordering::Acquire)
-    }
-
-    /// For a timer, its deadline on the loop's clock (Python: `TimerHandle.when()`).
-    pub fn when(&self) -> Option<Duration> {
-        self.state.when
-    }
-}
-
-impl fmt::Debug for Handle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Handle")
-            .field("cancelled", &self.cancelled())
-            .field("when", &self.state.when)
-            .finish()
-    }
-}
-
-/// The running loop, from inside it (Python: the object `asyncio.get_running_loop()`
-/// returns). Not `Send`: use [`Loop::handle`] for other threads.
-#[derive(Clone)]
-pub struct Loop {
-    core: Rc<Core>,
-}
-
-impl Loop {
-    pub(crate) fn current() -> Result<Loop> {
-        current()
-            .map(|core| Loop { core })
-            .ok_or_else(|| Error::InvalidState("no running event loop".into()))
-    }
-
-    /// The loop's monotonic time (Python: `loop.time()`), as a duration since its clock's
-    /// origin.
-    pub fn time(&self) -> Duration {
-        self.core.now()
-    }
-
-    /// Schedules `f` for the next iteration, after everything already scheduled (Python:
-    /// `loop.call_soon`). A panicking callback is reported on stderr; the loop goes on.
-    pub fn call_soon(&self, f: impl FnOnce() + 'static) -> Handle {
-        self.core.call_soon(Box::new(f))
-    }
-
-    /// Schedules `f` once `delay` has passed on the loop's clock (Python: `loop.call_later`).
-    pub fn call_later(&self, delay: Duration, f: impl FnOnce() + 'static) -> Handle {
-        let when = self.core.now().saturating_add(delay);
-        self.core.call_at(when, Box::new(f))
-    }
-
-    /// Schedules `f` at loop time `when` (Python: `loop.call_at`); a past `when` runs in the
-    /// next iteration, after the callbacks already ready.
-    pub fn call_at(&self, when: Duration, f: impl FnOnce() + 'static) -> Handle {
-        self.core.call_at(when, Box::new(f))
-    }
-
-    /// Creates a task on this loop (see [`create_task`](super::create_task)); a
-    /// [`Fallible`](crate::Fallible) future's `Err` fails it.
-    pub fn create_task<F>(&self, coro: F) -> Task<F::Output>
-    where
-        F: IntoCoroutine,
-    {
-        self.core.spawn(coro)
-    }
-
-    /// A `Send + Sync` handle for other threads.
-    pub fn handle(&self) -> LoopHandle {
-        LoopHandle {
-            shared: self.core.shared.clone(),
-        }
-    }
-
-    /// True once the loop has ended (Python: `loop.is_closed()`).
-    pub fn is_closed(&self) -> bool {
-        self.core.is_closed()
-    }
-}
-
-impl fmt::Debug for Loop {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Loop").field(&self.core).finish()
-    }
-}
-
-/// A handle on a loop usable from any thread: `call_soon_threadsafe`.
-#[derive(Clone)]
-pub struct LoopHandle {
-    shared: Arc<Shared>,
-}
-
-impl LoopHandle {
-    /// Schedules `f` on the loop from any thread and wakes the loop (Python:
-    /// `loop.call_soon_threadsafe`). Callbacks from one thread run in the order they were
-    /// scheduled.
-    ///
-    /// # Errors
-    /// [`Error::InvalidState`] if the loop has ended (Python: `RuntimeError('Event loop is
-    /// closed')`); `f` is dropped.
-    pub fn call_soon_threadsafe(&self, f: impl FnOnce() + Send + 'static) -> Result<Handle> {
-        let handle = Handle::new(None);
-        match self
-            .shared
-            .inject(Injected::Callback(handle.clone(), Box::new(f)))
-        {
-            Ok(()) => Ok(handle),
-            Err(_) => Err(Error::InvalidState("the event loop is closed".into())),
-        }
-    }
-
-    /// True once the loop has ended.
-    pub fn is_closed(&self) -> bool {
-        self.shared.lock().closed
-    }
-}
-
-impl fmt::Debug for LoopHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LoopHandle")
-            .field("closed", &self.is_closed())
-            .finish()
     }
 }

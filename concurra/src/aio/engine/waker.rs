@@ -36,7 +36,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
-use super::runtime::{self, Shared, WakeKey};
+use super::core::{self, Shared, WakeKey};
 use super::slab::{Key, Slab};
 
 const _: () = assert!(
@@ -182,7 +182,7 @@ fn clone(data: *const ()) -> RawWaker {
 
 fn wake(data: *const ()) {
     let (bits, task) = decode(data);
-    runtime::wake(bits, task);
+    core::wake(bits, task);
 }
 
 fn forget(_data: *const ()) {}

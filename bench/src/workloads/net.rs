@@ -1,0 +1,529 @@
+//! Sockets on one-thread event loops: `echo` (50 connections × 64-byte round trips, server
+//! and clients on one loop), `stream-bulk` (1 GiB one way through one connection) and
+//! `connections` (thousands of connections opened, one round trip each, closed), against
+//! tokio's current-thread runtime, smol (async-net), Python asyncio and uvloop, and a
+//! blocking-threads floor.
+//!
+//! Only the traffic is timed: listeners bound and (for `echo`) connections made before the
+//! clock starts.
+
+use std::io::{Read, Write};
+use std::time::Instant;
+
+use concurra::aio;
+
+use super::{ns_per_op, Peer, Workload};
+
+pub const ECHO: Workload = Workload {
+    name: "echo",
+    about: "50 TCP connections x 64-byte round trips, server and clients on one loop",
+    unit: "round trip",
+    peers: echo_peers,
+};
+
+pub const BULK: Workload = Workload {
+    name: "stream-bulk",
+    about: "1 GiB one way through one TCP connection on one loop (time per MiB)",
+    unit: "MiB",
+    peers: bulk_peers,
+};
+
+pub const CONNECTIONS: Workload = Workload {
+    name: "connections",
+    about:
+        "9,000 TCP connections opened at once, one round trip each, closed (both ends in-process)",
+    unit: "connection",
+    peers: connection_peers,
+};
+
+const CONNS: usize = 50;
+const MSG: usize = 64;
+const ROUND_TRIPS: usize = CONNS * 2_000;
+const PYTHON_ROUND_TRIPS: usize = CONNS * 400;
+const BULK_MIB: usize = 1024;
+const CHUNK: usize = 256 * 1024;
+/// Both ends of every connection in one process: 2 descriptors each, under the hard limit
+/// of 20,000 here.
+const MANY: usize = 9_000;
+
+fn echo_peers() -> Vec<Peer> {
+    vec![
+        Peer::rust("concurra streams", ROUND_TRIPS, concurra_echo),
+        Peer::rust("tokio current-thread", ROUND_TRIPS, tokio_echo),
+        Peer::rust("smol async-net LocalExecutor", ROUND_TRIPS, smol_echo),
+        Peer::rust("blocking threads (1 per socket)", ROUND_TRIPS, threads_echo),
+        Peer::python("Python asyncio streams", PYTHON_ROUND_TRIPS, "echo.py"),
+        Peer::python(
+            "Python uvloop streams",
+            PYTHON_ROUND_TRIPS,
+            "echo_uvloop.py",
+        ),
+        Peer::python(
+            "Python uvloop Protocol",
+            PYTHON_ROUND_TRIPS,
+            "echo_uvloop_protocol.py",
+        ),
+    ]
+}
+
+fn bulk_peers() -> Vec<Peer> {
+    vec![
+        Peer::rust("concurra StreamWriter/Reader", BULK_MIB, concurra_bulk),
+        Peer::rust("tokio current-thread", BULK_MIB, tokio_bulk),
+        Peer::rust("blocking std::net copy", BULK_MIB, threads_bulk),
+    ]
+}
+
+fn connection_peers() -> Vec<Peer> {
+    raise_fd_limit();
+    vec![
+        Peer::rust("concurra streams", MANY, concurra_connections),
+        Peer::rust("tokio current-thread", MANY, tokio_connections),
+        Peer::python("Python asyncio streams", MANY, "connections.py"),
+    ]
+}
+
+fn raise_fd_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let old = getrlimit(Resource::Nofile);
+    let _ = setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: old.maximum,
+            maximum: old.maximum,
+        },
+    );
+}
+
+/// The process's resident memory, in bytes.
+fn rss() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+fn report_rss(peer: &str, before: usize, peak: usize, n: usize) {
+    eprintln!(
+        "   {peer}: {} bytes of RSS per connection at the peak (both ends, {n} open)",
+        peak.saturating_sub(before) / n
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// echo
+
+fn concurra_echo(n: usize) -> f64 {
+    use futures::AsyncReadExt;
+    let per_conn = n / CONNS;
+    aio::run(async move {
+        let server = aio::start_server(
+            |mut r: aio::StreamReader, w: aio::StreamWriter| async move {
+                let mut buf = [0u8; MSG];
+                while r.read_exact(&mut buf).await.is_ok() {
+                    w.write(&buf).unwrap();
+                    if w.drain().await.is_err() {
+                        break;
+                    }
+                }
+            },
+            "127.0.0.1:0",
+        )
+        .await
+        .unwrap();
+        let addr = server.local_addr().unwrap();
+        let mut conns = Vec::new();
+        for _ in 0..CONNS {
+            conns.push(aio::open_connection(addr).await.unwrap());
+        }
+        let start = Instant::now();
+        let clients: Vec<_> = conns
+            .into_iter()
+            .map(|(mut r, w)| {
+                aio::create_task(async move {
+                    let msg = [7u8; MSG];
+                    let mut buf = [0u8; MSG];
+                    for _ in 0..per_conn {
+                        w.write(&msg).unwrap();
+                        w.drain().await.unwrap();
+                        r.read_exact(&mut buf).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for c in clients {
+            c.await.unwrap();
+        }
+        ns_per_op(start.elapsed(), per_conn * CONNS)
+    })
+}
+
+fn tokio_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn tokio_echo(n: usize) -> f64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let per_conn = n / CONNS;
+    tokio_rt().block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let (mut s, _) = listener.accept().await.unwrap();
+                s.set_nodelay(true).unwrap();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; MSG];
+                    while s.read_exact(&mut buf).await.is_ok() {
+                        if s.write_all(&buf).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        let mut conns = Vec::new();
+        for _ in 0..CONNS {
+            let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.set_nodelay(true).unwrap();
+            conns.push(s);
+        }
+        let start = Instant::now();
+        let clients: Vec<_> = conns
+            .into_iter()
+            .map(|mut s| {
+                tokio::spawn(async move {
+                    let msg = [7u8; MSG];
+                    let mut buf = [0u8; MSG];
+                    for _ in 0..per_conn {
+                        s.write_all(&msg).await.unwrap();
+                        s.read_exact(&mut buf).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for c in clients {
+            c.await.unwrap();
+        }
+        ns_per_op(start.elapsed(), per_conn * CONNS)
+    })
+}
+
+fn smol_echo(n: usize) -> f64 {
+    use smol::io::{AsyncReadExt, AsyncWriteExt};
+    let per_conn = n / CONNS;
+    let ex = smol::LocalExecutor::new();
+    smol::block_on(ex.run(async {
+        let listener = smol::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut handlers = Vec::new();
+        let mut conns = Vec::new();
+        for _ in 0..CONNS {
+            let c = smol::net::TcpStream::connect(addr).await.unwrap();
+            c.set_nodelay(true).unwrap();
+            conns.push(c);
+            let (mut s, _) = listener.accept().await.unwrap();
+            s.set_nodelay(true).unwrap();
+            handlers.push(ex.spawn(async move {
+                let mut buf = [0u8; MSG];
+                while s.read_exact(&mut buf).await.is_ok() {
+                    if s.write_all(&buf).await.is_err() {
+                        break;
+                    }
+                }
+            }));
+        }
+        let start = Instant::now();
+        let clients: Vec<_> = conns
+            .into_iter()
+            .map(|mut s| {
+                ex.spawn(async move {
+                    let msg = [7u8; MSG];
+                    let mut buf = [0u8; MSG];
+                    for _ in 0..per_conn {
+                        s.write_all(&msg).await.unwrap();
+                        s.read_exact(&mut buf).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for c in clients {
+            c.await;
+        }
+        let t = ns_per_op(start.elapsed(), per_conn * CONNS);
+        for h in handlers {
+            h.await;
+        }
+        t
+    }))
+}
+
+fn threads_echo(n: usize) -> f64 {
+    let per_conn = n / CONNS;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let mut handlers = Vec::new();
+        for _ in 0..CONNS {
+            let (mut s, _) = listener.accept().unwrap();
+            s.set_nodelay(true).unwrap();
+            handlers.push(std::thread::spawn(move || {
+                let mut buf = [0u8; MSG];
+                while s.read_exact(&mut buf).is_ok() {
+                    if s.write_all(&buf).is_err() {
+                        break;
+                    }
+                }
+            }));
+        }
+        handlers
+    });
+    let conns: Vec<_> = (0..CONNS)
+        .map(|_| {
+            let s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_nodelay(true).unwrap();
+            s
+        })
+        .collect();
+    let handlers = server.join().unwrap();
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(CONNS + 1));
+    let clients: Vec<_> = conns
+        .into_iter()
+        .map(|mut s| {
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                let msg = [7u8; MSG];
+                let mut buf = [0u8; MSG];
+                for _ in 0..per_conn {
+                    s.write_all(&msg).unwrap();
+                    s.read_exact(&mut buf).unwrap();
+                }
+            })
+        })
+        .collect();
+    barrier.wait();
+    let start = Instant::now();
+    for c in clients {
+        c.join().unwrap();
+    }
+    let t = ns_per_op(start.elapsed(), per_conn * CONNS);
+    for h in handlers {
+        h.join().unwrap();
+    }
+    t
+}
+
+// ---------------------------------------------------------------------------------------
+// stream-bulk
+
+fn concurra_bulk(mib: usize) -> f64 {
+    let total = mib << 20;
+    aio::run(async move {
+        let done_tx = aio::Event::new();
+        let got = std::rc::Rc::new(std::cell::Cell::new(0usize));
+        let g = got.clone();
+        let finished = done_tx.clone();
+        let server = aio::start_server(
+            move |mut r: aio::StreamReader, _w| {
+                let (g, finished) = (g.clone(), finished.clone());
+                async move {
+                    let mut buf = vec![0u8; CHUNK];
+                    loop {
+                        let n = futures::AsyncReadExt::read(&mut r, &mut buf).await.unwrap();
+                        if n == 0 {
+                            break;
+                        }
+                        g.set(g.get() + n);
+                    }
+                    finished.set();
+                }
+            },
+            "127.0.0.1:0",
+        )
+        .await
+        .unwrap();
+        let (_r, w) = aio::open_connection(server.local_addr().unwrap())
+            .await
+            .unwrap();
+        let chunk = vec![1u8; CHUNK];
+        let start = Instant::now();
+        for _ in 0..total / CHUNK {
+            w.write(&chunk).unwrap();
+            w.drain().await.unwrap();
+        }
+        w.close();
+        done_tx.wait().await;
+        assert_eq!(got.get(), total);
+        ns_per_op(start.elapsed(), mib)
+    })
+}
+
+fn tokio_bulk(mib: usize) -> f64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let total = mib << 20;
+    tokio_rt().block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let reader = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; CHUNK];
+            let mut got = 0;
+            loop {
+                let n = s.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    return got;
+                }
+                got += n;
+            }
+        });
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let chunk = vec![1u8; CHUNK];
+        let start = Instant::now();
+        for _ in 0..total / CHUNK {
+            s.write_all(&chunk).await.unwrap();
+        }
+        s.shutdown().await.unwrap();
+        assert_eq!(reader.await.unwrap(), total);
+        ns_per_op(start.elapsed(), mib)
+    })
+}
+
+fn threads_bulk(mib: usize) -> f64 {
+    let total = mib << 20;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let reader = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; CHUNK];
+        let mut got = 0;
+        loop {
+            let n = s.read(&mut buf).unwrap();
+            if n == 0 {
+                return got;
+            }
+            got += n;
+        }
+    });
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let chunk = vec![1u8; CHUNK];
+    let start = Instant::now();
+    for _ in 0..total / CHUNK {
+        s.write_all(&chunk).unwrap();
+    }
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(reader.join().unwrap(), total);
+    ns_per_op(start.elapsed(), mib)
+}
+
+// ---------------------------------------------------------------------------------------
+// connections
+
+fn concurra_connections(n: usize) -> f64 {
+    aio::run(async move {
+        let server = aio::start_server(
+            |mut r: aio::StreamReader, w: aio::StreamWriter| async move {
+                while let Ok(line) = r.read_line().await {
+                    if line.is_empty() {
+                        break;
+                    }
+                    w.write(&line).unwrap();
+                }
+            },
+            "127.0.0.1:0",
+        )
+        .await
+        .unwrap();
+        let addr = server.local_addr().unwrap();
+        let before = rss();
+        let opened = aio::Event::new();
+        let start = Instant::now();
+        let clients: Vec<_> = (0..n)
+            .map(|_| {
+                let opened = opened.clone();
+                aio::create_task(async move {
+                    let (mut r, w) = aio::open_connection(addr).await.unwrap();
+                    w.write(b"ping\n").unwrap();
+                    assert_eq!(r.read_line().await.unwrap(), b"ping\n");
+                    // Idle until every connection is open: the peak.
+                    opened.wait().await;
+                    w.close();
+                    w.wait_closed().await;
+                })
+            })
+            .collect();
+        while server.connections() < n {
+            aio::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        // Every handler is in its second read_line: idle.
+        aio::sleep(std::time::Duration::from_millis(5)).await;
+        report_rss("concurra", before, rss(), n);
+        opened.set();
+        for c in clients {
+            c.await.unwrap();
+        }
+        ns_per_op(start.elapsed(), n)
+    })
+}
+
+fn tokio_connections(n: usize) -> f64 {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    tokio_rt().block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let live = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let l = live.clone();
+        tokio::spawn(async move {
+            loop {
+                let (s, _) = listener.accept().await.unwrap();
+                s.set_nodelay(true).unwrap();
+                let l = l.clone();
+                tokio::spawn(async move {
+                    l.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let (r, mut w) = s.into_split();
+                    let mut r = BufReader::new(r);
+                    let mut line = String::new();
+                    while r.read_line(&mut line).await.unwrap_or(0) > 0 {
+                        w.write_all(line.as_bytes()).await.unwrap();
+                        line.clear();
+                    }
+                });
+            }
+        });
+        let before = rss();
+        let (opened_tx, opened) = tokio::sync::watch::channel(false);
+        let start = Instant::now();
+        let clients: Vec<_> = (0..n)
+            .map(|_| {
+                let mut opened = opened.clone();
+                tokio::spawn(async move {
+                    let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+                    s.set_nodelay(true).unwrap();
+                    let (r, mut w) = s.into_split();
+                    let mut r = BufReader::new(r);
+                    w.write_all(b"ping\n").await.unwrap();
+                    let mut line = String::new();
+                    r.read_line(&mut line).await.unwrap();
+                    assert_eq!(line, "ping\n");
+                    opened.wait_for(|open| *open).await.unwrap();
+                })
+            })
+            .collect();
+        while live.load(std::sync::atomic::Ordering::Relaxed) < n {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        report_rss("tokio", before, rss(), n);
+        opened_tx.send(true).unwrap();
+        for c in clients {
+            c.await.unwrap();
+        }
+        ns_per_op(start.elapsed(), n)
+    })
+}

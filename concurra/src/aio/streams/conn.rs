@@ -1,0 +1,433 @@
+//! A stream connection under a [`StreamReader`](super::StreamReader) and a
+//! [`StreamWriter`](super::StreamWriter) (asyncio's transport plus its protocol): the socket,
+//! the write buffer with its water marks, and the state both sides see.
+//!
+//! # Writing (asyncio's `_SelectorSocketTransport.write` and `_FlowControlMixin`)
+//!
+//! 1. `write` with an empty buffer sends at once, straight from the caller's bytes; only what
+//!    the kernel does not take is copied into the buffer.
+//! 2. A non-empty buffer is flushed by a task of the loop (made when the buffer fills, gone
+//!    when it is empty): the caller never has to await anything for its bytes to go out.
+//! 3. Above the high-water mark the writer is *paused*; once the flush brings the buffer to
+//!    the low-water mark or below it is *resumed*, which releases every `drain` at once.
+//! 4. A write error (the peer reset, a broken pipe) loses the connection: the buffer is
+//!    dropped, the socket closed, drainers released (they fail with `ConnectionReset`), and the
+//!    reader gets the error.
+//! 5. `close` flushes what is buffered, then closes the socket and feeds the reader
+//!    end-of-file; `abort` closes at once. `closed` is set when the socket is gone.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::io;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use crate::aio::engine::Registered;
+use crate::aio::net::stream as net;
+use crate::aio::Event;
+use crate::error::{Error, Result};
+
+/// The socket under a stream.
+pub(crate) enum Socket {
+    Tcp(Registered<mio::net::TcpStream>),
+    Unix(Registered<mio::net::UnixStream>),
+}
+
+impl Socket {
+    fn poll_read(&self, cx: &Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        match self {
+            Socket::Tcp(s) => net::poll_read(s, cx, buf),
+            Socket::Unix(s) => net::poll_read(s, cx, buf),
+        }
+    }
+
+    fn poll_write(&self, cx: &Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self {
+            Socket::Tcp(s) => net::poll_write(s, cx, buf),
+            Socket::Unix(s) => net::poll_write(s, cx, buf),
+        }
+    }
+
+    fn shutdown_write(&self) -> io::Result<()> {
+        match self {
+            Socket::Tcp(s) => net::shutdown_write(s),
+            Socket::Unix(s) => net::shutdown_write(s),
+        }
+    }
+
+    fn addr(&self, peer: bool) -> io::Result<SockAddr> {
+        match self {
+            Socket::Tcp(s) => {
+                let s = s.get_ref();
+                let a = if peer { s.peer_addr() } else { s.local_addr() };
+                a.map(SockAddr::Inet)
+            }
+            Socket::Unix(s) => {
+                let s = s.get_ref();
+                let a = if peer { s.peer_addr() } else { s.local_addr() };
+                a.map(SockAddr::Unix)
+            }
+        }
+    }
+}
+
+/// A stream's address (Python: `get_extra_info('peername')` / `'sockname'`).
+#[derive(Debug, Clone)]
+pub enum SockAddr {
+    /// A TCP address.
+    Inet(std::net::SocketAddr),
+    /// A Unix-domain address.
+    Unix(std::os::unix::net::SocketAddr),
+}
+
+/// What a reader shares with those who feed it: end-of-file, a stored error, the waiting
+/// reader's waker, and bytes fed by hand.
+#[derive(Default)]
+pub(crate) struct ReaderShared {
+    pub(crate) eof: Cell<bool>,
+    pub(crate) exception: RefCell<Option<Error>>,
+    pub(crate) waiter: RefCell<Option<Waker>>,
+    pub(crate) fed: RefCell<Vec<u8>>,
+}
+
+impl ReaderShared {
+    pub(crate) fn wake(&self) {
+        let w = self.waiter.borrow_mut().take();
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn feed_eof(&self) {
+        self.eof.set(true);
+        self.wake();
+    }
+
+    pub(crate) fn set_exception(&self, e: Error) {
+        *self.exception.borrow_mut() = Some(e);
+        self.wake();
+    }
+}
+
+/// The write buffer: bytes not yet sent start at `head` (sending advances it: no move of
+/// the rest per send; the space is reclaimed when it empties, or compacted when an append
+/// finds more than half of it sent).
+#[derive(Default)]
+struct WriteBuf {
+    data: Vec<u8>,
+    head: usize,
+}
+
+impl WriteBuf {
+    fn len(&self) -> usize {
+        self.data.len() - self.head
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn pending(&self) -> &[u8] {
+        &self.data[self.head..]
+    }
+
+    fn extend(&mut self, bytes: &[u8]) {
+        if self.head > 0 && self.head >= self.data.len() / 2 {
+            self.data.drain(..self.head);
+            self.head = 0;
+        }
+        self.data.extend_from_slice(bytes);
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.head += n;
+        if self.head == self.data.len() {
+            self.clear();
+        }
+    }
+
+    fn clear(&mut self) {
+        self.data.clear();
+        self.head = 0;
+    }
+}
+
+/// Default high-water mark of the write buffer (asyncio's 64 KiB; low = high / 4).
+pub(crate) const DEFAULT_HIGH: usize = 64 * 1024;
+
+/// The connection (see the module docs).
+pub(crate) struct Conn {
+    sock: RefCell<Option<Socket>>,
+    wbuf: RefCell<WriteBuf>,
+    high: Cell<usize>,
+    low: Cell<usize>,
+    /// Set while not paused: `drain` waits on it.
+    resumed: Event,
+    /// The connection was lost (a write failed, or it was aborted).
+    lost: Cell<bool>,
+    closing: Cell<bool>,
+    /// `write_eof` was called; the half-close happens once the buffer is flushed.
+    eof: Cell<bool>,
+    flushing: Cell<bool>,
+    /// Set once the socket is closed.
+    closed: Event,
+    pub(crate) reader: Rc<ReaderShared>,
+}
+
+impl Conn {
+    pub(crate) fn new(sock: Socket, reader: Rc<ReaderShared>) -> Rc<Conn> {
+        let resumed = Event::new();
+        resumed.set();
+        Rc::new(Conn {
+            sock: RefCell::new(Some(sock)),
+            wbuf: RefCell::new(WriteBuf::default()),
+            high: Cell::new(DEFAULT_HIGH),
+            low: Cell::new(DEFAULT_HIGH / 4),
+            resumed,
+            lost: Cell::new(false),
+            closing: Cell::new(false),
+            eof: Cell::new(false),
+            flushing: Cell::new(false),
+            closed: Event::new(),
+            reader,
+        })
+    }
+
+    /// Reads from the socket; end-of-file once it is closed.
+    pub(crate) fn poll_read(&self, cx: &Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        match &*self.sock.borrow() {
+            Some(sock) => sock.poll_read(cx, buf),
+            None => Poll::Ready(Ok(0)),
+        }
+    }
+
+    /// Step 1: sends or buffers `data`. Ignored once closing or lost (as asyncio's).
+    pub(crate) fn write(self: &Rc<Self>, data: &[u8]) -> Result<()> {
+        if self.eof.get() {
+            return Err(Error::InvalidState("cannot write after write_eof()".into()));
+        }
+        if data.is_empty() || self.closing.get() || self.lost.get() {
+            return Ok(());
+        }
+        let mut sent = 0;
+        if self.wbuf.borrow().is_empty() {
+            let out = match &*self.sock.borrow() {
+                Some(sock) => sock.poll_write(&Context::from_waker(Waker::noop()), data),
+                None => return Ok(()),
+            };
+            match out {
+                Poll::Ready(Ok(n)) => sent = n,
+                Poll::Ready(Err(e)) => {
+                    self.lose(e);
+                    return Ok(());
+                }
+                Poll::Pending => {}
+            }
+        }
+        if sent < data.len() {
+            self.wbuf.borrow_mut().extend(&data[sent..]);
+            self.after_buffering();
+        }
+        Ok(())
+    }
+
+    /// Step 2 and 3: pause above the high-water mark; make sure a flush task runs.
+    fn after_buffering(self: &Rc<Self>) {
+        if self.wbuf.borrow().len() > self.high.get() && self.resumed.is_set() {
+            self.resumed.clear();
+        }
+        if !self.flushing.replace(true) {
+            let conn = self.clone();
+            drop(crate::aio::create_task(async move { conn.flush().await }));
+        }
+    }
+
+    /// Step 2: the flush task.
+    async fn flush(self: Rc<Self>) {
+        loop {
+            let out = std::future::poll_fn(|cx| {
+                let buf = self.wbuf.borrow();
+                if buf.is_empty() {
+                    return Poll::Ready(Ok(0));
+                }
+                match &*self.sock.borrow() {
+                    Some(sock) => sock.poll_write(cx, buf.pending()),
+                    None => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+                }
+            })
+            .await;
+            match out {
+                Ok(n) => {
+                    let left = {
+                        let mut buf = self.wbuf.borrow_mut();
+                        buf.consume(n);
+                        buf.len()
+                    };
+                    if left <= self.low.get() && !self.resumed.is_set() {
+                        self.resumed.set();
+                    }
+                    if left == 0 {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    self.lose(e);
+                    break;
+                }
+            }
+        }
+        self.flushing.set(false);
+        self.after_flush();
+    }
+
+    /// A half-close or close that waited for the buffer to empty happens now.
+    fn after_flush(&self) {
+        if !self.wbuf.borrow().is_empty() {
+            return;
+        }
+        if self.closing.get() {
+            self.finish_close();
+        } else if self.eof.get() {
+            if let Some(sock) = &*self.sock.borrow() {
+                let _ = sock.shutdown_write();
+            }
+        }
+    }
+
+    /// Step 4.
+    fn lose(&self, e: io::Error) {
+        self.lost.set(true);
+        self.wbuf.borrow_mut().clear();
+        self.resumed.set();
+        if self.reader.exception.borrow().is_none() {
+            self.reader
+                .set_exception(Error::io("the connection was lost", e));
+        }
+        self.finish_close();
+    }
+
+    fn finish_close(&self) {
+        let sock = self.sock.borrow_mut().take();
+        drop(sock);
+        self.closing.set(true);
+        if !self.reader.eof.get() {
+            self.reader.feed_eof();
+        }
+        self.resumed.set();
+        self.closed.set();
+    }
+
+    /// Step 5: `close`.
+    pub(crate) fn close(&self) {
+        self.closing.set(true);
+        // Not flushing means the buffer is empty: close now; else the flush task closes.
+        if !self.flushing.get() {
+            self.after_flush();
+        }
+    }
+
+    /// Step 5: `abort`.
+    pub(crate) fn abort(&self) {
+        self.wbuf.borrow_mut().clear();
+        self.finish_close();
+    }
+
+    pub(crate) fn write_eof(&self) -> Result<()> {
+        if self.closing.get() {
+            return Ok(());
+        }
+        self.eof.set(true);
+        if !self.flushing.get() {
+            self.after_flush();
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn drain(&self) -> Result<()> {
+        let stored = self.reader.exception.borrow().clone();
+        if let Some(e) = stored {
+            if !self.lost.get() {
+                return Err(e);
+            }
+        }
+        if self.is_closing() {
+            // asyncio yields once so that connection_lost can run, then fails.
+            crate::aio::yield_now().await;
+            return Err(connection_lost());
+        }
+        if !self.resumed.is_set() {
+            self.resumed.wait().await;
+            if self.is_closing() {
+                return Err(connection_lost());
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn wait_closed(&self) {
+        self.closed.wait().await;
+    }
+
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.get() || self.lost.get()
+    }
+
+    pub(crate) fn buffer_size(&self) -> usize {
+        self.wbuf.borrow().len()
+    }
+
+    pub(crate) fn set_limits(&self, high: Option<usize>, low: Option<usize>) -> Result<()> {
+        let (high, low) = match (high, low) {
+            (None, None) => (DEFAULT_HIGH, DEFAULT_HIGH / 4),
+            (Some(h), None) => (h, h / 4),
+            (None, Some(l)) => (4 * l, l),
+            (Some(h), Some(l)) => (h, l),
+        };
+        if low > high {
+            return Err(Error::InvalidArgument(format!(
+                "high ({high}) must be >= low ({low}) must be >= 0"
+            )));
+        }
+        self.high.set(high);
+        self.low.set(low);
+        let len = self.buffer_size();
+        if len > high {
+            self.resumed.clear();
+        } else if len <= low {
+            self.resumed.set();
+        }
+        Ok(())
+    }
+
+    pub(crate) fn limits(&self) -> (usize, usize) {
+        (self.high.get(), self.low.get())
+    }
+
+    pub(crate) fn addr(&self, peer: bool) -> Result<SockAddr> {
+        match &*self.sock.borrow() {
+            Some(sock) => sock
+                .addr(peer)
+                .map_err(|e| Error::io("reading a stream's address", e)),
+            None => Err(connection_lost()),
+        }
+    }
+}
+
+/// asyncio's `ConnectionResetError('Connection lost')`.
+pub(crate) fn connection_lost() -> Error {
+    Error::io(
+        "the connection was lost",
+        io::Error::new(io::ErrorKind::ConnectionReset, "Connection lost"),
+    )
+}
+
+impl fmt::Debug for Conn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Conn")
+            .field("buffered", &self.buffer_size())
+            .field("paused", &!self.resumed.is_set())
+            .field("closing", &self.closing.get())
+            .field("lost", &self.lost.get())
+            .finish()
+    }
+}
