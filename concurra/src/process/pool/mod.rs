@@ -2,10 +2,14 @@
 //!
 //! # Who holds what
 //!
-//! One lock guards the pool's [`State`]: the queue of calls not yet sent, and per worker the
-//! calls sent to it in order (`in_flight`). A worker runs its calls one at a time in the order
-//! sent and writes each reply before it starts the next, so the front of `in_flight` is the
-//! call it is running and the others have not started. Three kinds of thread touch the state:
+//! One lock guards the pool's [`State`], whose bookkeeping is the pure state machine in
+//! [`state`]: the queue of calls not yet sent, each worker's [phase](state::Phase) and the
+//! calls sent to it in order (its window). A worker runs its calls one at a time in the order
+//! sent and writes each reply before it starts the next, so the front of its window is the
+//! call it is running and the others have not started. Every change is a named transition of
+//! [`state::Pool`] run under the lock; its [`Effects`] (kills, closes, writes, starts,
+//! futures to complete) are carried out by [`After`] once the lock is released. Three kinds
+//! of thread drive the transitions:
 //!
 //! 1. A submitter encodes its call (no lock), then under the lock queues it and dispatches.
 //! 2. A worker's reader thread reads replies (no lock), then under the lock pops the replied
@@ -18,7 +22,7 @@
 //!    it. A kill for a time limit or a stop names the call it is aimed at (the verdict): if
 //!    that call replied before the worker died, the call running then died as in any death.
 //!
-//! Dispatching puts a worker's frames in its outbox under the lock, in `in_flight` order, and
+//! Dispatching puts a worker's frames in its outbox under the lock, in window order, and
 //! writes them after the lock is released (one write per worker for a batch): no thread ever
 //! waits for the lock while another is in a system call.
 //!

@@ -1004,3 +1004,7 @@ impl<C, W> std::fmt::Debug for Pool<C, W> {
             .finish()
     }
 }
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod tests;
