@@ -397,8 +397,8 @@ struct After {
     dropped: Vec<Call>,
     spawns: usize,
     drained: bool,
-    /// Workers with frames queued to write.
-    flushes: Vec<Io>,
+    /// Workers with frames queued to write (by key).
+    flushes: Vec<(u64, Io)>,
     /// Workers whose channel to close (then flush).
     closes: Vec<Io>,
     kills: Vec<Io>,
@@ -442,7 +442,7 @@ impl After {
         append(&mut self.cancels, cancelled);
         append(&mut self.dropped, dropped);
         self.spawns += spawn;
-        self.flushes.extend(flush.into_iter().map(|(_, io)| io));
+        append(&mut self.flushes, flush);
         append(&mut self.closes, close);
         append(&mut self.kills, kill);
         self.wake |= wake;
@@ -456,7 +456,10 @@ impl After {
         for io in &self.closes {
             io.out.close();
         }
-        for io in self.flushes.iter().chain(&self.closes) {
+        for (_, io) in &self.flushes {
+            io.out.flush();
+        }
+        for io in &self.closes {
             io.out.flush();
         }
         if self.wake {

@@ -11,6 +11,8 @@
 //! 2. no call is sent to a worker the pool killed, closed or saw dead;
 //! 3. no call runs twice (a call handed back by a dead worker had not started);
 //! 4. a worker holds at most its window, and at most `max_tasks_per_child` calls in its life;
+//!    a live worker's window is exactly what it holds, in order (replies not yet taken, the
+//!    call it runs, the frames it has not read), so the front is the call it runs;
 //! 5. the pool never stays below its worker count while calls wait (workers on their way
 //!    out count: their death starts a replacement);
 //! 6. `starting` is the supervisor's count of starts asked for.
@@ -593,6 +595,25 @@ impl World {
             };
             if matches!(w.phase, Phase::Dead(_)) != sim.eof_seen.get() {
                 return Err(format!("worker {} is {:?}", w.key, w.phase));
+            }
+            // The window mirrors the worker: replies written, the call it runs, the frames
+            // it has not read, in that order (the front is the one running or replied).
+            if !sim.exited.get() && sim.reader_bad.borrow().is_none() {
+                let worker: Vec<u64> = sim
+                    .replies
+                    .borrow()
+                    .iter()
+                    .copied()
+                    .chain(sim.running.get().map(|(id, _)| id))
+                    .chain(sim.pipe.borrow().iter().map(|f| f.0))
+                    .collect();
+                let window: Vec<u64> = w.in_flight.iter().map(Slot::id).collect();
+                if worker != window {
+                    return Err(format!(
+                        "worker {} holds {worker:?}, its window is {window:?}",
+                        w.key
+                    ));
+                }
             }
             for slot in &w.in_flight {
                 if let Slot::Sent(call) = slot {
