@@ -45,10 +45,12 @@
 //! killed it on purpose), the calls behind it go back to the front of the queue (they never
 //! started), and a replacement is started if work is waiting. Nothing else is touched.
 //!
-//! A worker killed while idle fails nothing, with one exception no parent can rule out: a call
-//! written to it in the instant between its death and its reader seeing end of file is its
-//! front call, and fails with [`Error::WorkerDied`] (a worker does not say when it takes a
-//! call: that would cost a write per call).
+//! A worker killed while idle fails nothing. A call written to it in the instant between its
+//! death and its reader seeing end of file lies unread in its pipe, and goes back to the queue
+//! (the outbox tells what was never read; staged in [`state`]'s tests). The one exception no
+//! parent can rule out: a call the worker read just before it died counts as started, and
+//! fails with [`Error::WorkerDied`] (a worker does not say when it takes a call: that would
+//! cost a write per call).
 //!
 //! # Shutdown
 //!
