@@ -47,8 +47,19 @@
 //! ```
 //!
 //! Every call ends exactly once, and only through an [`Effects`] list, a [`Taken`]'s replies,
-//! a [`Death`]'s front, or [`Stop::Waiting`]: the proptest at the end of this file drives the
+//! a [`Death`]'s front, or [`Stop::Waiting`]: the proptest in `state_tests.rs` drives the
 //! machine through random event sequences against a model of the workers and checks it.
+//!
+//! # Who takes which transition
+//!
+//! | transition | thread |
+//! |---|---|
+//! | [`submit`](Pool::submit), [`call_direct`](Pool::call_direct), [`stop`](Pool::stop), [`shutdown`](Pool::shutdown), [`terminate`](Pool::terminate) | a caller |
+//! | [`take_replies`](Pool::take_replies) | a worker's reader; the caller of a direct call for its reply |
+//! | [`malformed`](Pool::malformed) | the caller of a direct call whose line is out of step |
+//! | [`death_seen`](Pool::death_seen), [`remove`](Pool::remove) | a worker's reader, at end of file |
+//! | [`may_start`](Pool::may_start), [`add_worker`](Pool::add_worker), [`start_failed`](Pool::start_failed), [`next_deadline`](Pool::next_deadline), [`expire`](Pool::expire) | the supervisor (or an initializer thread, for the worker it initialized) |
+//! | [`dispatch`](Pool::dispatch) | any of them, after a change (most transitions end with it) |
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
