@@ -2,10 +2,14 @@
 //!
 //! # Who holds what
 //!
-//! One lock guards the pool's [`State`]: the queue of calls not yet sent, and per worker the
-//! calls sent to it in order (`in_flight`). A worker runs its calls one at a time in the order
-//! sent and writes each reply before it starts the next, so the front of `in_flight` is the
-//! call it is running and the others have not started. Three kinds of thread touch the state:
+//! One lock guards the pool's [`State`], whose bookkeeping is the pure state machine in
+//! [`state`]: the queue of calls not yet sent, each worker's [phase](state::Phase) and the
+//! calls sent to it in order (its window). A worker runs its calls one at a time in the order
+//! sent and writes each reply before it starts the next, so the front of its window is the
+//! call it is running and the others have not started. Every change is a named transition of
+//! [`state::Pool`] run under the lock; its [`Effects`] (kills, closes, writes, starts,
+//! futures to complete) are carried out by [`After`] once the lock is released. Three kinds
+//! of thread drive the transitions:
 //!
 //! 1. A submitter encodes its call (no lock), then under the lock queues it and dispatches.
 //! 2. A worker's reader thread reads replies (no lock), then under the lock pops the replied
@@ -18,7 +22,7 @@
 //!    it. A kill for a time limit or a stop names the call it is aimed at (the verdict): if
 //!    that call replied before the worker died, the call running then died as in any death.
 //!
-//! Dispatching puts a worker's frames in its outbox under the lock, in `in_flight` order, and
+//! Dispatching puts a worker's frames in its outbox under the lock, in window order, and
 //! writes them after the lock is released (one write per worker for a batch): no thread ever
 //! waits for the lock while another is in a system call.
 //!
@@ -41,10 +45,12 @@
 //! killed it on purpose), the calls behind it go back to the front of the queue (they never
 //! started), and a replacement is started if work is waiting. Nothing else is touched.
 //!
-//! A worker killed while idle fails nothing, with one exception no parent can rule out: a call
-//! written to it in the instant between its death and its reader seeing end of file is its
-//! front call, and fails with [`Error::WorkerDied`] (a worker does not say when it takes a
-//! call: that would cost a write per call).
+//! A worker killed while idle fails nothing. A call written to it in the instant between its
+//! death and its reader seeing end of file lies unread in its pipe, and goes back to the queue
+//! (the outbox tells what was never read; staged in [`state`]'s tests). The one exception no
+//! parent can rule out: a call the worker read just before it died counts as started, and
+//! fails with [`Error::WorkerDied`] (a worker does not say when it takes a call: that would
+//! cost a write per call).
 //!
 //! # Shutdown
 //!
@@ -67,9 +73,9 @@
 
 mod direct;
 mod outbox;
+mod state;
 mod supervisor;
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -78,7 +84,8 @@ use crossbeam_channel::Sender;
 
 use self::direct::DirectLine;
 use self::outbox::Outbox;
-use super::call::{Call, Chunked, EncodedCall, Pending, Remote, FLAGS};
+use self::state::{Channel, Effects, Failure, Job, Limits, Pool, Refused, Stop};
+use super::call::{Call, Chunked, EncodedCall, Remote, FLAGS};
 use super::child::{Child, DEFAULT_HANDSHAKE};
 use crate::chunk::{private, Chunk, Either};
 use crate::error::{Error, Result};
@@ -86,25 +93,11 @@ use crate::executor::{Apply, Executor, MapOptions, Work};
 use crate::future::{self, Future, Promise};
 use crate::sys::Kill;
 
-/// Calls a worker holds at once by default: the one it runs and one waiting in its channel,
-/// so it never idles between calls (Python keeps one extra call queued per pool).
-const DEFAULT_WINDOW: usize = 2;
-
-/// How much work (by the worker's average call time) may wait in a worker's channel: short
-/// calls get a larger window, up to [`MAX_WINDOW`].
-const QUEUED_WORK: Duration = Duration::from_millis(1);
-
-/// The largest window short calls get.
-const MAX_WINDOW: usize = 64;
-
 /// Chunks `map_chunked` keeps submitted ahead of the one its caller waits for, per worker:
 /// enough that the caller, who cuts and encodes the next chunks and takes the values of the
 /// done ones, rarely finds the workers' queue empty (with 4 a worker, chunks of 1,000 items
 /// cost 14 µs each in waits: `bench proc-map`).
 const CHUNKS_IN_FLIGHT_PER_WORKER: usize = 16;
-
-/// Worker starts failing in a row, with no worker alive, that break the pool.
-const MAX_START_FAILURES: usize = 3;
 
 /// Appends the initializer's call frame.
 type Initializer = Arc<dyn Fn(&mut Vec<u8>) -> Result<()> + Send + Sync>;
@@ -215,27 +208,23 @@ impl Builder {
         let shared = Arc::new(Shared {
             next_id: std::sync::atomic::AtomicU64::new(0),
             state: Mutex::new(State {
-                queue: VecDeque::new(),
-                workers: Vec::new(),
-                starting: 0,
-                next_worker: 0,
-                shutdown: false,
-                broken: None,
-                start_failures: 0,
-                armed: None,
+                pool: Pool::new(Limits {
+                    max_workers,
+                    max_tasks_per_child: self.max_tasks_per_child,
+                    task_timeout: self.task_timeout,
+                    window: self.window,
+                }),
                 initializing: Vec::new(),
-                drained: Some(drained_promise),
             }),
             config: Config {
                 max_workers,
                 initializer: self.initializer,
-                max_tasks_per_child: self.max_tasks_per_child,
                 task_timeout: self.task_timeout,
                 handshake: self.handshake,
-                window: self.window,
             },
             events,
             drained,
+            drained_promise: Mutex::new(Some(drained_promise)),
         });
         let supervisor = Arc::clone(&shared);
         let started = std::thread::Builder::new()
@@ -246,7 +235,7 @@ impl Builder {
             if strict {
                 return Err(error);
             }
-            shared.lock().broken = Some(error.to_string());
+            shared.lock().pool.break_with(error.to_string());
         }
         Ok(ProcessPoolExecutor { shared })
     }
@@ -298,191 +287,182 @@ struct Shared {
     events: Sender<Event>,
     /// Complete once shut down and drained (step 3 of the shutdown).
     drained: Future<()>,
+    /// Its promise, taken when the state machine says the pool is drained (once).
+    drained_promise: Mutex<Option<Promise<()>>>,
 }
 
 struct Config {
     max_workers: usize,
     initializer: Option<Initializer>,
-    max_tasks_per_child: Option<usize>,
     task_timeout: Option<Duration>,
     handshake: Duration,
-    /// `None`: adaptive (see [`Builder::window`]).
-    window: Option<usize>,
 }
 
 enum Event {
-    /// Start a worker (`starting` was already counted).
+    /// Start a worker (the state machine counted it as starting).
     Spawn,
     /// Something changed: re-check deadlines and whether the pool is drained.
     Wake,
 }
 
+/// What the pool's lock guards: the state machine, and the handles of the workers still in
+/// their initializer (not the machine's: they hold no call; `terminate_workers` kills them).
 struct State {
-    /// Calls not yet sent, in submission order.
-    queue: VecDeque<Call>,
-    workers: Vec<Worker>,
-    /// Workers being started by the supervisor.
-    starting: usize,
-    next_worker: u64,
-    shutdown: bool,
-    /// Why no worker can start (a failing initializer or handshake): every call fails.
-    broken: Option<String>,
-    /// Worker starts that failed in a row.
-    start_failures: usize,
-    /// The deadline the supervisor sleeps towards (`None`: it sleeps until woken). A call
-    /// whose limit ends earlier wakes it.
-    armed: Option<Instant>,
-    /// Workers running their initializer (not serving yet): `terminate_workers` kills them.
+    pool: Pool<Call, Io>,
     initializing: Vec<Arc<Child>>,
-    drained: Option<Promise<()>>,
 }
 
-/// Why the pool killed a worker, and the call it killed it for (its front call then). If
-/// that call replied before the worker died, the call running at death fails as any other
-/// worker death does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Verdict {
-    call: u64,
-    why: Why,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Why {
-    /// The call ran longer than this limit.
-    Timeout(Duration),
-    /// [`ProcessPoolExecutor::stop`] or `terminate_workers`.
-    Stopped,
-}
-
-struct Worker {
-    key: u64,
+/// A worker's I/O handles, held by the state machine as an opaque key to them.
+struct WorkerIo {
     child: Arc<Child>,
     out: Arc<Outbox>,
     /// Where the replies to synchronous calls come (see [`direct`]).
     direct: Arc<DirectLine>,
-    /// Why the worker was killed as out of step, when its direct line said so.
-    malformed: Option<String>,
-    /// Calls sent, in order: the front one is running, the others have not started.
-    in_flight: VecDeque<InFlight>,
-    /// When the front call started.
-    front_since: Instant,
-    /// Calls sent in its life (`max_tasks_per_child`).
-    sent: usize,
-    /// Its last call is sent, or its channel is closed: send nothing more.
-    retiring: bool,
-    verdict: Option<Verdict>,
-    /// How long its calls take, smoothed (`None` until its first reply): sizes its window.
-    call_time: Option<Duration>,
 }
 
-impl Worker {
-    /// How many calls this worker may hold: the fixed window if one was set, else
-    /// [`DEFAULT_WINDOW`], or more for short calls, so that about [`QUEUED_WORK`] of them wait
-    /// in its channel (at most [`MAX_WINDOW`]). A worker fed in batches never idles between
-    /// tiny calls; long calls keep the small window and so spread over the workers.
-    fn window(&self, fixed: Option<usize>) -> usize {
-        if let Some(n) = fixed {
-            return n;
-        }
-        match self.call_time {
-            Some(t) if !t.is_zero() => {
-                let fits = QUEUED_WORK.as_nanos() / t.as_nanos();
-                (fits.min(MAX_WINDOW as u128) as usize).max(DEFAULT_WINDOW)
+type Io = Arc<WorkerIo>;
+
+type Fx = Effects<Call, Io>;
+
+impl Channel<Call> for Io {
+    #[inline]
+    fn post(&self, call: &Call) -> bool {
+        self.out.queue(&call.frame)
+    }
+}
+
+impl Job for Call {
+    #[inline]
+    fn id(&self) -> u64 {
+        Call::id(self)
+    }
+
+    #[inline]
+    fn begin(&mut self) -> bool {
+        if !self.started {
+            if !self.pending.start() {
+                return false;
             }
-            Some(_) => MAX_WINDOW,
-            None => DEFAULT_WINDOW,
+            self.started = true;
+        }
+        true
+    }
+
+    #[inline]
+    fn limit(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    #[inline]
+    fn frame_len(&self) -> usize {
+        self.frame.len()
+    }
+
+    #[inline]
+    fn mark_last(&mut self) {
+        Call::mark_last(self);
+    }
+
+    #[inline]
+    fn mark_direct(&mut self) {
+        Call::mark_direct(self);
+    }
+
+    #[inline]
+    fn is_direct(&self) -> bool {
+        Call::is_direct(self)
+    }
+
+    #[inline]
+    fn unmark(&mut self) {
+        self.unmark_last();
+    }
+}
+
+impl Refused {
+    fn into_error(self) -> Error {
+        match self {
+            Refused::Shutdown => Error::Shutdown,
+            Refused::Broken(cause) => Error::BrokenPool { cause },
         }
     }
-
-    /// The time limit of the call it runs: the call's own, or the pool's; `None` if it runs
-    /// nothing, has no limit, or is being killed already.
-    fn front_limit(&self, pool_limit: Option<Duration>) -> Option<Duration> {
-        let front = self.in_flight.front()?;
-        if self.verdict.is_some() {
-            return None;
-        }
-        front.call.timeout.or(pool_limit)
-    }
-
-    /// When the call it runs must be stopped (`None`: never, or too far to count).
-    fn front_deadline(&self, pool_limit: Option<Duration>) -> Option<Instant> {
-        self.front_since.checked_add(self.front_limit(pool_limit)?)
-    }
-
-    /// Kills the worker for the reason `why`, aimed at the call it runs now.
-    fn kill_for(&mut self, why: Why) {
-        if let Some(front) = self.in_flight.front() {
-            self.verdict = Some(Verdict {
-                call: front.call.id(),
-                why,
-            });
-        }
-        self.child.signal(Kill::Kill);
-    }
-
-    /// Records that the front call took `took` (an exponential average, 1/8 per call).
-    fn observe(&mut self, took: Duration) {
-        self.call_time = Some(match self.call_time {
-            None => took,
-            Some(avg) => (avg * 7 + took) / 8,
-        });
-    }
 }
 
-/// A call sent to a worker. The frame is kept: if the worker dies before starting it, the
-/// call is sent again to another.
-struct InFlight {
-    call: Call,
-    /// Stopped by the caller while waiting in the window: its future has failed already, and
-    /// the worker is killed when it reaches the call.
-    stopped: bool,
-}
-
-impl InFlight {
-    /// Stops this call while it waits in the window: a placeholder takes the place of its
-    /// waiting side, which is returned to be failed once the lock is released.
-    fn stop(&mut self) -> Box<dyn Pending> {
-        self.stopped = true;
-        let id = self.call.pending.future_id();
-        std::mem::replace(&mut self.call.pending, Box::new(Stopped(id)))
-    }
-}
-
-/// What stays in the window in place of a stopped call's waiting side.
-struct Stopped(usize);
-
-impl Pending for Stopped {
-    fn start(&self) -> bool {
-        false
-    }
-    fn reply(self: Box<Self>, _: &[u8]) {}
-    fn fail(self: Box<Self>, _: Error) {}
-    fn cancel(self: Box<Self>) {}
-    fn future_id(&self) -> usize {
-        self.0
-    }
-}
-
-/// What to do once the lock is released.
+/// What to do once the lock is released: the state machine's effects, and the replies and
+/// failures the I/O side made.
 #[derive(Default)]
 struct After {
-    replies: Vec<(Box<dyn Pending>, Vec<u8>)>,
-    failures: Vec<(Box<dyn Pending>, Error)>,
-    cancels: Vec<Box<dyn Pending>>,
+    replies: Vec<(Call, Vec<u8>)>,
+    failures: Vec<(Call, Error)>,
+    cancels: Vec<Call>,
+    /// Calls cancelled while queued: their futures are complete; dropped here, unlocked.
+    dropped: Vec<Call>,
     spawns: usize,
-    drained: Option<Promise<()>>,
-    /// Workers with frames queued (or a close) to write.
-    flushes: Vec<Arc<Outbox>>,
+    drained: bool,
+    /// Workers with frames queued to write (by key).
+    flushes: Vec<(u64, Io)>,
+    /// Workers whose channel to close (then flush).
+    closes: Vec<Io>,
+    kills: Vec<Io>,
     /// Workers given up on: dropped (killed and reaped) once the lock is released.
     reap: Vec<Arc<Child>>,
+    gone: Vec<Io>,
     /// A call started whose limit ends before the supervisor's armed deadline.
     wake: bool,
 }
 
+/// Appends `from` to `to`, without a copy when `to` is empty.
+fn append<T>(to: &mut Vec<T>, mut from: Vec<T>) {
+    if to.is_empty() {
+        *to = from;
+    } else {
+        to.append(&mut from);
+    }
+}
+
 impl After {
+    /// Takes a transition's effects in.
+    fn absorb(&mut self, fx: Fx) {
+        let Effects {
+            failed,
+            cancelled,
+            dropped,
+            spawn,
+            flush,
+            close,
+            kill,
+            wake,
+            drained,
+        } = fx;
+        for (call, failure) in failed {
+            let error = match failure {
+                Failure::Stopped => Error::Terminated,
+                Failure::Broken(cause) => Error::BrokenPool { cause },
+            };
+            self.failures.push((call, error));
+        }
+        append(&mut self.cancels, cancelled);
+        append(&mut self.dropped, dropped);
+        self.spawns += spawn;
+        append(&mut self.flushes, flush);
+        append(&mut self.closes, close);
+        append(&mut self.kills, kill);
+        self.wake |= wake;
+        self.drained |= drained;
+    }
+
     fn run(self, shared: &Shared) {
-        for outbox in &self.flushes {
-            outbox.flush();
+        for io in &self.kills {
+            io.child.signal(Kill::Kill);
+        }
+        for io in &self.closes {
+            io.out.close();
+        }
+        for (_, io) in &self.flushes {
+            io.out.flush();
+        }
+        for io in &self.closes {
+            io.out.flush();
         }
         if self.wake {
             let _ = shared.events.send(Event::Wake);
@@ -490,17 +470,25 @@ impl After {
         for _ in 0..self.spawns {
             let _ = shared.events.send(Event::Spawn);
         }
-        for (pending, payload) in self.replies {
-            pending.reply(&payload);
+        for (call, payload) in self.replies {
+            call.pending.reply(&payload);
         }
-        for (pending, error) in self.failures {
-            pending.fail(error);
+        for (call, error) in self.failures {
+            call.pending.fail(error);
         }
-        for pending in self.cancels {
-            pending.cancel();
+        for call in self.cancels {
+            call.pending.cancel();
         }
-        if let Some(drained) = self.drained {
-            let _ = drained.set_result(());
+        drop(self.dropped);
+        if self.drained {
+            let promise = shared
+                .drained_promise
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(drained) = promise {
+                let _ = drained.set_result(());
+            }
             let _ = shared.events.send(Event::Wake);
         }
     }
@@ -511,139 +499,12 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A worker's front call has just started: if its limit ends before the deadline the
-    /// supervisor sleeps towards, wake the supervisor (after the lock is released).
-    fn front_started(&self, worker: &Worker, armed: &mut Option<Instant>, after: &mut After) {
-        let Some(deadline) = worker.front_deadline(self.config.task_timeout) else {
-            return;
-        };
-        if armed.is_none_or(|a| deadline < a) {
-            *armed = Some(deadline);
-            after.wake = true;
-        }
-    }
-
-    /// Puts `call` in `worker`'s window (its frame is written once the lock is released).
-    /// Gives the call back, its flag bits cleared, if the worker's channel is closed (its
-    /// flusher could not start): the worker then takes nothing more.
-    fn send(
-        &self,
-        worker: &mut Worker,
-        mut call: Call,
-        now: Instant,
-        armed: &mut Option<Instant>,
-        after: &mut After,
-    ) -> std::result::Result<(), Call> {
-        if self.config.max_tasks_per_child == Some(worker.sent + 1) {
-            call.mark_last();
-        }
-        if !worker.out.queue(&call.frame) {
-            worker.retiring = true;
-            call.unmark_last();
-            return Err(call);
-        }
-        // One write per worker for all its frames, once the lock is released.
-        if !after.flushes.iter().any(|o| Arc::ptr_eq(o, &worker.out)) {
-            after.flushes.push(Arc::clone(&worker.out));
-        }
-        worker.sent += 1;
-        if self.config.max_tasks_per_child == Some(worker.sent) {
-            worker.retiring = true;
-        }
-        let starts = worker.in_flight.is_empty();
-        if starts {
-            worker.front_since = now;
-        }
-        worker.in_flight.push_back(InFlight {
-            call,
-            stopped: false,
-        });
-        if starts {
-            self.front_started(worker, armed, after);
-        }
-        Ok(())
-    }
-
-    /// Why a call is refused now: the pool is shut down, or broken.
-    fn refusal(state: &State) -> Option<Error> {
-        if state.shutdown {
-            return Some(Error::Shutdown);
-        }
-        let cause = state.broken.as_ref()?;
-        Some(Error::BrokenPool {
-            cause: cause.clone(),
-        })
-    }
-
-    /// Sends queued calls to workers with room, asks for workers if calls still wait, and
-    /// closes idle workers of a shut pool.
-    fn dispatch(&self, state: &mut State, after: &mut After) {
-        let now = Instant::now();
-        // While the pool can still grow, a call waits for an idle worker (one is started for
-        // it below) rather than queue in a busy worker's window behind a long call; so do as
-        // many calls as there are workers on their way.
-        let can_grow = state.workers.len() + state.starting < self.config.max_workers;
-        while !state.queue.is_empty() {
-            let windows = !can_grow && state.queue.len() > state.starting;
-            let Some(worker) = state
-                .workers
-                .iter_mut()
-                .filter(|w| {
-                    let window = if windows {
-                        w.window(self.config.window)
-                    } else {
-                        1
-                    };
-                    !w.retiring && w.in_flight.len() < window
-                })
-                .min_by_key(|w| w.in_flight.len())
-            else {
-                break;
-            };
-            let mut call = state.queue.pop_front().expect("not empty");
-            if !call.started {
-                if !call.pending.start() {
-                    continue; // cancelled while queued: its future is complete
-                }
-                call.started = true;
-            }
-            if let Err(call) = self.send(worker, call, now, &mut state.armed, after) {
-                // Another worker takes the call.
-                state.queue.push_front(call);
-            }
-        }
-
-        // A broken pool with no worker left to serve its queue (calls handed back by a worker
-        // that died, say) fails them: nothing would ever run them.
-        if let Some(cause) = &state.broken {
-            if !state.workers.iter().any(|w| !w.retiring) {
-                let cause = cause.clone();
-                for call in state.queue.drain(..) {
-                    let error = Error::BrokenPool {
-                        cause: cause.clone(),
-                    };
-                    after.failures.push((call.pending, error));
-                }
-            }
-        }
-        // Calls still queued found no room: start a worker for each, up to `max_workers`.
-        while state.broken.is_none()
-            && state.starting < state.queue.len()
-            && state.workers.len() + state.starting < self.config.max_workers
-        {
-            state.starting += 1;
-            after.spawns += 1;
-        }
-        if state.shutdown && state.queue.is_empty() {
-            for w in state.workers.iter_mut().filter(|w| w.in_flight.is_empty()) {
-                w.retiring = true;
-                w.out.close();
-                after.flushes.push(Arc::clone(&w.out));
-            }
-            if state.workers.is_empty() && state.starting == 0 {
-                after.drained = state.drained.take();
-            }
-        }
+    /// Runs `transition` on the state machine under the lock, then its effects unlocked.
+    fn apply(&self, transition: impl FnOnce(&mut Pool<Call, Io>) -> Fx) {
+        let fx = transition(&mut self.lock().pool);
+        let mut after = After::default();
+        after.absorb(fx);
+        after.run(self);
     }
 }
 
@@ -745,18 +606,15 @@ impl ProcessPoolExecutor {
     /// Queues a made call and dispatches it.
     fn enqueue(&self, call: Call) {
         let shared = &*self.shared;
-        let mut after = After::default();
-        {
-            let mut state = shared.lock();
-            if let Some(refused) = Shared::refusal(&state) {
-                drop(state);
-                call.pending.fail(refused);
-                return;
+        let submitted = shared.lock().pool.submit(call, Instant::now());
+        match submitted {
+            Ok(fx) => {
+                let mut after = After::default();
+                after.absorb(fx);
+                after.run(shared);
             }
-            state.queue.push_back(call);
-            shared.dispatch(&mut state, &mut after);
+            Err((call, refused)) => call.pending.fail(refused.into_error()),
         }
-        after.run(shared);
     }
 
     fn submit_remote<W: Remote + 'static>(&self, work: W) -> Future<W::Output> {
@@ -809,44 +667,14 @@ impl ProcessPoolExecutor {
     fn call_remote<W: Remote + 'static>(&self, work: W) -> Result<W::Output> {
         let shared = &self.shared;
         let id = self.next_id();
-        let (mut call, future) = Call::new(work, id)?;
+        let (call, future) = Call::new(work, id)?;
+        let sent = shared.lock().pool.call_direct(call, Instant::now());
+        let state::Direct { lead, effects } = sent.map_err(|(_, refused)| refused.into_error())?;
         let mut after = After::default();
-        let lead = {
-            let mut guard = shared.lock();
-            let state = &mut *guard;
-            if let Some(refused) = Shared::refusal(state) {
-                return Err(refused);
-            }
-            // Nobody else holds the future: it cannot have been cancelled.
-            call.pending.start();
-            call.started = true;
-            let idle = if state.queue.is_empty() {
-                state
-                    .workers
-                    .iter_mut()
-                    .find(|w| !w.retiring && w.in_flight.is_empty())
-            } else {
-                None
-            };
-            let mut lead = None;
-            if let Some(worker) = idle {
-                call.mark_direct();
-                let line = (worker.key, Arc::clone(&worker.direct));
-                match shared.send(worker, call, Instant::now(), &mut state.armed, &mut after) {
-                    Ok(()) => lead = Some(line),
-                    Err(call) => state.queue.push_back(call),
-                }
-            } else {
-                state.queue.push_back(call);
-            }
-            if lead.is_none() {
-                shared.dispatch(state, &mut after);
-            }
-            lead
-        };
+        after.absorb(effects);
         after.run(shared);
-        if let Some((key, line)) = lead {
-            supervisor::lead(shared, key, &line, id, &|| future.done());
+        if let Some((key, io)) = lead {
+            supervisor::lead(shared, key, &io.direct, id, &|| future.done());
         }
         future.into_unique_result()
     }
@@ -876,29 +704,25 @@ impl ProcessPoolExecutor {
             return false;
         }
         let id = future.id();
-        let mut state = self.shared.lock();
-        if state.queue.iter().any(|c| c.pending.future_id() == id) {
-            drop(state);
-            return future.cancel();
-        }
-        for worker in &mut state.workers {
-            let Some(at) = worker
-                .in_flight
-                .iter()
-                .position(|f| !f.stopped && f.call.pending.future_id() == id)
-            else {
-                continue;
-            };
-            if at == 0 {
-                worker.kill_for(Why::Stopped);
-                return true;
+        let found = self
+            .shared
+            .lock()
+            .pool
+            .stop(|call| call.pending.future_id() == id);
+        match found {
+            Stop::Queued => future.cancel(),
+            Stop::Running(fx) => {
+                let mut after = After::default();
+                after.absorb(fx);
+                after.run(&self.shared);
+                true
             }
-            let pending = worker.in_flight[at].stop();
-            drop(state);
-            pending.fail(Error::Terminated);
-            return true;
+            Stop::Waiting(call) => {
+                call.pending.fail(Error::Terminated);
+                true
+            }
+            Stop::Unknown => false,
         }
-        false
     }
 
     /// Python's `map(fn, *iterables, chunksize=n)`: `chunksize` items per call, values in
@@ -953,8 +777,8 @@ impl ProcessPoolExecutor {
     pub fn worker_pids(&self) -> Vec<u32> {
         self.shared
             .lock()
-            .workers
-            .iter()
+            .pool
+            .workers()
             .map(|w| w.child.pid())
             .collect()
     }
@@ -963,18 +787,7 @@ impl ProcessPoolExecutor {
 impl Executor for ProcessPoolExecutor {
     fn shutdown(&self, wait: bool, cancel_futures: bool) {
         let shared = &*self.shared;
-        let mut after = After::default();
-        {
-            let mut state = shared.lock();
-            state.shutdown = true;
-            if cancel_futures {
-                after
-                    .cancels
-                    .extend(state.queue.drain(..).map(|c| c.pending));
-            }
-            shared.dispatch(&mut state, &mut after);
-        }
-        after.run(shared);
+        shared.apply(|pool| pool.shutdown(cancel_futures, Instant::now()));
         let _ = shared.events.send(Event::Wake);
         if wait {
             shared.drained.wait();
@@ -990,28 +803,20 @@ impl Executor for ProcessPoolExecutor {
     /// concurra kills, so that no call can outlive it).
     fn terminate_workers(&self) {
         self.shutdown(false, true);
-        let mut waiting = Vec::new();
-        {
-            let mut state = self.shared.lock();
-            for worker in &mut state.workers {
-                if worker.in_flight.is_empty() {
-                    continue;
-                }
-                // The calls waiting in its window never start: they fail here, and are not
-                // handed to another worker when this one's death is seen.
-                for call in worker.in_flight.iter_mut().skip(1).filter(|f| !f.stopped) {
-                    waiting.push(call.stop());
-                }
-                worker.kill_for(Why::Stopped);
-            }
+        let shared = &*self.shared;
+        let fx = {
+            let mut state = shared.lock();
             // Workers still in their initializer go too.
             for child in &state.initializing {
                 child.signal(Kill::Kill);
             }
-        }
-        for pending in waiting {
-            pending.fail(Error::Terminated);
-        }
+            // The calls waiting in windows never start: they fail, and are not handed to
+            // another worker when their worker's death is seen.
+            state.pool.terminate()
+        };
+        let mut after = After::default();
+        after.absorb(fx);
+        after.run(shared);
     }
 }
 
@@ -1068,9 +873,9 @@ impl fmt::Debug for ProcessPoolExecutor {
         let state = self.shared.lock();
         f.debug_struct("ProcessPoolExecutor")
             .field("max_workers", &self.shared.config.max_workers)
-            .field("workers", &state.workers.len())
-            .field("queued", &state.queue.len())
-            .field("shutdown", &state.shutdown)
+            .field("workers", &state.pool.workers().count())
+            .field("queued", &state.pool.queued())
+            .field("shutdown", &(state.pool.life() != state::Life::Open))
             .finish()
     }
 }

@@ -6,7 +6,6 @@
 //! death: the call it was running fails, the calls behind it go back to the queue, and a
 //! replacement starts if work waits (see the [pool's protocol](super)).
 
-use std::collections::VecDeque;
 use std::fs::File;
 use std::os::fd::AsFd;
 use std::sync::Arc;
@@ -16,7 +15,8 @@ use crossbeam_channel::Receiver;
 
 use super::direct::{Direct, DirectLine};
 use super::outbox::Outbox;
-use super::{After, Event, Shared, Verdict, Why, Worker, MAX_START_FAILURES};
+use super::state::{self, Ending, MayStart};
+use super::{After, Event, Shared, WorkerIo};
 use crate::error::{Error, Result};
 use crate::process::call::FLAGS;
 use crate::process::child::{read_frame, Child, Lines};
@@ -48,42 +48,23 @@ pub(super) fn supervise(shared: &Arc<Shared>, inbox: &Receiver<Event>) {
 /// The earliest deadline of a running call, which the supervisor then sleeps towards
 /// (recorded as `armed`, so that a call with an earlier one wakes it).
 fn next_deadline(shared: &Shared) -> Option<Instant> {
-    let mut state = shared.lock();
-    let pool_limit = shared.config.task_timeout;
-    let next = state
-        .workers
-        .iter()
-        .filter_map(|w| w.front_deadline(pool_limit))
-        .min();
-    state.armed = next;
-    next
+    shared.lock().pool.next_deadline()
 }
 
+/// Kills the workers whose running call is past its time limit.
 fn enforce_timeouts(shared: &Shared) {
-    let now = Instant::now();
-    let pool_limit = shared.config.task_timeout;
-    let mut state = shared.lock();
-    for w in &mut state.workers {
-        if w.front_deadline(pool_limit).is_some_and(|d| d <= now) {
-            let limit = w.front_limit(pool_limit).expect("a deadline has a limit");
-            w.kill_for(Why::Timeout(limit));
-        }
-    }
+    shared.apply(|pool| pool.expire(Instant::now()));
 }
 
 /// Starts one worker (the handshake and initializer outside the lock) and hands it work.
 fn start_worker(shared: &Arc<Shared>) {
-    {
-        let mut state = shared.lock();
-        if state.broken.is_some() {
-            // Asked for before the pool broke: start nothing.
-            state.starting -= 1;
-            let mut after = After::default();
-            shared.dispatch(&mut state, &mut after);
-            drop(state);
-            after.run(shared);
-            return;
-        }
+    let may = shared.lock().pool.may_start(Instant::now());
+    if let MayStart::Refused(fx) = may {
+        // Asked for before the pool broke: start nothing.
+        let mut after = After::default();
+        after.absorb(fx);
+        after.run(shared);
+        return;
     }
     let started =
         Child::spawn(shared.config.handshake).map(|(child, lines)| (Arc::new(child), lines));
@@ -147,11 +128,9 @@ fn add_worker(
     let mut after = After::default();
     {
         let mut state = shared.lock();
-        state.starting -= 1;
-        match started {
+        let now = Instant::now();
+        let fx = match started {
             Ok((child, lines)) => {
-                let key = state.next_worker;
-                state.next_worker += 1;
                 let Lines {
                     calls,
                     calls_keep,
@@ -163,56 +142,41 @@ fn add_worker(
                     Ok(replies) => {
                         let out =
                             Arc::new(Outbox::new(calls, calls_keep, replies, Arc::clone(&child)));
-                        state.workers.push(Worker {
-                            key,
+                        let io = Arc::new(WorkerIo {
                             child: Arc::clone(&child),
                             out,
                             direct: Arc::clone(&direct),
-                            malformed: None,
-                            in_flight: VecDeque::new(),
-                            front_since: Instant::now(),
-                            sent: 0,
-                            retiring: false,
-                            verdict: None,
-                            call_time: None,
                         });
+                        let key = state.pool.add_worker(io, now);
                         let shared = Arc::clone(shared);
                         let spawned = std::thread::Builder::new()
                             .name(format!("concurra-process-reader-{}", child.pid()))
                             .spawn(move || read_replies(&shared, key, &child, &reader, &direct));
                         match spawned {
-                            Ok(_) => state.start_failures = 0,
-                            Err(_) => {
-                                // No reader: the worker goes (killed and reaped by its drop,
-                                // after the lock is released).
-                                let at = state.workers.iter().position(|w| w.key == key);
-                                if let Some(at) = at {
-                                    after.reap.push(state.workers.swap_remove(at).child);
-                                }
-                            }
+                            Ok(_) => state.pool.reader_running(),
+                            // No reader: the worker goes (killed and reaped by its drop,
+                            // after the lock is released).
+                            Err(_) => after.gone.extend(state.pool.abandon(key)),
                         }
+                        state.pool.dispatch(now)
                     }
-                    Err(_) => after.reap.push(child),
+                    Err(_) => {
+                        after.reap.push(child);
+                        state.pool.start_abandoned(now)
+                    }
                 }
             }
             Err((e, initializer)) => {
-                // A failing initializer breaks the pool (Python: `BrokenProcessPool`). A worker
-                // that cannot start breaks it when no worker is alive to serve and none is on
-                // its way, or after a few failures in a row with none alive: restarting them
-                // forever would be a hang. A start that fails while workers serve is
-                // transient: work goes on. `dispatch` fails what cannot be served.
-                state.start_failures += 1;
-                let alone = state.workers.is_empty()
-                    && (state.starting == 0 || state.start_failures >= MAX_START_FAILURES);
-                if initializer || alone {
-                    state.broken = Some(match e {
-                        Error::BrokenPool { cause } => cause,
-                        other => other.to_string(),
-                    });
-                }
+                // `start_failed` decides whether the pool breaks; `dispatch` then fails what
+                // cannot be served.
+                let cause = match e {
+                    Error::BrokenPool { cause } => cause,
+                    other => other.to_string(),
+                };
+                state.pool.start_failed(initializer, cause, now)
             }
-        }
-        shared.dispatch(&mut state, &mut after);
+        };
+        after.absorb(fx);
     }
     after.run(shared);
 }
@@ -322,10 +286,7 @@ enum Batch {
 
 /// The id of the worker's front call if it asked for its reply on the direct line.
 fn direct_front(shared: &Shared, key: u64) -> Option<u64> {
-    let state = shared.lock();
-    let worker = state.workers.iter().find(|w| w.key == key)?;
-    let front = worker.in_flight.front()?;
-    front.call.is_direct().then(|| front.call.id())
+    shared.lock().pool.direct_front(key)
 }
 
 /// Pops the replied calls (in order, from the front of the window) and dispatches more, then
@@ -336,44 +297,23 @@ fn take_replies(
     replies: Vec<(u64, Vec<u8>)>,
     bad: Option<String>,
 ) -> Batch {
-    let mut after = After::default();
-    let mut out_of_step = bad;
-    {
-        let mut guard = shared.lock();
-        let state = &mut *guard;
-        let Some(worker) = state.workers.iter_mut().find(|w| w.key == key) else {
-            return Batch::Gone;
-        };
-        for (id, payload) in replies {
-            match worker.in_flight.front() {
-                Some(front) if front.call.id() == id => {
-                    let done = worker.in_flight.pop_front().expect("front");
-                    let now = Instant::now();
-                    worker.observe(now.saturating_duration_since(worker.front_since));
-                    worker.front_since = now;
-                    if !done.stopped {
-                        after.replies.push((done.call.pending, payload));
-                    }
-                }
-                _ => {
-                    out_of_step = Some(format!("a reply to call {id}, out of order"));
-                    break;
-                }
-            }
-        }
-        // A call stopped while it waited in the window has now started: stop it.
-        if worker.in_flight.front().is_some_and(|f| f.stopped) {
-            worker.kill_for(Why::Stopped);
-        }
-        // The front changed: its limit may end before the supervisor's next wake-up.
-        if !worker.in_flight.is_empty() {
-            shared.front_started(worker, &mut state.armed, &mut after);
-        }
-        if out_of_step.is_some() {
-            worker.child.signal(Kill::Kill);
-        }
-        shared.dispatch(state, &mut after);
-    }
+    let taken = shared
+        .lock()
+        .pool
+        .take_replies(key, replies, bad, Instant::now());
+    let Some(state::Taken {
+        replies,
+        out_of_step,
+        effects,
+    }) = taken
+    else {
+        return Batch::Gone;
+    };
+    let mut after = After {
+        replies,
+        ..After::default()
+    };
+    after.absorb(effects);
     after.run(shared);
     match out_of_step {
         Some(why) => Batch::OutOfStep(why),
@@ -404,11 +344,7 @@ pub(super) fn lead(
         Direct::Malformed(why) => why,
     };
     // Out of step: the worker goes, and its death names why.
-    let mut state = shared.lock();
-    if let Some(worker) = state.workers.iter_mut().find(|w| w.key == key) {
-        worker.malformed.get_or_insert(why);
-        worker.child.signal(Kill::Kill);
-    }
+    shared.apply(|pool| pool.malformed(key, why));
 }
 
 /// A worker's death (its channel ended, or it was out of step): reaped, its front call failed,
@@ -416,80 +352,31 @@ pub(super) fn lead(
 fn died(shared: &Arc<Shared>, key: u64, child: &Child, malformed: Option<String>) {
     // Nothing more is sent to it while it is reaped (a forked worker's reap asks its fork
     // server, a round trip): a call sent now would sit unread and fail as if it had run.
-    if let Some(worker) = shared.lock().workers.iter_mut().find(|w| w.key == key) {
-        worker.retiring = true;
-    }
+    shared.lock().pool.death_seen(key);
     let exitcode = child.reap();
     let mut after = After::default();
     {
         let mut state = shared.lock();
-        let Some(at) = state.workers.iter().position(|w| w.key == key) else {
+        let removed = state
+            .pool
+            .remove(key, |io| io.out.unread(), malformed, Instant::now());
+        let Some(death) = removed else {
             return;
         };
-        let mut worker = state.workers.swap_remove(at);
-        let malformed = malformed.or(worker.malformed.take());
-        // The calls whose frames the worker never read (the tail of what was sent) never
-        // started, the front one included: they go back to the queue, not to an error.
-        let mut unread = worker.out.unread();
-        let mut unstarted = 0;
-        for call in worker.in_flight.iter().rev() {
-            match unread.checked_sub(call.call.frame.len()) {
-                Some(rest) => {
-                    unread = rest;
-                    unstarted += 1;
-                }
-                None => break,
-            }
-        }
-        // A verdict (time limit, stop) or a malformed reply means the front did run.
-        let judged = worker
-            .in_flight
-            .front()
-            .is_some_and(|front| worker.verdict.is_some_and(|v| v.call == front.call.id()));
-        let front_started = unstarted < worker.in_flight.len() || judged || malformed.is_some();
-        let front = if front_started {
-            worker.in_flight.pop_front()
-        } else {
-            None
-        };
-        if let Some(front) = front {
-            // The verdict counts for the call it was aimed at; if that one replied before the
-            // worker died, the call running then died as in any other death.
-            let verdict = worker.verdict.filter(|v| v.call == front.call.id());
-            let error = match (&malformed, verdict) {
-                (Some(why), _) => Error::Decode(format!("worker {}: {why}", child.pid())),
-                (
-                    None,
-                    Some(Verdict {
-                        why: Why::Timeout(after),
-                        ..
-                    }),
-                ) => Error::timeout(after),
-                (
-                    None,
-                    Some(Verdict {
-                        why: Why::Stopped, ..
-                    }),
-                ) => Error::Terminated,
-                (None, None) => Error::WorkerDied {
+        if let Some((call, ending)) = death.front {
+            let error = match ending {
+                Ending::Malformed(why) => Error::Decode(format!("worker {}: {why}", child.pid())),
+                Ending::Timeout(limit) => Error::timeout(limit),
+                Ending::Stopped => Error::Terminated,
+                Ending::Died => Error::WorkerDied {
                     pid: child.pid(),
                     exitcode,
                 },
             };
-            if !front.stopped {
-                after.failures.push((front.call.pending, error));
-            }
+            after.failures.push((call, error));
         }
-        // The calls behind the front (and the front, if it never started) did not run: back to
-        // the front of the queue, in order (their futures stay running; see `Call::started`).
-        for mut waiting in worker.in_flight.drain(..).rev() {
-            if waiting.stopped {
-                continue;
-            }
-            waiting.call.unmark_last();
-            state.queue.push_front(waiting.call);
-        }
-        shared.dispatch(&mut state, &mut after);
+        after.absorb(death.effects);
+        after.gone.push(death.io);
     }
     after.run(shared);
 }
