@@ -42,6 +42,29 @@ pub(crate) mod thread {
     #[cfg(not(concurra_loom))]
     pub(crate) use std::thread::{current, park, park_timeout, yield_now, Thread, ThreadId};
 
+    /// The calling thread's id, read from a thread-local after the first call (an engine
+    /// names the runner of every job it starts: `current().id()` clones and drops an `Arc`).
+    #[cfg(not(concurra_loom))]
+    #[inline]
+    pub(crate) fn current_id() -> ThreadId {
+        std::thread_local! {
+            static ID: std::cell::Cell<Option<ThreadId>> = const { std::cell::Cell::new(None) };
+        }
+        ID.with(|id| {
+            id.get().unwrap_or_else(|| {
+                let me = current().id();
+                id.set(Some(me));
+                me
+            })
+        })
+    }
+
+    /// The calling (loom) thread's id.
+    #[cfg(concurra_loom)]
+    pub(crate) fn current_id() -> ThreadId {
+        current().id()
+    }
+
     /// loom has no clock: a timed park returns at once, as a spurious wake-up may.
     #[cfg(concurra_loom)]
     pub(crate) fn park_timeout(_: std::time::Duration) {

@@ -53,7 +53,7 @@ impl<T> Promise<T> {
     /// calling thread as the runner: a wait on this future from that thread is then an error,
     /// not a deadlock. For engines, whose runner is the thread that completes the future.
     pub(crate) fn start_here(&self) -> bool {
-        self.start(Some(thread::current().id()))
+        self.start(Some(thread::current_id()))
     }
 
     fn start(&self, runner: Option<thread::ThreadId>) -> bool {
