@@ -13,7 +13,12 @@ CONNS = 50
 MSG = 64
 
 
+active = 0
+
+
 async def handle(reader, writer):
+    global active
+    active += 1
     try:
         while True:
             data = await reader.readexactly(MSG)
@@ -22,6 +27,7 @@ async def handle(reader, writer):
     except (asyncio.IncompleteReadError, ConnectionError):
         pass
     writer.close()
+    active -= 1
 
 
 async def job(n):
@@ -42,7 +48,11 @@ async def job(n):
     elapsed = time.perf_counter_ns() - start
     for _, w in conns:
         w.close()
+        await w.wait_closed()
+    while active:  # let the handlers see end-of-file and return
+        await asyncio.sleep(0.001)
     server.close()
+    await server.wait_closed()
     return elapsed / (per_conn * CONNS)
 
 

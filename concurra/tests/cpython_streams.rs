@@ -676,6 +676,26 @@ fn lines_stream_and_async_read() {
             .await
             .unwrap();
         assert_eq!(got, payload);
+
+        // The writer as a futures-io AsyncWrite: buffered bytes first, then direct writes,
+        // in order; close flushes and closes.
+        let (a, b) = concurra::aio::net::UnixStream::pair().unwrap();
+        let (mut ra, _wa) = a.into_streams();
+        let (_rb, mut wb) = b.into_streams();
+        let reader = aio::create_task(async move {
+            let mut got = Vec::new();
+            futures::AsyncReadExt::read_to_end(&mut ra, &mut got)
+                .await
+                .unwrap();
+            got
+        });
+        wb.write(&payload).unwrap();
+        futures::AsyncWriteExt::write_all(&mut wb, &payload)
+            .await
+            .unwrap();
+        futures::AsyncWriteExt::close(&mut wb).await.unwrap();
+        assert!(wb.is_closing());
+        assert_eq!(reader.await.unwrap(), [&payload[..], &payload[..]].concat());
     });
 }
 

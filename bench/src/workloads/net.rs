@@ -68,7 +68,12 @@ fn echo_peers() -> Vec<Peer> {
 
 fn bulk_peers() -> Vec<Peer> {
     vec![
-        Peer::rust("concurra StreamWriter/Reader", BULK_MIB, concurra_bulk),
+        Peer::rust("concurra write+drain / Reader", BULK_MIB, concurra_bulk),
+        Peer::rust(
+            "concurra AsyncWrite / Reader",
+            BULK_MIB,
+            concurra_bulk_async_write,
+        ),
         Peer::rust("tokio current-thread", BULK_MIB, tokio_bulk),
         Peer::rust("blocking std::net copy", BULK_MIB, threads_bulk),
     ]
@@ -324,6 +329,16 @@ fn threads_echo(n: usize) -> f64 {
 // stream-bulk
 
 fn concurra_bulk(mib: usize) -> f64 {
+    concurra_bulk_with(mib, false)
+}
+
+fn concurra_bulk_async_write(mib: usize) -> f64 {
+    concurra_bulk_with(mib, true)
+}
+
+/// `async_write`: through the writer's futures-io `write_all` (no copy) instead of asyncio's
+/// `write` + `drain`.
+fn concurra_bulk_with(mib: usize, async_write: bool) -> f64 {
     let total = mib << 20;
     aio::run(async move {
         let done_tx = aio::Event::new();
@@ -349,14 +364,20 @@ fn concurra_bulk(mib: usize) -> f64 {
         )
         .await
         .unwrap();
-        let (_r, w) = aio::open_connection(server.local_addr().unwrap())
+        let (_r, mut w) = aio::open_connection(server.local_addr().unwrap())
             .await
             .unwrap();
         let chunk = vec![1u8; CHUNK];
         let start = Instant::now();
         for _ in 0..total / CHUNK {
-            w.write(&chunk).unwrap();
-            w.drain().await.unwrap();
+            if async_write {
+                futures::AsyncWriteExt::write_all(&mut w, &chunk)
+                    .await
+                    .unwrap();
+            } else {
+                w.write(&chunk).unwrap();
+                w.drain().await.unwrap();
+            }
         }
         w.close();
         done_tx.wait().await;

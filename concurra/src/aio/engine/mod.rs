@@ -35,4 +35,4 @@ pub use self::time::{sleep, yield_now, Clock, PausedClock, Sleep, SystemClock};
 
 // The facades' way in.
 pub(super) use self::context::{cancelling, drop_cancelled, now, spawn, try_now, LoopId};
-pub(crate) use self::registered::Registered;
+pub(super) use self::registered::Registered;

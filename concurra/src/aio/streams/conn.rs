@@ -169,6 +169,9 @@ pub(crate) struct Conn {
     /// `write_eof` was called; the half-close happens once the buffer is flushed.
     eof: Cell<bool>,
     flushing: Cell<bool>,
+    /// Tasks waiting in futures-io `poll_write`/`poll_flush`/`poll_close` for the buffer to
+    /// empty (or the socket to close).
+    flush_waiters: RefCell<Vec<Waker>>,
     /// Set once the socket is closed.
     closed: Event,
     pub(crate) reader: Rc<ReaderShared>,
@@ -188,6 +191,7 @@ impl Conn {
             closing: Cell::new(false),
             eof: Cell::new(false),
             flushing: Cell::new(false),
+            flush_waiters: RefCell::new(Vec::new()),
             closed: Event::new(),
             reader,
         })
@@ -267,6 +271,7 @@ impl Conn {
                         self.resumed.set();
                     }
                     if left == 0 {
+                        self.wake_flush_waiters();
                         break;
                     }
                 }
@@ -306,9 +311,71 @@ impl Conn {
         self.finish_close();
     }
 
+    fn wake_flush_waiters(&self) {
+        let waiters = std::mem::take(&mut *self.flush_waiters.borrow_mut());
+        for w in waiters {
+            w.wake();
+        }
+    }
+
+    /// futures-io `poll_write`: with nothing buffered, sends straight from `data` (no copy);
+    /// else waits for the buffer to empty, so bytes keep their order.
+    pub(crate) fn poll_write_direct(
+        &self,
+        cx: &Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.is_closing() || self.eof.get() {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "Connection lost",
+            )));
+        }
+        if !self.wbuf.borrow().is_empty() {
+            self.flush_waiters.borrow_mut().push(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let out = match &*self.sock.borrow() {
+            Some(sock) => sock.poll_write(cx, data),
+            None => return Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+        };
+        if let Poll::Ready(Err(e)) = &out {
+            let kind = e.kind();
+            self.lose(io::Error::new(kind, e.to_string()));
+        }
+        out
+    }
+
+    /// futures-io `poll_flush`: ready once the buffer is empty.
+    pub(crate) fn poll_flushed(&self, cx: &Context<'_>) -> Poll<io::Result<()>> {
+        if self.wbuf.borrow().is_empty() {
+            return Poll::Ready(if self.lost.get() {
+                Err(io::Error::new(
+                    io::ErrorKind::ConnectionReset,
+                    "Connection lost",
+                ))
+            } else {
+                Ok(())
+            });
+        }
+        self.flush_waiters.borrow_mut().push(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// futures-io `poll_close`: closes after the flush; ready once the socket is closed.
+    pub(crate) fn poll_closed(&self, cx: &Context<'_>) -> Poll<io::Result<()>> {
+        self.close();
+        if self.sock.borrow().is_none() {
+            return Poll::Ready(Ok(()));
+        }
+        self.flush_waiters.borrow_mut().push(cx.waker().clone());
+        Poll::Pending
+    }
+
     fn finish_close(&self) {
         let sock = self.sock.borrow_mut().take();
         drop(sock);
+        self.wake_flush_waiters();
         self.closing.set(true);
         if !self.reader.eof.get() {
             self.reader.feed_eof();

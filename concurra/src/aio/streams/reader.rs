@@ -541,16 +541,27 @@ impl AsyncRead for StreamReader {
             return Poll::Ready(Err(io::Error::other(e)));
         }
         if this.len() == 0 && !this.take_fed() && !this.shared.eof.get() {
-            if let Some(conn) = &this.conn {
-                // Step 2: straight into the caller's buffer.
-                let got = ready!(conn.poll_read(cx, out));
-                if let Ok(0) = got {
-                    this.shared.eof.set(true);
+            match &this.conn {
+                // Step 2: straight into the caller's buffer when it is large...
+                Some(conn) if out.len() >= MIN_READ => {
+                    let got = ready!(conn.poll_read(cx, out));
+                    if let Ok(0) = got {
+                        this.shared.eof.set(true);
+                    }
+                    return Poll::Ready(got);
                 }
-                return Poll::Ready(got);
+                // ...else through the buffer: a read of more than was asked for comes back
+                // short, which tells that the socket is drained (no `EAGAIN` call next time).
+                Some(_) => {
+                    if let Err(e) = ready!(this.poll_fill(cx, 1)) {
+                        return Poll::Ready(Err(io::Error::other(e)));
+                    }
+                }
+                None => {
+                    *this.shared.waiter.borrow_mut() = Some(cx.waker().clone());
+                    return Poll::Pending;
+                }
             }
-            *this.shared.waiter.borrow_mut() = Some(cx.waker().clone());
-            return Poll::Pending;
         }
         let n = out.len().min(this.len());
         out[..n].copy_from_slice(&this.buf[this.start..this.start + n]);

@@ -1,7 +1,12 @@
 //! [`StreamWriter`]: asyncio's `StreamWriter` (the rules are in the `conn` module docs).
 
 use std::fmt;
+use std::io;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use futures_io::AsyncWrite;
 
 use super::conn::{Conn, SockAddr};
 use crate::error::Result;
@@ -10,6 +15,11 @@ use crate::error::Result;
 /// socket does not take at once is buffered and sent by the loop), [`drain`](Self::drain)
 /// waits while the buffer is above its high-water mark. Clones are handles on the same
 /// stream: several tasks may write and drain.
+///
+/// It is also a futures-io `AsyncWrite` for the ecosystem's codecs: `poll_write` sends
+/// straight from the caller's bytes when nothing is buffered (no copy) and waits for the
+/// buffer to empty otherwise; `poll_flush` waits for the buffer to empty; `poll_close` is
+/// [`close`](Self::close) and waits for the socket to be closed.
 ///
 /// The socket closes when [`close`](Self::close) has flushed the buffer (or at
 /// [`abort`](Self::abort)), or when the reader and every writer handle are dropped and the
@@ -135,6 +145,24 @@ impl StreamWriter {
     /// As [`peer_addr`](Self::peer_addr).
     pub fn local_addr(&self) -> Result<SockAddr> {
         self.conn.addr(false)
+    }
+}
+
+impl AsyncWrite for StreamWriter {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.conn.poll_write_direct(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.conn.poll_flushed(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.conn.poll_closed(cx)
     }
 }
 
