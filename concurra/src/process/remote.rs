@@ -28,6 +28,23 @@ const CHUNKS_IN_FLIGHT_PER_WORKER: usize = 4;
 /// `apply_async`, `map`, `imap`, `imap_unordered` over
 /// [`Pool::from_executor`](crate::pool::Pool::from_executor).
 pub trait RemoteExecutor: Executor + DynExecutor {
+    /// Submits `work` with a time limit of its own, counted from its start on a worker: past
+    /// it the engine stops the call and its future fails with [`Error::Timeout`] (as
+    /// [`ProcessPoolExecutor::submit_timeout`](super::ProcessPoolExecutor::submit_timeout)).
+    fn submit_timeout<W: Remote + 'static>(
+        &self,
+        work: W,
+        limit: std::time::Duration,
+    ) -> Future<W::Output> {
+        match EncodedCall::new(work) {
+            Ok((call, future)) => {
+                self.submit_encoded(call.with_time_limit(limit));
+                future
+            }
+            Err(e) => Future::completed(Err(e)),
+        }
+    }
+
     /// Python's `map(fn, *iterables, chunksize=n)`: `chunksize` items per call (one message to
     /// a worker and one back), values in order, lazily; a failing item fails only its place,
     /// a chunk whose call failed as a whole (its worker died) yields that error in its place.
