@@ -168,6 +168,8 @@ impl Builder {
             next_task: AtomicU64::new(1),
             down: Mutex::new(None),
             stop: AtomicBool::new(false),
+            sending: Mutex::new(Some(con)),
+            flushed: Condvar::new(),
         });
         let (tx, rx) = crossbeam_channel::unbounded();
         let mut threads = Vec::new();
@@ -183,7 +185,7 @@ impl Builder {
         let s = Arc::clone(&shared);
         threads.push(spawn(
             "concurra-redis-send",
-            Box::new(move || sender(&s, con, &rx)),
+            Box::new(move || sender(&s, &rx)),
         )?);
         let s = Arc::clone(&shared);
         threads.push(spawn("concurra-redis-read", Box::new(move || reader(&s)))?);
@@ -230,12 +232,20 @@ struct Shared {
     down: Mutex<Option<(Instant, String)>>,
     /// The threads stop (the executor is dropped).
     stop: AtomicBool,
+    /// The connection calls are added on, held while a batch is added (from the last look at
+    /// its calls to the recording of their entries): `shutdown(cancel_futures)` waits it
+    /// out. The sender thread adds batches; a call submitted alone is added by its caller.
+    sending: Mutex<Option<redis::Connection>>,
+    /// Signalled (with `state`) when entries are recorded.
+    flushed: Condvar,
 }
 
 #[derive(Default)]
 struct State {
     calls: HashMap<u64, Slot>,
     shutdown: bool,
+    /// `shutdown(cancel_futures)`: calls not yet added are cancelled, not added.
+    cancel_unsent: bool,
 }
 
 /// A call waiting for its answer.
@@ -319,6 +329,25 @@ impl RedisExecutor {
         Executor::map(self, f, items)
     }
 
+    /// Blocks until every call submitted before is in the broker's stream (or failed, or
+    /// withdrawn because its future was cancelled): after it, a call cancelled while queued
+    /// is deleted from the stream, never leased.
+    pub fn flush(&self) {
+        let target = self.shared.next_task.load(Ordering::Relaxed);
+        let mut state = lock(&self.shared.state);
+        while state
+            .calls
+            .iter()
+            .any(|(t, s)| *t < target && s.entry.is_none())
+        {
+            state = self
+                .shared
+                .flushed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
     /// Stops accepting work (see [`Executor::shutdown`]): `cancel_futures` withdraws the calls
     /// no worker took yet (their futures are cancelled; they never run); `wait` blocks until
     /// every other call is answered (or failed: the broker and no-worker timeouts bound it).
@@ -359,7 +388,7 @@ impl DynExecutor for RedisExecutor {
                 u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
             }),
         };
-        {
+        let alone = {
             let mut state = lock(&shared.state);
             if state.shutdown {
                 drop(state);
@@ -367,6 +396,14 @@ impl DynExecutor for RedisExecutor {
                 return;
             }
             state.calls.insert(task, Slot { call, entry: None });
+            state.calls.len() == 1
+        };
+        // The only call in flight (a round trip): added from here, one thread hop less.
+        if alone {
+            if let Ok(mut con) = shared.sending.try_lock() {
+                send_batch(shared, &mut con, vec![outgoing]);
+                return;
+            }
         }
         let sent = lock(&self.sender).as_ref().map(|tx| tx.send(outgoing));
         if !matches!(sent, Some(Ok(()))) {
@@ -415,6 +452,7 @@ impl Executor for RedisExecutor {
             state.shutdown = true;
             let slots = state.calls.drain().map(|(_, s)| s).collect();
             shared.idle.notify_all();
+            shared.flushed.notify_all();
             slots
         };
         let (added, unsent): (Vec<Slot>, Vec<Slot>) =
@@ -516,6 +554,7 @@ impl Shared {
         if state.calls.is_empty() {
             self.idle.notify_all();
         }
+        self.flushed.notify_all();
         calls
     }
 
@@ -525,6 +564,7 @@ impl Shared {
             let mut state = lock(&self.state);
             let slots = state.calls.drain().map(|(_, s)| s).collect();
             self.idle.notify_all();
+            self.flushed.notify_all();
             slots
         };
         for slot in slots {
@@ -550,6 +590,9 @@ impl Shared {
     /// `shutdown(cancel_futures)`: cancels the calls not yet added and those no worker
     /// leased (deleted from the stream first, so that none of them runs).
     fn withdraw_queued(&self) {
+        lock(&self.state).cancel_unsent = true;
+        // A batch being added is waited out: its calls have their entries after this.
+        drop(lock(&self.sending));
         let (unsent, added): (Vec<u64>, Vec<(u64, String)>) = {
             let state = lock(&self.state);
             let mut unsent = Vec::new();
@@ -584,88 +627,109 @@ impl Shared {
 }
 
 /// The sender thread (see the module docs).
-fn sender(shared: &Shared, con: redis::Connection, rx: &Receiver<Outgoing>) {
-    let mut con = Some(con);
+fn sender(shared: &Shared, rx: &Receiver<Outgoing>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         batch.extend(rx.try_iter().take(BATCH - 1));
-        // Calls cancelled before they left are dropped here: they never run.
-        let cancelled: Vec<u64> = {
-            let state = lock(&shared.state);
-            batch.retain(|o| state.calls.contains_key(&o.task));
-            batch
-                .iter()
-                .filter(|o| {
-                    state
+        send_batch(shared, &mut lock(&shared.sending), batch);
+    }
+}
+
+/// Adds one batch of calls to the stream and records their entries.
+fn send_batch(shared: &Shared, con: &mut Option<redis::Connection>, mut batch: Vec<Outgoing>) {
+    // Calls cancelled before they left are dropped here: they never run.
+    let cancelled: Vec<u64> = {
+        let state = lock(&shared.state);
+        batch.retain(|o| state.calls.contains_key(&o.task));
+        batch
+            .iter()
+            .filter(|o| {
+                state.cancel_unsent
+                    || state
                         .calls
                         .get(&o.task)
                         .is_some_and(|s| s.call.is_cancelled())
-                })
-                .map(|o| o.task)
-                .collect()
-        };
-        if !cancelled.is_empty() {
-            shared.cancel_tasks(&cancelled);
-            batch.retain(|o| !cancelled.contains(&o.task));
+            })
+            .map(|o| o.task)
+            .collect()
+    };
+    if !cancelled.is_empty() {
+        shared.cancel_tasks(&cancelled);
+        batch.retain(|o| !cancelled.contains(&o.task));
+    }
+    if batch.is_empty() {
+        return;
+    }
+    let mut pipe = redis::pipe();
+    for o in &batch {
+        pipe.cmd("XADD")
+            .arg(&shared.keys.tasks)
+            .arg("*")
+            .arg(field::CLIENT)
+            .arg(&shared.client_id)
+            .arg(field::TASK)
+            .arg(o.task)
+            .arg(field::LIMIT)
+            .arg(o.limit_ms)
+            .arg(field::RETRIES)
+            .arg(shared.config.retries)
+            .arg(field::EXPIRY)
+            .arg(u64::try_from(shared.config.result_expiry.as_millis()).unwrap_or(u64::MAX))
+            .arg(field::PAYLOAD)
+            .arg(&o.payload);
+    }
+    // One try on the connection we have, one on a new one (the broker restarted).
+    let mut outcome = Err(None);
+    for _ in 0..2 {
+        if con.is_none() {
+            *con = shared.connect().map_err(|e| outcome = Err(Some(e))).ok();
         }
-        if batch.is_empty() {
-            continue;
-        }
-        let mut pipe = redis::pipe();
-        for o in &batch {
-            pipe.cmd("XADD")
-                .arg(&shared.keys.tasks)
-                .arg("*")
-                .arg(field::CLIENT)
-                .arg(&shared.client_id)
-                .arg(field::TASK)
-                .arg(o.task)
-                .arg(field::LIMIT)
-                .arg(o.limit_ms)
-                .arg(field::RETRIES)
-                .arg(shared.config.retries)
-                .arg(field::EXPIRY)
-                .arg(u64::try_from(shared.config.result_expiry.as_millis()).unwrap_or(u64::MAX))
-                .arg(field::PAYLOAD)
-                .arg(&o.payload);
-        }
-        // One try on the connection we have, one on a new one (the broker restarted).
-        let mut outcome = Err(None);
-        for _ in 0..2 {
-            if con.is_none() {
-                con = shared.connect().map_err(|e| outcome = Err(Some(e))).ok();
-            }
-            let Some(c) = con.as_mut() else { continue };
-            match pipe.query::<Vec<String>>(c) {
-                Ok(ids) => {
-                    outcome = Ok(ids);
-                    break;
-                }
-                Err(e) => {
-                    con = None;
-                    outcome = Err(Some(e));
-                }
-            }
-        }
-        match outcome {
+        let Some(c) = con.as_mut() else { continue };
+        match pipe.query::<Vec<String>>(c) {
             Ok(ids) => {
-                shared.mark_up();
+                outcome = Ok(ids);
+                break;
+            }
+            Err(e) => {
+                *con = None;
+                outcome = Err(Some(e));
+            }
+        }
+    }
+    match outcome {
+        Ok(ids) => {
+            shared.mark_up();
+            // Cancelled while being added: withdrawn at once (a node that leased one in
+            // this round trip kills it).
+            let mut late = Vec::new();
+            {
                 let mut state = lock(&shared.state);
                 for (o, id) in batch.iter().zip(ids) {
                     if let Some(slot) = state.calls.get_mut(&o.task) {
+                        if slot.call.is_cancelled() {
+                            late.push((o.task, id.clone()));
+                        }
                         slot.entry = Some(id);
                     }
                 }
+                shared.flushed.notify_all();
             }
-            Err(e) => {
-                let why = e.map_or_else(|| "no connection".to_string(), |e| e.to_string());
-                shared.mark_down(why.clone());
-                let tasks: Vec<u64> = batch.iter().map(|o| o.task).collect();
-                shared.fail_tasks(
-                    &tasks,
-                    &Error::Broker(format!("cannot add the call: {why}")),
-                );
+            if !late.is_empty() {
+                let entries: Vec<String> = late.iter().map(|(_, e)| e.clone()).collect();
+                if shared.withdraw(&entries, "all").is_ok() {
+                    let tasks: Vec<u64> = late.iter().map(|(t, _)| *t).collect();
+                    shared.cancel_tasks(&tasks);
+                }
             }
+        }
+        Err(e) => {
+            let why = e.map_or_else(|| "no connection".to_string(), |e| e.to_string());
+            shared.mark_down(why.clone());
+            let tasks: Vec<u64> = batch.iter().map(|o| o.task).collect();
+            shared.fail_tasks(
+                &tasks,
+                &Error::Broker(format!("cannot add the call: {why}")),
+            );
         }
     }
 }

@@ -179,7 +179,8 @@ impl Node {
 
     /// A node running the executable `exe`.
     pub fn start_exe(exe: &Path, url: &str, processes: usize, prefetch: usize) -> Node {
-        let mut child = Command::new(exe)
+        let mut command = Command::new(exe);
+        command
             .env(
                 WORKER_ENV,
                 format!("{url}&processes={processes}&prefetch={prefetch}"),
@@ -187,9 +188,15 @@ impl Node {
             .env("TEST_REDIS_URL", url.split('?').next().unwrap())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::piped());
+        // A file just written may still be open for writing in a child another test thread
+        // forked meanwhile (until it execs): ETXTBSY, for a moment.
+        let mut child = loop {
+            match command.spawn() {
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => std::thread::yield_now(),
+                other => break other.unwrap(),
+            }
+        };
         let err = child.stderr.take().unwrap();
         let mut lines = BufReader::new(err).lines();
         let name = loop {

@@ -21,8 +21,8 @@ pub fn count_run(x: u64) -> u64 {
     x
 }
 
-/// Says it started (`RPUSH started:<tag> <node pid>`), waits for its gate (`BLPOP
-/// gate:<tag>`), says it finished; returns the node's pid.
+/// Says it started (`RPUSH started:<tag> <node pid>`), waits for its gate `gate:<tag>` to
+/// open, says it finished; returns the node's pid.
 pub fn held(tag: String) -> u32 {
     let me = node_pid();
     with_redis(|c| {
@@ -31,8 +31,14 @@ pub fn held(tag: String) -> u32 {
             .arg(me)
             .query::<i64>(c)
             .unwrap();
-        redis::cmd("BLPOP")
-            .arg(format!("gate:{tag}"))
+        // An open gate stays open: the token goes back as it is taken (atomically, so a
+        // process killed at the gate loses no token).
+        let gate = format!("gate:{tag}");
+        redis::cmd("BLMOVE")
+            .arg(&gate)
+            .arg(&gate)
+            .arg("LEFT")
+            .arg("RIGHT")
             .arg(0)
             .query::<redis::Value>(c)
             .unwrap();
@@ -81,9 +87,9 @@ pub fn await_started(con: &mut redis::Connection, tag: &str, n: usize) -> Vec<u3
         .collect()
 }
 
-/// Opens the gate of `n` calls tagged `tag`.
+/// Opens the gate of the calls tagged `tag` (`n` > 0), for good.
 pub fn release(con: &mut redis::Connection, tag: &str, n: usize) {
-    for _ in 0..n {
+    if n > 0 {
         redis::cmd("RPUSH")
             .arg(format!("gate:{tag}"))
             .arg(1)
@@ -92,7 +98,7 @@ pub fn release(con: &mut redis::Connection, tag: &str, n: usize) {
     }
 }
 
-/// Opens 100 gates of `tag` when dropped (a failing test does not leave its executor waiting
+/// Opens the gate of `tag` when dropped (a failing test does not leave its executor waiting
 /// for gated calls in its `Drop`).
 pub struct Gates {
     pub url: String,
