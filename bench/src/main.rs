@@ -14,8 +14,9 @@ use std::process::ExitCode;
 use report::Row;
 use workloads::Workload;
 
-// Serves concurra's worker processes (the bench binary started again) before `main` runs.
-concurra::worker_hook!();
+// Serves concurra's worker processes and the remote-* workloads' worker nodes (the bench
+// binary started again) before `main` runs.
+concurra_redis::worker_hook!();
 
 const USAGE: &str = "\
 usage: bench <workload> [--rounds N] [--pin] [--only TEXT]
@@ -32,6 +33,9 @@ workloads:
   proc-throughput  100k trivial calls submitted to a 2-process pool, then all awaited (per task)
   proc-map         x * x over 1M items on a 2-process pool, chunked (per item)
   proc-start       one process started and joined (per start+join)
+  remote-roundtrip one trivial call at a time through Redis, 2 worker nodes; vs Celery, RQ, raw floor
+  remote-throughput 10k trivial calls through Redis, 2 worker nodes; vs Celery, RQ, raw floor (per task)
+  remote-map       x * x over 1M ints through Redis, chunked; vs local process pool, Celery chunks
   all              every workload above
 
 options:
@@ -135,6 +139,7 @@ fn main() -> ExitCode {
         let rows = run_rounds(workload, args.rounds, args.only.as_deref());
         report::print_table(workload, &rows, args.rounds, &cpus);
     }
+    workloads::remote::stop_server();
     ExitCode::SUCCESS
 }
 

@@ -8,6 +8,7 @@ pub mod aio;
 pub mod map;
 pub mod pool_map;
 pub mod process;
+pub mod remote;
 pub mod submit_wait;
 pub mod wake_latency;
 
@@ -29,7 +30,7 @@ pub struct Workload {
     pub peers: fn() -> Vec<Peer>,
 }
 
-pub const ALL: [Workload; 11] = [
+pub const ALL: [Workload; 14] = [
     submit_wait::WORKLOAD,
     wake_latency::WORKLOAD,
     map::WORKLOAD,
@@ -41,6 +42,9 @@ pub const ALL: [Workload; 11] = [
     process::THROUGHPUT,
     process::MAP,
     process::START,
+    remote::ROUNDTRIP,
+    remote::THROUGHPUT,
+    remote::MAP,
 ];
 
 /// One engine doing a workload's job.
