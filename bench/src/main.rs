@@ -14,15 +14,17 @@ use std::process::ExitCode;
 use report::Row;
 use workloads::Workload;
 
-// Serves concurra's worker processes (the bench binary started again) before `main` runs.
-concurra::worker_hook!();
+// Serves concurra's worker processes and the remote-* workloads' worker nodes (the bench
+// binary started again) before `main` runs.
+concurra_redis::worker_hook!();
 
 const USAGE: &str = "\
 usage: bench <workload> [--rounds N] [--pin] [--only TEXT]
 
 workloads:
   submit-wait      100k trivial tasks submitted, then all waited (per task)
-  wake-latency     ping-pong between two threads, 20k round trips (per round trip)
+  wake-latency     ping-pong between two threads, 20k round trips (per round trip; + CPU time)
+  wait-cpu         CPU time of the process over a 10 ms wait: a blocked result, idle pools
   map              a small CPU function over 1M items (per item)
   pool-map         ThreadPool.map / imap_unordered over 1M items, chunked (per item)
   aio-spawn        100k trivial tasks spawned on a one-thread loop, then awaited (per task)
@@ -35,6 +37,9 @@ workloads:
   echo             50 TCP connections x 2,000 round trips of 64 B on one loop (per round trip)
   stream-bulk      1 GiB one way through one TCP connection on one loop (per MiB)
   connections      9,000 TCP connections opened, one round trip each, closed (per connection)
+  remote-roundtrip one trivial call at a time through Redis, 2 worker nodes; vs Celery, RQ, raw floor
+  remote-throughput 10k trivial calls through Redis, 2 worker nodes; vs Celery, RQ, raw floor (per task)
+  remote-map       x * x over 1M ints through Redis, chunked; vs local process pool, Celery chunks
   all              every workload above
 
 options:
@@ -138,6 +143,7 @@ fn main() -> ExitCode {
         let rows = run_rounds(workload, args.rounds, args.only.as_deref());
         report::print_table(workload, &rows, args.rounds, &cpus);
     }
+    workloads::remote::stop_server();
     ExitCode::SUCCESS
 }
 

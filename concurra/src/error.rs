@@ -18,6 +18,9 @@
 //! | a `Pool.terminate()`d result (Python hangs)      | [`Error::Terminated`]             | [`Error::is_terminated`] |
 //! | a future whose producer vanished (Python hangs) | [`Error::Abandoned`]              | [`Error::is_abandoned`] |
 //! | `BrokenProcessPool` after a worker died (the whole pool) | [`Error::WorkerDied`] (that work only) | [`Error::is_worker_died`] |
+//! | Celery's `WorkerLostError` (a remote worker lost mid-call) | [`Error::WorkerLost`] (that work only) | [`Error::is_worker_lost`], [`Error::is_worker_died`] |
+//! | kombu's `OperationalError` (the broker cannot be reached) | [`Error::Broker`]         | [`Error::is_broker`]    |
+//! | (Celery and RQ wait forever with no worker)     | [`Error::NoWorkers`]              | [`Error::is_no_workers`] |
 //! | an OS call that failed (`OSError`)              | [`Error::Io`]                     | [`Error::is_io`]        |
 //! | `ConnectionResetError`, `BrokenPipeError`, `ConnectionRefusedError` | [`Error::Io`] with its [`io_kind`](Error::io_kind) | [`Error::is_connection_lost`] |
 //! | `asyncio.IncompleteReadError`                   | [`Error::IncompleteRead`]         | [`Error::is_incomplete_read`] |
@@ -120,6 +123,32 @@ pub enum Error {
         pid: u32,
         /// Python's `exitcode`: the exit code, or minus the signal that killed it.
         exitcode: i32,
+    },
+
+    /// A remote worker node running the work stopped renewing its lease (killed, stopped, or
+    /// cut off from the broker) and the work was not to be run again (a remote engine's
+    /// `retries`). Counts as a dead worker: [`is_worker_died`](Error::is_worker_died) is
+    /// true for it too.
+    #[error("the remote worker running this call stopped renewing its {lease:?} lease (delivered {attempts} time(s)); it is presumed dead")]
+    WorkerLost {
+        /// How many times the call was handed to a worker.
+        attempts: u32,
+        /// The lease the worker failed to renew.
+        lease: std::time::Duration,
+    },
+
+    /// The message broker of a remote engine (Redis) could not be reached, or refused a
+    /// command.
+    #[error("broker error: {0}")]
+    Broker(String),
+
+    /// No worker of this build served a remote engine within its time limit.
+    #[error("no worker of build {build} answered within {waited:?}: start one (the same executable, in worker mode)")]
+    NoWorkers {
+        /// The build id the work was routed by ([`build_id`](crate::build_id)).
+        build: String,
+        /// How long the engine waited for a worker.
+        waited: std::time::Duration,
     },
 
     /// A worker process could not be started, or did not complete the handshake.
@@ -300,9 +329,25 @@ impl Error {
         matches!(self, Error::Abandoned)
     }
 
-    /// True for [`Error::WorkerDied`].
+    /// True for [`Error::WorkerDied`] and [`Error::WorkerLost`]: the worker running the work
+    /// died before it answered.
     pub fn is_worker_died(&self) -> bool {
-        matches!(self, Error::WorkerDied { .. })
+        matches!(self, Error::WorkerDied { .. } | Error::WorkerLost { .. })
+    }
+
+    /// True for [`Error::WorkerLost`] (a remote worker's lease expired).
+    pub fn is_worker_lost(&self) -> bool {
+        matches!(self, Error::WorkerLost { .. })
+    }
+
+    /// True for [`Error::Broker`].
+    pub fn is_broker(&self) -> bool {
+        matches!(self, Error::Broker(_))
+    }
+
+    /// True for [`Error::NoWorkers`].
+    pub fn is_no_workers(&self) -> bool {
+        matches!(self, Error::NoWorkers { .. })
     }
 
     /// True for [`Error::Io`].
@@ -437,6 +482,17 @@ impl fmt::Debug for Error {
                 .debug_struct("WorkerDied")
                 .field("pid", pid)
                 .field("exitcode", exitcode)
+                .finish(),
+            Error::WorkerLost { attempts, lease } => f
+                .debug_struct("WorkerLost")
+                .field("attempts", attempts)
+                .field("lease", lease)
+                .finish(),
+            Error::Broker(s) => f.debug_tuple("Broker").field(s).finish(),
+            Error::NoWorkers { build, waited } => f
+                .debug_struct("NoWorkers")
+                .field("build", build)
+                .field("waited", waited)
                 .finish(),
             Error::WorkerStart(s) => f.debug_tuple("WorkerStart").field(s).finish(),
             Error::Encode(s) => f.debug_tuple("Encode").field(s).finish(),

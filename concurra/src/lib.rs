@@ -111,6 +111,8 @@
 // `unsafe` lives in these files, each block with a `// SAFETY:` comment:
 // - `process/identity.rs`: calling a function named by its address in a worker (Miri:
 //   `scripts/miri.sh`);
+// - `process/call.rs`: `EncodedCall::from_payload` is an `unsafe fn` (no block): its caller
+//   promises the bytes name a function of this build (a remote engine's worker node);
 // - `process/bootstrap.rs`: `worker_hook!`'s static in the constructor section (no code);
 // - `process/zygote.rs` and `sys/mod.rs`: `fork(2)` in the single-threaded fork server,
 //   `signal(SIGCHLD, SIG_DFL)` and glibc's `mallopt` (FFI; covered by the process tests);
@@ -151,7 +153,7 @@ pub use error::{Error, Result, Unfinished};
 pub use executor::{Apply, AsStream, DynExecutor, Executor, Fallible, Map, MapOptions, Work};
 pub use future::{Future, Promise};
 pub use pool::{AsyncResult, ProcessPool, ThreadPool};
-pub use process::{init, Process, ProcessPoolExecutor};
+pub use process::{build_id, init, Process, ProcessPoolExecutor, RemoteExecutor};
 pub use thread::Thread;
 pub use thread_pool::ThreadPoolExecutor;
 pub use wait::{

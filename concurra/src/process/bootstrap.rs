@@ -52,6 +52,7 @@ pub fn init() {
     }
     // Not a worker: fingerprint the executable now, before it can be rebuilt under us.
     let _ = sys::exe_fingerprint();
+    let _ = sys::exe_build_id();
 }
 
 /// Whether this process was started as a worker but is running `main` instead of serving: the
@@ -220,9 +221,16 @@ pub(super) fn calls(calls: &File, replies: &File, direct: &File) -> i32 {
 ///     // No concurra::init() needed: workers never get here.
 /// }
 /// ```
+///
+/// `worker_hook!(path::to::init)` runs another function instead, one that calls
+/// [`init`] first (a remote engine's, whose worker mode wraps the process engine's).
 #[macro_export]
 macro_rules! worker_hook {
     () => {
+        $crate::worker_hook!($crate::init);
+    };
+    // Another crate's hook that wraps `init` (a remote engine's worker mode).
+    ($init:path) => {
         #[used]
         #[allow(unsafe_code)]
         #[cfg_attr(
@@ -232,7 +240,7 @@ macro_rules! worker_hook {
         #[cfg_attr(target_vendor = "apple", link_section = "__DATA,__mod_init_func")]
         static __CONCURRA_WORKER_HOOK: extern "C" fn() = {
             extern "C" fn concurra_worker_hook() {
-                $crate::init();
+                $init();
             }
             concurra_worker_hook
         };

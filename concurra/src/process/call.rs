@@ -367,14 +367,33 @@ pub(crate) trait Pending: Send {
     fn cancel(self: Box<Self>);
     /// The future's identity ([`Future::ptr_eq`]).
     fn future_id(&self) -> usize;
+    /// Whether the future was cancelled (by its holder: the engine never completed it).
+    fn is_cancelled(&self) -> bool {
+        false
+    }
 }
 
-struct PendingCall<W: private::Encode> {
-    promise: Promise<W::Output>,
+/// A call's waiting side: its promise and how a reply's bytes become its outcome.
+struct PendingCall<T> {
+    promise: Promise<T>,
     future_id: usize,
+    decode: fn(&[u8]) -> Result<T>,
 }
 
-impl<W: private::Encode + 'static> Pending for PendingCall<W> {
+impl<T: Send + 'static> PendingCall<T> {
+    /// The waiting side of a new future, decoding replies with `decode`.
+    fn pair(decode: fn(&[u8]) -> Result<T>) -> (Box<dyn Pending>, Future<T>) {
+        let (promise, future) = future::pair();
+        let pending = PendingCall {
+            future_id: future.id(),
+            promise,
+            decode,
+        };
+        (Box::new(pending), future)
+    }
+}
+
+impl<T: Send + 'static> Pending for PendingCall<T> {
     fn start(&self) -> bool {
         self.promise.set_running_or_notify_cancel()
     }
@@ -384,7 +403,7 @@ impl<W: private::Encode + 'static> Pending for PendingCall<W> {
     }
 
     fn reply(self: Box<Self>, payload: &[u8]) {
-        let _ = self.promise.complete(W::decode(payload));
+        let _ = self.promise.complete((self.decode)(payload));
     }
 
     fn fail(self: Box<Self>, error: Error) {
@@ -397,6 +416,10 @@ impl<W: private::Encode + 'static> Pending for PendingCall<W> {
 
     fn future_id(&self) -> usize {
         self.future_id
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.promise.is_cancelled()
     }
 }
 
@@ -425,6 +448,8 @@ pub struct EncodedCall {
     payload: Vec<u8>,
     /// The future's producer side; `None` once answered.
     pending: Option<Box<dyn Pending>>,
+    /// How long the call may run once started ([`with_time_limit`](Self::with_time_limit)).
+    time_limit: Option<std::time::Duration>,
 }
 
 /// The bytes ahead of a frame's payload: length, version, kind, id.
@@ -446,9 +471,55 @@ impl EncodedCall {
                 name: W::name(),
                 payload: frame,
                 pending: Some(pending),
+                time_limit: None,
             },
             future,
         ))
+    }
+
+    /// A call received as bytes from another process of the same build (a remote engine's
+    /// worker node runs it in its local process pool), with a future of the reply's bytes:
+    /// what [`reply`](Self::reply) must be given on the side that made the call.
+    ///
+    /// # Safety
+    /// `payload` must be the [`payload`](Self::payload) of a call made by [`new`](Self::new)
+    /// in a process of this very build (the same [`build_id`](crate::build_id)): the payload
+    /// names its function by its place in the build, and running it jumps there. A payload
+    /// from another build, or forged, can run any code of this executable. A remote engine
+    /// routes calls by build id and trusts its broker to carry them unaltered.
+    #[allow(unsafe_code)]
+    pub unsafe fn from_payload(payload: Vec<u8>) -> (EncodedCall, Future<Vec<u8>>) {
+        let (pending, future) = PendingCall::pair(|bytes| Ok(bytes.to_vec()));
+        (
+            EncodedCall {
+                name: "a call from another process",
+                payload,
+                pending: Some(pending),
+                time_limit: None,
+            },
+            future,
+        )
+    }
+
+    /// This call with a time limit counted from its start: an engine that can stop a running
+    /// call (the process pool, a remote engine) fails its future with [`Error::Timeout`] past
+    /// it; the thread pool, which cannot, ignores it.
+    #[must_use]
+    pub fn with_time_limit(mut self, limit: std::time::Duration) -> Self {
+        self.time_limit = Some(limit);
+        self
+    }
+
+    /// The call's time limit, if it has one ([`with_time_limit`](Self::with_time_limit)).
+    pub fn time_limit(&self) -> Option<std::time::Duration> {
+        self.time_limit
+    }
+
+    /// Whether the call's future was cancelled by its holder ([`Future::cancel`]) before the
+    /// engine answered it: an engine that keeps calls queued elsewhere (a broker) looks here
+    /// to withdraw them.
+    pub fn is_cancelled(&self) -> bool {
+        self.pending.as_ref().is_some_and(|p| p.is_cancelled())
     }
 
     /// The function's name, for messages.
@@ -531,7 +602,7 @@ impl EncodedCall {
             frame,
             pending,
             started: false,
-            timeout: None,
+            timeout: self.time_limit,
         })
     }
 }
@@ -572,15 +643,11 @@ impl Call {
     pub(crate) fn new<W: Remote + 'static>(work: W, id: u64) -> Result<(Call, Future<W::Output>)> {
         let mut frame = Vec::new();
         work.encode(id, &mut frame)?;
-        let (promise, future) = future::pair();
-        let pending = PendingCall::<W> {
-            future_id: future.id(),
-            promise,
-        };
+        let (pending, future) = PendingCall::pair(W::decode);
         Ok((
             Call {
                 frame,
-                pending: Box::new(pending),
+                pending,
                 started: false,
                 timeout: None,
             },

@@ -25,6 +25,32 @@ use serde::{Deserialize, Serialize};
 
 use crate::unwind;
 
+/// The identity of the running build, the same on every machine that runs a copy of this
+/// executable and different for any other build: `elf-<hex>`, the GNU build-id note the
+/// linker wrote into the file (a hash of the linked output; Debian's and most distributions'
+/// toolchains write one by default), or `hash-<size>-<hex>`, a 128-bit hash of the file's
+/// bytes when it has no such note (macOS, or a linker run with `--build-id=none`).
+///
+/// Why the build id first: it is a few hundred bytes of the file's headers, read in
+/// microseconds, where hashing a debug build (tens of megabytes) costs tens of milliseconds
+/// at every start of every process; both are fixed by the bytes of the build, unlike the
+/// local engine's fingerprint (device, inode, size, time), which differs between machines.
+/// Read once per process and cached. Remote engines route calls by it (a function's
+/// identity, its offset in the build, means something only within one build).
+///
+/// ```
+/// let id = concurra::build_id().unwrap();
+/// assert!(id.starts_with("elf-") || id.starts_with("hash-"));
+/// assert_eq!(id, concurra::build_id().unwrap());
+/// ```
+///
+/// # Errors
+/// [`Error::Io`](crate::Error::Io) if the executable cannot be read.
+pub fn build_id() -> crate::Result<&'static str> {
+    crate::sys::exe_build_id()
+        .map_err(|e| crate::Error::io("cannot read this executable's build id", e))
+}
+
 /// The signature of every trampoline: arguments in, encoded outcome appended to `out`; true if
 /// the function returned (false: it panicked or its argument did not decode).
 pub(crate) type Trampoline = fn(args: &[u8], out: &mut Vec<u8>) -> bool;

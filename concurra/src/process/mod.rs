@@ -69,11 +69,14 @@ mod child;
 pub mod fuzz;
 mod identity;
 mod pool;
+mod remote;
 mod single;
 pub mod wire;
 mod zygote;
 
 pub use bootstrap::init;
 pub use call::{EncodedCall, Remote, RemoteError};
+pub use identity::build_id;
 pub use pool::{Builder as PoolBuilder, ProcessPoolExecutor};
+pub use remote::RemoteExecutor;
 pub use single::{Builder, Process};

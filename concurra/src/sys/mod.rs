@@ -10,6 +10,9 @@
 //!   which names the running file even if it was replaced on disk).
 //! * [`exe_fingerprint`]: a number that differs between two builds of the executable (the
 //!   file's device, inode, size and modification time).
+//! * [`exe_build_id`]: the build's identity, equal on every machine for the same build and
+//!   different for any other build (the linker's build id when the file has one, else a hash
+//!   of the file's content).
 //! * [`die_with_parent`]: ask the kernel to kill the calling process when its parent dies
 //!   (Linux: `PR_SET_PDEATHSIG`; elsewhere the worker's end-of-file watchdog does it alone),
 //!   and report whether the expected parent is still the parent.
@@ -102,6 +105,119 @@ fn fingerprint_now() -> io::Result<u64> {
     )
         .hash(&mut h);
     Ok(h.finish())
+}
+
+/// The running build's identity, as text: `elf-<hex>` (the GNU build-id note the linker
+/// wrote, a hash of the linked output) or, for a file without one, `hash-<size>-<hex>` (a
+/// hash of the file's bytes). The same on every machine that runs a copy of the file, and
+/// different for any other build. Computed once per process (at its first use; the engine's
+/// `init` takes it first thing), so a file rebuilt while the program runs cannot pass for
+/// the one it started from.
+pub(crate) fn exe_build_id() -> io::Result<&'static str> {
+    static ONCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    if let Some(id) = ONCE.get() {
+        return Ok(id);
+    }
+    let mut file = std::fs::File::open(self_exe()?)?;
+    let id = match elf_build_id(&mut file)? {
+        Some(note) => format!("elf-{}", hex(&note)),
+        None => content_hash(&mut file)?,
+    };
+    Ok(ONCE.get_or_init(|| id))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// The `NT_GNU_BUILD_ID` note of a 64-bit little-endian ELF file, if it has one: read from its
+/// program headers' `PT_NOTE` segments (a few hundred bytes, not the whole file).
+fn elf_build_id(file: &mut std::fs::File) -> io::Result<Option<Vec<u8>>> {
+    use std::io::{Read, Seek, SeekFrom};
+    const PT_NOTE: u32 = 4;
+    const NT_GNU_BUILD_ID: u32 = 3;
+    let u16_at = |b: &[u8], at: usize| u16::from_le_bytes([b[at], b[at + 1]]);
+    let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    let u64_at = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+    let mut head = [0u8; 64];
+    file.seek(SeekFrom::Start(0))?;
+    // Only 64-bit (class 2), little-endian (data 1) files.
+    if file.read_exact(&mut head).is_err()
+        || &head[..4] != b"\x7fELF"
+        || head[4] != 2
+        || head[5] != 1
+    {
+        return Ok(None);
+    }
+    let (phoff, phentsize, phnum) = (
+        u64_at(&head, 32),
+        usize::from(u16_at(&head, 54)),
+        usize::from(u16_at(&head, 56)),
+    );
+    if phentsize < 56 || phnum > 4096 {
+        return Ok(None);
+    }
+    let mut table = vec![0u8; phentsize * phnum];
+    file.seek(SeekFrom::Start(phoff))?;
+    file.read_exact(&mut table)?;
+    for header in table.chunks_exact(phentsize) {
+        let (offset, size) = (u64_at(header, 8), u64_at(header, 32));
+        if u32_at(header, 0) != PT_NOTE || size > 1 << 20 {
+            continue;
+        }
+        let mut notes = vec![0u8; usize::try_from(size).unwrap_or(0)];
+        file.seek(SeekFrom::Start(offset))?;
+        file.read_exact(&mut notes)?;
+        let mut at = 0;
+        while at + 12 <= notes.len() {
+            let name_len = u32_at(&notes, at) as usize;
+            let desc_len = u32_at(&notes, at + 4) as usize;
+            let kind = u32_at(&notes, at + 8);
+            let name_at = at + 12;
+            let desc_at = name_at + name_len.next_multiple_of(4);
+            let end = desc_at + desc_len.next_multiple_of(4);
+            if desc_at + desc_len > notes.len() {
+                break;
+            }
+            if kind == NT_GNU_BUILD_ID && notes[name_at..name_at + name_len] == *b"GNU\0" {
+                return Ok(Some(notes[desc_at..desc_at + desc_len].to_vec()));
+            }
+            at = end;
+        }
+    }
+    Ok(None)
+}
+
+/// `hash-<size>-<hex>`: a hash of every byte of the file (SipHash with fixed keys, over 1 MiB
+/// blocks), for a file without a build-id note.
+fn content_hash(file: &mut std::fs::File) -> io::Result<String> {
+    use std::hash::Hasher;
+    use std::io::{Read, Seek, SeekFrom};
+    file.seek(SeekFrom::Start(0))?;
+    // Two hashers with different seeds: 128 bits, so that two builds never collide by chance.
+    let mut a = std::collections::hash_map::DefaultHasher::new();
+    let mut b = std::collections::hash_map::DefaultHasher::new();
+    b.write_u64(0x9e37_79b9_7f4a_7c15);
+    let mut block = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut block)?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        a.write(&block[..n]);
+        b.write(&block[..n]);
+    }
+    Ok(format!(
+        "hash-{size:x}-{:016x}{:016x}",
+        a.finish(),
+        b.finish()
+    ))
 }
 
 /// Asks for SIGKILL when the parent dies (Linux), then checks that `parent` is still the parent
@@ -559,4 +675,50 @@ pub(crate) fn wait_any_readable(fds: &[std::os::fd::BorrowedFd<'_>]) -> io::Resu
         }
     }
     Ok(polled.iter().map(|p| !p.revents().is_empty()).collect())
+}
+
+#[cfg(test)]
+mod build_id_tests {
+    use super::*;
+
+    fn file_with(bytes: &[u8]) -> std::fs::File {
+        use std::io::Write;
+        let path = std::env::temp_dir().join(format!(
+            "concurra-hash-{}-{}",
+            std::process::id(),
+            bytes.len()
+        ));
+        let mut f = std::fs::File::create(&path).unwrap();
+        f.write_all(bytes).unwrap();
+        drop(f);
+        let f = std::fs::File::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        f
+    }
+
+    #[test]
+    fn a_file_without_a_note_is_hashed_and_any_change_shows() {
+        let a = vec![7u8; 3 << 20];
+        let mut b = a.clone();
+        b[2 << 20] = 8;
+        b.push(0);
+        let (mut fa, mut fb) = (file_with(&a), file_with(&b));
+        assert_eq!(elf_build_id(&mut fa).unwrap(), None);
+        let (ha, hb) = (
+            content_hash(&mut fa).unwrap(),
+            content_hash(&mut fb).unwrap(),
+        );
+        assert!(ha.starts_with("hash-300000-"), "{ha}");
+        assert_ne!(ha, hb);
+        assert_eq!(ha, content_hash(&mut fa).unwrap());
+    }
+
+    #[test]
+    fn this_executable_has_the_linkers_build_id() {
+        let id = exe_build_id().unwrap();
+        if cfg!(target_os = "linux") {
+            // Debian's toolchain links with --build-id (sha1: 20 bytes).
+            assert!(id.starts_with("elf-") && id.len() == 4 + 40, "{id}");
+        }
+    }
 }

@@ -87,7 +87,7 @@ use self::outbox::Outbox;
 use self::state::{Channel, Effects, Failure, Job, Limits, Pool, Refused, Stop};
 use super::call::{Call, Chunked, EncodedCall, Remote, FLAGS};
 use super::child::{Child, DEFAULT_HANDSHAKE};
-use crate::chunk::{private, Chunk, Either};
+use crate::chunk::{private, Chunk};
 use crate::error::{Error, Result};
 use crate::executor::{Apply, Executor, MapOptions, Work};
 use crate::future::{self, Future, Promise};
@@ -744,23 +744,13 @@ impl ProcessPoolExecutor {
         I: IntoIterator<Item = A>,
         I::IntoIter: 'static,
     {
-        if chunksize == 0 {
-            let refused = Error::InvalidArgument("chunksize must be >= 1".into());
-            return Either::Right(std::iter::once(Err(refused)));
-        }
-        let mut items = items.into_iter();
-        let chunks = std::iter::from_fn(move || {
-            let chunk: Vec<A> = items.by_ref().take(chunksize).collect();
-            (!chunk.is_empty()).then_some(chunk)
-        });
-        let per_worker = MapOptions::new()
-            .in_flight(self.shared.config.max_workers * CHUNKS_IN_FLIGHT_PER_WORKER);
-        Either::Left(crate::chunk::flatten(Executor::map_with(
+        super::remote::map_chunked_on(
             self,
-            Chunked(f),
-            chunks,
-            per_worker,
-        )))
+            f,
+            items,
+            chunksize,
+            self.shared.config.max_workers * CHUNKS_IN_FLIGHT_PER_WORKER,
+        )
     }
 
     /// Submits `f` over one chunk of `items` (the Pool facade's map unit).
