@@ -314,3 +314,68 @@ fn shutdown_with_cancel_futures_under_load_cancels_the_queued_and_ends_the_rest(
     assert_eq!(runs.len(), ok, "ran {} but {ok} succeeded", runs.len());
     assert!(runs.values().all(|&n| n == 1));
 }
+
+/// The submitter of `a_submitter_that_exits_leaves_its_calls_running`, run as a child process
+/// of this test binary (`CQ_SUBMITTER_URL` set; otherwise it does nothing): submits 20
+/// counted calls, makes sure they are in the stream, and exits without waiting for them.
+#[test]
+fn submitter_child() {
+    let Ok(url) = std::env::var("CQ_SUBMITTER_URL") else {
+        return;
+    };
+    let exe = executor(&url)
+        .result_expiry(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let futures: Vec<_> = (0..20u64)
+        .map(|x| exe.submit(Apply(count_run, x)))
+        .collect();
+    exe.flush();
+    // Gone at once, as a crashed or finished submitter would be: no shutdown, no waiting.
+    std::mem::forget(futures);
+    std::mem::forget(exe);
+    std::process::exit(0);
+}
+
+#[test]
+fn a_submitter_that_exits_leaves_its_calls_running_and_their_answers_expire() {
+    let Some(redis) = Redis::start() else { return };
+    let url = redis.url("gone");
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "submitter_child", "--test-threads=1"])
+        .env("CQ_SUBMITTER_URL", &url)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "the submitter child: {status}");
+    // Its calls wait in the stream; a node started now runs each of them once.
+    let _node = Node::start(&url, 2);
+    let mut con = redis.con();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let ran: usize = redis::cmd("HLEN").arg("runs").query(&mut con).unwrap();
+        if ran == 20 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{ran} of 20 calls ran"
+        );
+        // Nothing notifies an outside observer of a run: poll the counter.
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let runs: std::collections::HashMap<u64, i64> =
+        redis::cmd("HGETALL").arg("runs").query(&mut con).unwrap();
+    assert!(runs.values().all(|&r| r == 1), "a call ran twice: {runs:?}");
+    // The answers went to the gone submitter's result stream, which expires.
+    let streams: Vec<String> = redis::cmd("KEYS")
+        .arg("cq:gone:res:*")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(streams.len(), 1, "{streams:?}");
+    let ttl: i64 = redis::cmd("PTTL").arg(&streams[0]).query(&mut con).unwrap();
+    assert!(
+        ttl > 0 && ttl <= 60_000,
+        "the result stream's time to live: {ttl} ms"
+    );
+}
