@@ -14,7 +14,7 @@
 
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::process::child::Child;
 use crate::sys::{self, Kill};
@@ -33,8 +33,6 @@ pub(super) struct Outbox {
     /// how much of what was written the worker never read ([`unread`](Outbox::unread)).
     keep: OwnedFd,
     backlog: Mutex<Backlog>,
-    /// Notified whenever no thread is writing any more (`flushing` turned false).
-    settled: Condvar,
 }
 
 struct Backlog {
@@ -64,7 +62,6 @@ impl Outbox {
                 flushing: false,
                 closed: false,
             }),
-            settled: Condvar::new(),
         }
     }
 
@@ -83,10 +80,11 @@ impl Outbox {
         true
     }
 
-    /// No thread writes any more: waiters on [`unread`](Outbox::unread) may look.
+    /// No thread writes any more: [`unread`](Outbox::unread) counts the queued bytes again.
+    /// (Nothing waits for this: a condition variable notified here cost a futex call per
+    /// flush, that is per call, for no waiter.)
     fn settle(&self, backlog: &mut Backlog) {
         backlog.flushing = false;
-        self.settled.notify_all();
     }
 
     /// After a failed write: nothing more goes out, and the worker is killed, so its reader
