@@ -115,7 +115,8 @@
 //   promises the bytes name a function of this build (a remote engine's worker node);
 // - `process/bootstrap.rs`: `worker_hook!`'s static in the constructor section (no code);
 // - `process/zygote.rs` and `sys/mod.rs`: `fork(2)` in the single-threaded fork server,
-//   `signal(SIGCHLD, SIG_DFL)` and glibc's `mallopt` (FFI; covered by the process tests);
+//   `signal(SIGCHLD, SIG_DFL)`, glibc's `mallopt` and `kill(2)` of this process (FFI; covered
+//   by the process and signal tests);
 // - `chunk/slots.rs` (a map's list written in place by its chunks) and `chunk/pull.rs` (a
 //   map's input lent to the workers that read it) (Miri: `scripts/miri.sh`);
 // - `future/outcome.rs`: the outcome cell is `Sync` for any `Send` value; shared borrows need
