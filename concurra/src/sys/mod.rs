@@ -57,6 +57,22 @@ pub(crate) fn current_native_id() -> Option<u64> {
     ))
 }
 
+/// True on the process's main thread (the one that ran `main`).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn is_main_thread() -> bool {
+    rustix::thread::gettid() == rustix::process::getpid()
+}
+
+/// True on the process's main thread (the one that ran `main`).
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn is_main_thread() -> bool {
+    // SAFETY: a libc function without preconditions.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::pthread_main_np() != 0
+    }
+}
+
 /// The calling thread's kernel id: not available on this platform yet.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 pub(crate) fn current_native_id() -> Option<u64> {
@@ -473,6 +489,16 @@ pub(crate) fn signal_self(signal: i32) -> io::Result<()> {
         Ok(())
     } else {
         Err(io::Error::last_os_error())
+    }
+}
+
+/// Sends signal number `signal` to the calling thread (delivered before this returns unless
+/// the thread blocks it).
+pub(crate) fn raise_here(signal: i32) {
+    // SAFETY: `raise(3)` with a signal number the caller checked; no memory is involved.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::raise(signal);
     }
 }
 
