@@ -44,6 +44,10 @@ const CASES: &[(&str, Expect)] = &[
         Expect::Ok("42 handler-while-running restored"),
     ),
     ("not_on_the_main_thread", Expect::Ok("default-in-thread")),
+    (
+        "a_program_handler_takes_ctrl_c_over",
+        Expect::Ok("5 restored"),
+    ),
 ];
 
 #[derive(Clone, Copy)]
@@ -232,6 +236,19 @@ fn child(name: &str) {
                 "handler-in-thread"
             };
             println!("{during}");
+        }
+        "a_program_handler_takes_ctrl_c_over" => {
+            let r = aio::try_run(async {
+                let got = std::rc::Rc::new(aio::Event::new());
+                let g = got.clone();
+                aio::add_signal_handler(Signal::SIGINT, move || g.set()).unwrap();
+                signal::raise(Signal::SIGINT).unwrap();
+                got.wait().await;
+                // Main goes on after the program's handler ran.
+                aio::sleep(Duration::from_millis(1)).await;
+                5
+            });
+            println!("{} {}", r.unwrap(), restored());
         }
         other => panic!("no case {other}"),
     }

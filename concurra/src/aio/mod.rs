@@ -51,6 +51,7 @@
 //! | `loop.sock_connect/sock_accept/sock_recv/sock_sendall/sock_sendto/sock_recvfrom` | [`net`]: `TcpStream`, `TcpListener`, `UnixStream`, `UnixListener`, `UdpSocket` |
 //! | `loop.add_signal_handler(sig, cb)`, `remove_signal_handler(sig)` | [`add_signal_handler`], [`remove_signal_handler`] (restores the disposition found) |
 //! | a loop awaiting a signal (tokio's `signal::unix::signal`) | [`signal()`] → [`SignalStream`] |
+//! | `asyncio.create_subprocess_exec`, `_shell`, `Process` | [`subprocess`]: [`Command`](subprocess::Command) → [`Child`](subprocess::Child) |
 //! | `asyncio.CancelledError`                       | [`Error::Cancelled`](crate::Error::Cancelled) on the task's outcome (see below) |
 //!
 //! # Protocol
@@ -171,6 +172,7 @@ mod queue;
 mod runner;
 mod signal;
 mod streams;
+pub mod subprocess;
 mod sync;
 mod timeout;
 

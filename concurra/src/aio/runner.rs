@@ -13,6 +13,13 @@
 //!    ends the program at once, whatever the loop is doing;
 //! 3. when `run` returns, the disposition found is back (it was the default).
 //!
+//! A program that handles `SIGINT` on the loop itself ([`add_signal_handler`] or
+//! [`signal()`]) takes Ctrl-C over for as long as its handler lives (Python: its
+//! `loop.add_signal_handler(SIGINT, ..)` replaces asyncio.run's handler).
+//!
+//! [`add_signal_handler`]: super::add_signal_handler
+//! [`signal()`]: super::signal()
+//!
 //! If main completes in the same poll that sees the signal, main's own outcome wins (a main
 //! already ending by its own cancellation reports that, not an interruption: CPython's
 //! `test_interrupt_cancelled_task`). Off the main thread, or when `SIGINT` is ignored or
@@ -24,7 +31,6 @@ use std::task::{Context, Poll};
 
 use super::signal::SignalStream;
 use crate::error::{Error, Result};
-use crate::signal::Signal;
 use crate::sys::signal as registry;
 
 /// `main`, cancelled by the first `SIGINT` (see the module docs).
@@ -62,7 +68,7 @@ impl<F: StdFuture> StdFuture for Interruptible<F> {
             if takes_ctrl_c() {
                 // A failure to watch SIGINT (no descriptors) leaves Ctrl-C at its default,
                 // as Python tolerates a failing `signal.signal()`.
-                this.sigint = super::signal::signal(Signal::SIGINT).ok();
+                this.sigint = super::signal::runner_sigint().ok();
             }
         }
         let Some(main) = this.main.as_mut() else {
@@ -74,7 +80,8 @@ impl<F: StdFuture> StdFuture for Interruptible<F> {
             return Poll::Ready(Ok(out));
         }
         let interrupted = match this.sigint.as_mut() {
-            Some(s) => s.poll_delivered(cx),
+            // While the program handles SIGINT itself, Ctrl-C is its business.
+            Some(s) => s.poll_delivered(cx) && !super::signal::sigint_claimed(),
             None => false,
         };
         if interrupted {

@@ -38,7 +38,7 @@
 //! });
 //! ```
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::os::fd::AsRawFd;
@@ -54,6 +54,36 @@ use super::engine::{LoopId, Registered};
 use crate::error::{Error, Result};
 use crate::signal::Signal;
 use crate::sys::signal as registry;
+
+thread_local! {
+    /// Handlers and streams of `SIGINT` the program made on this thread's loop: while there
+    /// is one, Ctrl-C is theirs and `aio::run` does not cancel main (as a handler installed
+    /// with `loop.add_signal_handler(SIGINT, ..)` replaces asyncio.run's).
+    static SIGINT_CLAIMS: Cell<usize> = const { Cell::new(0) };
+}
+
+/// True while the program handles `SIGINT` itself on this thread's loop.
+pub(super) fn sigint_claimed() -> bool {
+    SIGINT_CLAIMS.with(Cell::get) > 0
+}
+
+/// A claim on `SIGINT` by the program (counted while it lives).
+struct Claim;
+
+impl Claim {
+    fn of(signal: Signal) -> Option<Claim> {
+        (signal == Signal::SIGINT).then(|| {
+            SIGINT_CLAIMS.with(|c| c.set(c.get() + 1));
+            Claim
+        })
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let _ = SIGINT_CLAIMS.try_with(|c| c.set(c.get() - 1));
+    }
+}
 
 /// A registry subscription as a mio source.
 struct SubSource(registry::Subscription);
@@ -109,6 +139,7 @@ struct Entry {
     callback: RefCell<Rc<dyn Fn()>>,
     /// The dispatch task's waker, to end it when the handler is removed.
     waker: RefCell<Option<Waker>>,
+    claim: RefCell<Option<Claim>>,
 }
 
 impl Entry {
@@ -116,6 +147,8 @@ impl Entry {
         let sub = self.sub.borrow_mut().take();
         let removed = sub.is_some();
         drop(sub);
+        let claim = self.claim.borrow_mut().take();
+        drop(claim);
         let waker = self.waker.borrow_mut().take();
         if let Some(w) = waker {
             w.wake();
@@ -192,6 +225,7 @@ pub fn add_signal_handler(signal: Signal, callback: impl Fn() + 'static) -> Resu
         sub: RefCell::new(Some(sub)),
         callback: RefCell::new(callback),
         waker: RefCell::new(None),
+        claim: RefCell::new(Claim::of(signal)),
     });
     with_table(|t| t.push(Rc::downgrade(&entry)));
     let task = super::create_task(dispatch(entry));
@@ -251,6 +285,7 @@ pub fn remove_signal_handler(signal: Signal) -> bool {
 pub struct SignalStream {
     signal: Signal,
     sub: Registered<SubSource>,
+    _claim: Option<Claim>,
 }
 
 /// Watches `signal` on the running loop (see [`SignalStream`]).
@@ -261,6 +296,16 @@ pub fn signal(signal: Signal) -> Result<SignalStream> {
     Ok(SignalStream {
         signal,
         sub: subscribe(signal, "aio::signal")?,
+        _claim: Claim::of(signal),
+    })
+}
+
+/// `aio::run`'s own watch of `SIGINT` (not a claim by the program).
+pub(super) fn runner_sigint() -> Result<SignalStream> {
+    Ok(SignalStream {
+        signal: Signal::SIGINT,
+        sub: subscribe(Signal::SIGINT, "aio::run")?,
+        _claim: None,
     })
 }
 

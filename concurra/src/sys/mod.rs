@@ -502,6 +502,37 @@ pub(crate) fn raise_here(signal: i32) {
     }
 }
 
+/// Sends signal number `signal` to the process `pid`. The caller guarantees `pid` is a child
+/// it has not reaped (so the number cannot have been reused).
+pub(crate) fn send_signal(pid: u32, signal: i32) -> io::Result<()> {
+    let pid = pid_of(pid)?;
+    // SAFETY: `kill(2)` with a live child's pid and a signal number; no memory is involved.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::kill(pid.as_raw_nonzero().get(), signal) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Makes the child started by `cmd` lead a new session (`setsid`, Python's
+/// `start_new_session`). This takes std's fork path instead of `posix_spawn`.
+pub(crate) fn new_session(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the hook runs in the child between fork and exec and calls only `setsid(2)`,
+    // which is async-signal-safe and touches no memory of the parent.
+    #[allow(unsafe_code)]
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Restores the default disposition of SIGCHLD (children stay until reaped).
 pub(crate) fn default_child_signal() {
     // SAFETY: `signal` with `SIG_DFL` installs no handler, so no code runs in signal context;
