@@ -35,6 +35,9 @@ workloads:
   echo             50 TCP connections x 2,000 round trips of 64 B on one loop (per round trip)
   stream-bulk      1 GiB one way through one TCP connection on one loop (per MiB)
   connections      9,000 TCP connections opened, one round trip each, closed (per connection)
+  subprocess-spawn spawn /bin/true and wait, one at a time (per child)
+  subprocess-pipe  communicate 64 MiB through cat (per MiB)
+  signal-latency   raise a signal, wait for the loop's handler (per signal)
   all              every workload above
 
 options:

@@ -10,6 +10,7 @@ pub mod net;
 pub mod pool_map;
 pub mod process;
 pub mod submit_wait;
+pub mod subproc;
 pub mod wait_cpu;
 pub mod wake_latency;
 
@@ -31,7 +32,7 @@ pub struct Workload {
     pub peers: fn() -> Vec<Peer>,
 }
 
-pub const ALL: [Workload; 15] = [
+pub const ALL: [Workload; 18] = [
     submit_wait::WORKLOAD,
     wake_latency::WORKLOAD,
     wait_cpu::WORKLOAD,
@@ -47,6 +48,9 @@ pub const ALL: [Workload; 15] = [
     net::ECHO,
     net::BULK,
     net::CONNECTIONS,
+    subproc::SPAWN,
+    subproc::PIPE,
+    subproc::SIGNAL_LATENCY,
 ];
 
 /// One engine doing a workload's job.

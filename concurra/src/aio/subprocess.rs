@@ -65,6 +65,9 @@ use super::streams::{pipe_reader, pipe_writer, StreamReader, StreamWriter, DEFAU
 use crate::error::{Error, Result};
 use crate::signal::Signal;
 
+/// How much of `communicate`'s input is handed to the writer at once.
+const FEED_CHUNK: usize = 256 * 1024;
+
 /// Where a child's standard stream goes.
 #[derive(Debug)]
 pub struct Stdio(StdioKind);
@@ -599,10 +602,12 @@ impl Child {
         let mut stderr = self.stderr.take();
         let feed = async move {
             if let Some(w) = stdin {
-                if let Some(input) = input {
-                    if w.write(input).is_ok() {
-                        // BrokenPipe / ConnectionReset: the child did not want it all.
-                        let _ = w.drain().await;
+                // In slices, each drained below the low-water mark before the next: the
+                // write buffer stays small instead of holding a copy of all of `input`.
+                for chunk in input.unwrap_or_default().chunks(FEED_CHUNK) {
+                    // BrokenPipe / ConnectionReset: the child did not want it all.
+                    if w.write(chunk).is_err() || w.drain().await.is_err() {
+                        break;
                     }
                 }
                 w.close();
