@@ -40,6 +40,9 @@ workloads:
   remote-roundtrip one trivial call at a time through Redis, 2 worker nodes; vs Celery, RQ, raw floor
   remote-throughput 10k trivial calls through Redis, 2 worker nodes; vs Celery, RQ, raw floor (per task)
   remote-map       x * x over 1M ints through Redis, chunked; vs local process pool, Celery chunks
+  subprocess-spawn spawn /bin/true and wait, one at a time (per child)
+  subprocess-pipe  communicate 64 MiB through cat (per MiB)
+  signal-latency   raise a signal, wait for the loop's handler (per signal)
   all              every workload above
 
 options:

@@ -25,6 +25,7 @@
 //! | `ConnectionResetError`, `BrokenPipeError`, `ConnectionRefusedError` | [`Error::Io`] with its [`io_kind`](Error::io_kind) | [`Error::is_connection_lost`] |
 //! | `asyncio.IncompleteReadError`                   | [`Error::IncompleteRead`]         | [`Error::is_incomplete_read`] |
 //! | `asyncio.LimitOverrunError`, `readline`'s `ValueError` | [`Error::LimitOverrun`]    | [`Error::is_limit_overrun`] |
+//! | `KeyboardInterrupt` out of `asyncio.run`        | [`Error::Interrupted`]            | [`Error::is_interrupted`] |
 //! | a worker process that cannot start              | [`Error::WorkerStart`]            | [`Error::is_worker_start`] |
 //! | `PicklingError` (a value that cannot cross)     | [`Error::Encode`]                 | [`Error::is_encode`]    |
 //! | `UnpicklingError` (malformed bytes)             | [`Error::Decode`]                 | [`Error::is_decode`]    |
@@ -185,6 +186,11 @@ pub enum Error {
         /// How many bytes the read would have consumed (Python's `consumed`).
         consumed: usize,
     },
+
+    /// The program was interrupted by Ctrl-C (`SIGINT`) while [`aio::try_run`](crate::aio::try_run)
+    /// ran its main (Python: `KeyboardInterrupt` out of `asyncio.run`).
+    #[error("interrupted by SIGINT (Ctrl-C)")]
+    Interrupted,
 
     /// An operating-system call failed.
     #[error("{context}: {source}")]
@@ -360,6 +366,11 @@ impl Error {
         matches!(self, Error::IncompleteRead { .. })
     }
 
+    /// True for [`Error::Interrupted`].
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self, Error::Interrupted)
+    }
+
     /// True for [`Error::LimitOverrun`].
     pub fn is_limit_overrun(&self) -> bool {
         matches!(self, Error::LimitOverrun { .. })
@@ -498,6 +509,7 @@ impl fmt::Debug for Error {
             Error::Encode(s) => f.debug_tuple("Encode").field(s).finish(),
             Error::Decode(s) => f.debug_tuple("Decode").field(s).finish(),
             Error::Abandoned => f.write_str("Abandoned"),
+            Error::Interrupted => f.write_str("Interrupted"),
             Error::IncompleteRead { partial, expected } => f
                 .debug_struct("IncompleteRead")
                 .field("partial_len", &partial.len())

@@ -127,6 +127,9 @@
 // - `sys/signal.rs`: `sigaction(2)`, the signal handler (atomics and `write(2)` only, errno
 //   kept) and its chaining to a handler installed before (covered by `tests/signal.rs`, real
 //   signals);
+// - `sys/mod.rs` also: `raise(3)` (aio::run re-raising SIGINT), `kill(2)` to an unreaped child
+//   (`aio::subprocess`), and the `setsid(2)` pre-exec hook of `start_new_session` (covered by
+//   `tests/aio_interrupt.rs` and `tests/cpython_subprocess.rs`, real signals and children);
 // Everything else is safe code. The Future's state machine and the thread pool's idle
 // accounting are checked by loom models (`src/loom.rs`, `scripts/loom.sh`).
 #![deny(unsafe_code)]

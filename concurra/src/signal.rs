@@ -127,7 +127,7 @@ impl Signal {
     }
 
     /// The signal if concurra may watch it, else why not.
-    fn watchable(self) -> Result<i32> {
+    pub(crate) fn watchable(self) -> Result<i32> {
         match registry::refusal(self.0) {
             None => Ok(self.0),
             Some(why) => Err(Error::InvalidArgument(format!("{self} {why}"))),

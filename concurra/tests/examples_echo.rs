@@ -3,27 +3,12 @@
 //! refused client exits 1 with a clear message. `cargo test` builds the examples first;
 //! a targeted `cargo test --test examples_echo` needs `cargo build --examples` before.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+mod common;
 
-fn example(name: &str) -> PathBuf {
-    // target/<profile>/deps/<this test> -> target/<profile>/examples/<name>
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name);
-    assert!(
-        path.exists(),
-        "{} is not built: run `cargo test` (or `cargo build --examples`) first",
-        path.display()
-    );
-    path
-}
+use common::examples::example;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 
 #[test]
 fn echo_server_and_client() {

@@ -11,6 +11,7 @@ pub mod pool_map;
 pub mod process;
 pub mod remote;
 pub mod submit_wait;
+pub mod subproc;
 pub mod wait_cpu;
 pub mod wake_latency;
 
@@ -32,7 +33,7 @@ pub struct Workload {
     pub peers: fn() -> Vec<Peer>,
 }
 
-pub const ALL: [Workload; 18] = [
+pub const ALL: [Workload; 21] = [
     submit_wait::WORKLOAD,
     wake_latency::WORKLOAD,
     wait_cpu::WORKLOAD,
@@ -51,6 +52,9 @@ pub const ALL: [Workload; 18] = [
     remote::ROUNDTRIP,
     remote::THROUGHPUT,
     remote::MAP,
+    subproc::SPAWN,
+    subproc::PIPE,
+    subproc::SIGNAL_LATENCY,
 ];
 
 /// One engine doing a workload's job.

@@ -49,6 +49,9 @@
 //! | `reader.read(n)`, `read()`, `readexactly`, `readuntil`, `readline`, `async for line in reader` | [`StreamReader::read`], [`read_to_end`](StreamReader::read_to_end), [`read_exactly`](StreamReader::read_exactly), [`read_until`](StreamReader::read_until), [`read_line`](StreamReader::read_line), [`lines`](StreamReader::lines) |
 //! | `writer.write`, `drain`, `write_eof`, `close`, `wait_closed` | [`StreamWriter::write`], [`drain`](StreamWriter::drain), [`write_eof`](StreamWriter::write_eof), [`close`](StreamWriter::close), [`wait_closed`](StreamWriter::wait_closed) |
 //! | `loop.sock_connect/sock_accept/sock_recv/sock_sendall/sock_sendto/sock_recvfrom` | [`net`]: `TcpStream`, `TcpListener`, `UnixStream`, `UnixListener`, `UdpSocket` |
+//! | `loop.add_signal_handler(sig, cb)`, `remove_signal_handler(sig)` | [`add_signal_handler`], [`remove_signal_handler`] (restores the disposition found) |
+//! | a loop awaiting a signal (tokio's `signal::unix::signal`) | [`signal()`] → [`SignalStream`] |
+//! | `asyncio.create_subprocess_exec`, `_shell`, `Process` | [`subprocess`]: [`Command`](subprocess::Command) → [`Child`](subprocess::Child) |
 //! | `asyncio.CancelledError`                       | [`Error::Cancelled`](crate::Error::Cancelled) on the task's outcome (see below) |
 //!
 //! # Protocol
@@ -166,7 +169,10 @@ mod gather;
 mod group;
 pub mod net;
 mod queue;
+mod runner;
+mod signal;
 mod streams;
+pub mod subprocess;
 mod sync;
 mod timeout;
 
@@ -196,6 +202,7 @@ pub use self::queue::{
     Fifo, GenericQueue, Get, GetError, Join as QueueJoin, Lifo, LifoQueue, Priority, PriorityQueue,
     Put, PutError, Queue, QueueStream, Storage,
 };
+pub use self::signal::{add_signal_handler, remove_signal_handler, signal, SignalStream};
 pub use self::streams::{
     open_connection, open_unix_connection, start_server, start_unix_server, Lines, Server,
     ServerBuilder, SockAddr, StreamFeeder, StreamReader, StreamWriter, DEFAULT_LIMIT,
@@ -228,7 +235,11 @@ use crate::error::Result;
 /// from a running event loop`), if the OS refuses a poller, or if `main` panics (the panic goes
 /// on after the loop shut down).
 pub fn run<F: StdFuture>(main: F) -> F::Output {
-    Builder::new().run(main)
+    match try_run(main) {
+        Ok(out) => out,
+        Err(e) if e.is_interrupted() => runner::exit_interrupted(),
+        Err(e) => panic!("{e}"),
+    }
 }
 
 /// [`run`] that returns an error instead of panicking when the loop cannot run `main`.
@@ -241,7 +252,18 @@ pub fn run<F: StdFuture>(main: F) -> F::Output {
 /// assert!(nested.unwrap_err().is_invalid_state());
 /// ```
 ///
+/// # Ctrl-C
+///
+/// As `asyncio.run` since Python 3.11: on the main thread, while `SIGINT` has its default
+/// disposition, the first Ctrl-C cancels main (and the task it awaits) and `try_run` returns
+/// [`Error::Interrupted`](crate::Error::Interrupted); the default disposition is back at once,
+/// so a second Ctrl-C ends the program. [`run`] has no error to return: it ends the process as
+/// Python's uncaught `KeyboardInterrupt` does, by `SIGINT` (exit status 130 in a shell).
+/// [`Builder::run`] and [`Builder::try_run`] leave `SIGINT` alone (Python's
+/// `loop.run_until_complete`).
+///
 /// # Errors
+/// [`Error::Interrupted`](crate::Error::Interrupted) after Ctrl-C (above);
 /// [`Error::InvalidState`](crate::Error::InvalidState) if called from inside a running loop
 /// (Python: `RuntimeError`); [`Error::Io`](crate::Error::Io) if the OS refuses a poller (too
 /// many open files, say), or if the poller fails while the loop runs (the loop is shut down
@@ -250,7 +272,7 @@ pub fn run<F: StdFuture>(main: F) -> F::Output {
 /// # Panics
 /// If `main` panics (the panic goes on after the loop shut down).
 pub fn try_run<F: StdFuture>(main: F) -> Result<F::Output> {
-    Builder::new().try_run(main)
+    Builder::new().try_run(runner::interruptible(main))?
 }
 
 /// Wraps `coro` in a task on the running loop and schedules its first step (Python:

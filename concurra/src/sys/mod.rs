@@ -60,6 +60,22 @@ pub(crate) fn current_native_id() -> Option<u64> {
     ))
 }
 
+/// True on the process's main thread (the one that ran `main`).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn is_main_thread() -> bool {
+    rustix::thread::gettid() == rustix::process::getpid()
+}
+
+/// True on the process's main thread (the one that ran `main`).
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn is_main_thread() -> bool {
+    // SAFETY: a libc function without preconditions.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::pthread_main_np() != 0
+    }
+}
+
 /// The calling thread's kernel id: not available on this platform yet.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 pub(crate) fn current_native_id() -> Option<u64> {
@@ -589,6 +605,47 @@ pub(crate) fn signal_self(signal: i32) -> io::Result<()> {
         Ok(())
     } else {
         Err(io::Error::last_os_error())
+    }
+}
+
+/// Sends signal number `signal` to the calling thread (delivered before this returns unless
+/// the thread blocks it).
+pub(crate) fn raise_here(signal: i32) {
+    // SAFETY: `raise(3)` with a signal number the caller checked; no memory is involved.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::raise(signal);
+    }
+}
+
+/// Sends signal number `signal` to the process `pid`. The caller guarantees `pid` is a child
+/// it has not reaped (so the number cannot have been reused).
+pub(crate) fn send_signal(pid: u32, signal: i32) -> io::Result<()> {
+    let pid = pid_of(pid)?;
+    // SAFETY: `kill(2)` with a live child's pid and a signal number; no memory is involved.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::kill(pid.as_raw_nonzero().get(), signal) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Makes the child started by `cmd` lead a new session (`setsid`, Python's
+/// `start_new_session`). This takes std's fork path instead of `posix_spawn`.
+pub(crate) fn new_session(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the hook runs in the child between fork and exec and calls only `setsid(2)`,
+    // which is async-signal-safe and touches no memory of the parent.
+    #[allow(unsafe_code)]
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }
 

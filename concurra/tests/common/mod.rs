@@ -18,6 +18,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod aio;
+pub(crate) mod examples;
 pub(crate) mod net;
 pub(crate) mod socket_gate;
 pub(crate) mod tasks;

@@ -18,7 +18,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::io;
+use std::io::{self, Read, Write};
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
@@ -27,10 +27,13 @@ use crate::aio::net::stream as net;
 use crate::aio::Event;
 use crate::error::{Error, Result};
 
-/// The socket under a stream.
+/// The descriptor under a stream: a socket, or one end of a pipe (a child's stdout or
+/// stderr to read, its stdin to write).
 pub(crate) enum Socket {
     Tcp(Registered<mio::net::TcpStream>),
     Unix(Registered<mio::net::UnixStream>),
+    PipeIn(Registered<mio::unix::pipe::Receiver>),
+    PipeOut(Registered<mio::unix::pipe::Sender>),
 }
 
 impl Socket {
@@ -38,6 +41,19 @@ impl Socket {
         match self {
             Socket::Tcp(s) => net::poll_read(s, cx, buf),
             Socket::Unix(s) => net::poll_read(s, cx, buf),
+            Socket::PipeIn(p) => {
+                let want = buf.len();
+                let out = p.poll_read_with(cx, |mut r| r.read(buf));
+                if let Poll::Ready(Ok(n)) = out {
+                    // Less than asked: the pipe is empty (the readiness shortcut of `net`).
+                    if n > 0 && n < want {
+                        p.clear_read_ready();
+                    }
+                }
+                out
+            }
+            // A write-only pipe has nothing to read.
+            Socket::PipeOut(_) => Poll::Ready(Ok(0)),
         }
     }
 
@@ -45,13 +61,33 @@ impl Socket {
         match self {
             Socket::Tcp(s) => net::poll_write(s, cx, buf),
             Socket::Unix(s) => net::poll_write(s, cx, buf),
+            Socket::PipeOut(p) => {
+                let out = p.poll_write_with(cx, |mut w| w.write(buf));
+                if let Poll::Ready(Ok(n)) = out {
+                    if n > 0 && n < buf.len() {
+                        p.clear_write_ready();
+                    }
+                }
+                out
+            }
+            Socket::PipeIn(_) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the read end of a pipe cannot be written",
+            ))),
         }
+    }
+
+    /// True if the write side can be shut down in place (a socket); a pipe's write end
+    /// half-closes by closing.
+    fn can_half_close(&self) -> bool {
+        matches!(self, Socket::Tcp(_) | Socket::Unix(_))
     }
 
     fn shutdown_write(&self) -> io::Result<()> {
         match self {
             Socket::Tcp(s) => net::shutdown_write(s),
             Socket::Unix(s) => net::shutdown_write(s),
+            Socket::PipeIn(_) | Socket::PipeOut(_) => Ok(()),
         }
     }
 
@@ -67,6 +103,10 @@ impl Socket {
                 let a = if peer { s.peer_addr() } else { s.local_addr() };
                 a.map(SockAddr::Unix)
             }
+            Socket::PipeIn(_) | Socket::PipeOut(_) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "a pipe has no address",
+            )),
         }
     }
 }
@@ -293,8 +333,17 @@ impl Conn {
         if self.closing.get() {
             self.finish_close();
         } else if self.eof.get() {
-            if let Some(sock) = &*self.sock.borrow() {
-                let _ = sock.shutdown_write();
+            let in_place = match &*self.sock.borrow() {
+                Some(sock) if sock.can_half_close() => {
+                    let _ = sock.shutdown_write();
+                    true
+                }
+                Some(_) => false,
+                None => true,
+            };
+            if !in_place {
+                // A pipe: its end-of-file is its close (asyncio's pipe transport).
+                self.finish_close();
             }
         }
     }

@@ -24,6 +24,28 @@ pub use self::writer::StreamWriter;
 use super::net::{Target, TcpStream, UnixStream};
 use crate::error::Result;
 
+/// A reader over the read end of a pipe (a child's stdout or stderr), with `limit`.
+pub(crate) fn pipe_reader(
+    pipe: crate::aio::engine::Registered<mio::unix::pipe::Receiver>,
+    limit: usize,
+) -> Result<StreamReader> {
+    let shared = Rc::new(ReaderShared::default());
+    let conn = Conn::new(Socket::PipeIn(pipe), shared.clone());
+    let mut reader = StreamReader::with_shared(shared, Some(conn));
+    reader.set_limit(limit)?;
+    Ok(reader)
+}
+
+/// A writer over the write end of a pipe (a child's stdin); `write_eof` closes it.
+pub(crate) fn pipe_writer(
+    pipe: crate::aio::engine::Registered<mio::unix::pipe::Sender>,
+) -> StreamWriter {
+    StreamWriter::new(Conn::new(
+        Socket::PipeOut(pipe),
+        Rc::new(ReaderShared::default()),
+    ))
+}
+
 /// The reader and writer of a connected socket.
 fn streams_of(sock: Socket) -> (StreamReader, StreamWriter) {
     let shared = Rc::new(ReaderShared::default());

@@ -207,6 +207,20 @@ impl StreamReader {
         out
     }
 
+    /// Everything buffered, handing over the buffer itself when the data starts at its
+    /// front and fills at least half of it (no copy of a large read-to-end, little slack).
+    fn take_all(&mut self) -> Vec<u8> {
+        if self.start == 0 && self.end >= self.buf.len() / 2 {
+            let mut out = std::mem::take(&mut self.buf);
+            out.truncate(self.end);
+            self.end = 0;
+            self.scan = 0;
+            out
+        } else {
+            self.consume(self.len())
+        }
+    }
+
     fn skip(&mut self, n: usize) {
         self.start += n;
         self.scan = 0;
@@ -361,7 +375,7 @@ impl StreamReader {
     pub async fn read_to_end(&mut self) -> Result<Vec<u8>> {
         std::future::poll_fn(|cx| {
             while ready!(self.poll_fill(cx, self.limit))? {}
-            Poll::Ready(Ok(self.consume(self.len())))
+            Poll::Ready(Ok(self.take_all()))
         })
         .await
     }
