@@ -31,7 +31,7 @@ pub struct Workload {
     pub peers: fn() -> Vec<Peer>,
 }
 
-pub const ALL: [Workload; 15] = [
+pub const ALL: [Workload; 16] = [
     submit_wait::WORKLOAD,
     wake_latency::WORKLOAD,
     wait_cpu::WORKLOAD,
@@ -45,6 +45,7 @@ pub const ALL: [Workload; 15] = [
     process::MAP,
     process::START,
     net::ECHO,
+    net::ECHO_REMOTE,
     net::BULK,
     net::CONNECTIONS,
 ];
