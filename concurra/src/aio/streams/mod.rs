@@ -95,7 +95,9 @@ where
 }
 
 /// Serves on the Unix socket at `path` (Python: `asyncio.start_unix_server(cb, path)`); a
-/// stale socket file at `path` is removed first, as asyncio does.
+/// stale socket file at `path` is removed first, as asyncio does, and the server removes
+/// its socket file when it closes or is dropped (Python 3.13; see
+/// [`ServerBuilder::cleanup_socket`]).
 ///
 /// # Errors
 /// As [`UnixListener::bind`](super::net::UnixListener::bind).
