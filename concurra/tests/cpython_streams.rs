@@ -541,6 +541,61 @@ fn start_unix_server() {
     });
 }
 
+/// asyncio's `create_server` binds every address the host resolves to (and every host of a
+/// sequence): `localhost` is served on each of its addresses, and an IPv4 and an IPv6
+/// loopback address given together are both served (the IPv6 one `IPV6_V6ONLY`).
+#[test]
+fn start_server_listens_on_every_address() {
+    use std::net::SocketAddr;
+    run(async {
+        let server = aio::start_server(echo_line, ("localhost", 0))
+            .await
+            .unwrap();
+        serves_on_each(&server, None).await;
+        let both: Vec<SocketAddr> =
+            vec!["127.0.0.1:0".parse().unwrap(), "[::1]:0".parse().unwrap()];
+        let server = aio::start_server(echo_line, both).await.unwrap();
+        serves_on_each(&server, Some(2)).await;
+    });
+}
+
+/// Checks that `server` listens on the addresses `localhost` resolves to (`None`) or on
+/// `count` distinct ones, and that each serves a round trip; closes it.
+async fn serves_on_each(server: &Server, count: Option<usize>) {
+    use std::net::{SocketAddr, ToSocketAddrs};
+    let addrs: Vec<SocketAddr> = server
+        .sockets()
+        .iter()
+        .map(|s| match s {
+            aio::SockAddr::Inet(a) => *a,
+            other => panic!("not a TCP address: {other:?}"),
+        })
+        .collect();
+    let mut got: Vec<_> = addrs.iter().map(SocketAddr::ip).collect();
+    got.sort();
+    got.dedup();
+    assert_eq!(got.len(), addrs.len(), "one listener per address");
+    match count {
+        Some(n) => assert_eq!(got.len(), n),
+        None => {
+            let mut want: Vec<_> = ("localhost", 0)
+                .to_socket_addrs()
+                .unwrap()
+                .map(|a| a.ip())
+                .collect();
+            want.sort();
+            want.dedup();
+            assert_eq!(got, want);
+        }
+    }
+    for a in addrs {
+        let (mut r, w) = aio::open_connection(a).await.unwrap();
+        client_round_trip(&mut r, &w).await;
+    }
+    server.close();
+    server.wait_closed().await;
+}
+
 /// Python 3.13 (gh-111246, `cleanup_socket=True`): a Unix server removes its socket file
 /// when it closes, and when it is dropped; a connection accepted before goes on.
 #[test]

@@ -227,8 +227,8 @@ impl ServerBuilder {
         F: StdFuture<Output = ()> + 'static,
     {
         self.check()?;
-        let listener = Listener::Tcp(TcpListener::bind(addr).await?);
-        self.serve(listener, handler)
+        let listeners = TcpListener::bind_all(addr).await?;
+        self.serve(listeners.into_iter().map(Listener::Tcp).collect(), handler)
     }
 
     /// Serves on the Unix socket at `path` (see
@@ -253,7 +253,7 @@ impl ServerBuilder {
         } else {
             None
         };
-        let server = self.serve(listener, handler)?;
+        let server = self.serve(vec![listener], handler)?;
         *server.inner.socket_file.borrow_mut() = file;
         Ok(server)
     }
@@ -270,7 +270,7 @@ impl ServerBuilder {
         Ok(())
     }
 
-    fn serve<H, F>(self, listener: Listener, handler: H) -> Result<Server>
+    fn serve<H, F>(self, listeners: Vec<Listener>, handler: H) -> Result<Server>
     where
         H: Fn(StreamReader, StreamWriter) -> F + 'static,
         F: StdFuture<Output = ()> + 'static,
@@ -280,7 +280,10 @@ impl ServerBuilder {
         let room = Event::new();
         room.set();
         let inner = Rc::new(Inner {
-            sockets: vec![listener.addr()?],
+            sockets: listeners
+                .iter()
+                .map(Listener::addr)
+                .collect::<Result<_>>()?,
             accepting: RefCell::new(Vec::new()),
             closed: Event::new(),
             clients: RefCell::new(Vec::new()),
@@ -291,9 +294,12 @@ impl ServerBuilder {
             limit: self.limit,
             socket_file: RefCell::new(None),
         });
-        let weak = Rc::downgrade(&inner);
-        let task = create_task(accept_loop(weak, listener, Rc::new(handler)));
-        inner.accepting.borrow_mut().push(task);
+        let handler = Rc::new(handler);
+        let tasks = listeners
+            .into_iter()
+            .map(|l| create_task(accept_loop(Rc::downgrade(&inner), l, handler.clone())))
+            .collect();
+        *inner.accepting.borrow_mut() = tasks;
         Ok(Server { inner })
     }
 }
