@@ -1,7 +1,7 @@
 """echo-remote for Python: the asyncio streams server of echo.py, the clients in another
 process (the bench binary, `$BENCH_EXE`, started again with `BENCH_ECHO_CLIENTS` set: the
 same tokio clients every peer of the workload gets). Prints the clients' `ns_per_op=<float>`
-(per round trip).
+(per round trip). `echo_remote_uvloop.py` runs the same server on uvloop.
 
 Usage: BENCH_EXE=<bench binary> python3 echo_remote.py <n>
 """
@@ -31,9 +31,9 @@ async def job(n):
     return out.decode()
 
 
-def main():
+def main(run=asyncio.run):
     n = int(sys.argv[1])
-    out = asyncio.run(job(n))
+    out = run(job(n))
     print(next(l for l in out.splitlines() if l.startswith("ns_per_op=")))
 
 

@@ -86,6 +86,11 @@ fn echo_remote_peers() -> Vec<Peer> {
             threads_echo_remote,
         ),
         Peer::python("Python asyncio streams", ROUND_TRIPS, "echo_remote.py"),
+        Peer::python(
+            "Python uvloop streams",
+            ROUND_TRIPS,
+            "echo_remote_uvloop.py",
+        ),
     ]
 }
 
