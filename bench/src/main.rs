@@ -35,6 +35,7 @@ workloads:
   proc-map         x * x over 1M items on a 2-process pool, chunked (per item)
   proc-start       one process started and joined (per start+join)
   echo             50 TCP connections x 2,000 round trips of 64 B on one loop (per round trip)
+  echo-remote      the same, the clients in another process (per round trip)
   stream-bulk      1 GiB one way through one TCP connection on one loop (per MiB)
   connections      9,000 TCP connections opened, one round trip each, closed (per connection)
   remote-roundtrip one trivial call at a time through Redis, 2 worker nodes; vs Celery, RQ, raw floor
@@ -113,6 +114,17 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("bench echo child: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+
+    // ...and the clients of `echo-remote`.
+    if std::env::var_os(workloads::net::ECHO_CLIENTS).is_some() {
+        return match workloads::net::echo_clients() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("bench echo clients: {e}");
                 ExitCode::FAILURE
             }
         };

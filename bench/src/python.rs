@@ -17,6 +17,11 @@ pub fn run(script: &str, ops: usize) -> Result<f64, String> {
     let output = Command::new(&python)
         .arg(&path)
         .arg(ops.to_string())
+        // For scripts that start this binary again (echo_remote.py's clients).
+        .env(
+            "BENCH_EXE",
+            std::env::current_exe().map_err(|e| format!("no path to the bench binary: {e}"))?,
+        )
         .output()
         .map_err(|e| format!("cannot run {}: {e}", python.to_string_lossy()))?;
     if !output.status.success() {

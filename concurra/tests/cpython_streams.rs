@@ -541,6 +541,117 @@ fn start_unix_server() {
     });
 }
 
+/// asyncio's `create_server` binds every address the host resolves to (and every host of a
+/// sequence): `localhost` is served on each of its addresses, and an IPv4 and an IPv6
+/// loopback address given together are both served (the IPv6 one `IPV6_V6ONLY`).
+#[test]
+fn start_server_listens_on_every_address() {
+    use std::net::SocketAddr;
+    run(async {
+        let server = aio::start_server(echo_line, ("localhost", 0))
+            .await
+            .unwrap();
+        serves_on_each(&server, None).await;
+        let both: Vec<SocketAddr> =
+            vec!["127.0.0.1:0".parse().unwrap(), "[::1]:0".parse().unwrap()];
+        let server = aio::start_server(echo_line, both).await.unwrap();
+        serves_on_each(&server, Some(2)).await;
+    });
+}
+
+/// Checks that `server` listens on the addresses `localhost` resolves to (`None`) or on
+/// `count` distinct ones, and that each serves a round trip; closes it.
+async fn serves_on_each(server: &Server, count: Option<usize>) {
+    use std::net::{SocketAddr, ToSocketAddrs};
+    let addrs: Vec<SocketAddr> = server
+        .sockets()
+        .iter()
+        .map(|s| match s {
+            aio::SockAddr::Inet(a) => *a,
+            other => panic!("not a TCP address: {other:?}"),
+        })
+        .collect();
+    let mut got: Vec<_> = addrs.iter().map(SocketAddr::ip).collect();
+    got.sort();
+    got.dedup();
+    assert_eq!(got.len(), addrs.len(), "one listener per address");
+    match count {
+        Some(n) => assert_eq!(got.len(), n),
+        None => {
+            let mut want: Vec<_> = ("localhost", 0)
+                .to_socket_addrs()
+                .unwrap()
+                .map(|a| a.ip())
+                .collect();
+            want.sort();
+            want.dedup();
+            assert_eq!(got, want);
+        }
+    }
+    for a in addrs {
+        let (mut r, w) = aio::open_connection(a).await.unwrap();
+        client_round_trip(&mut r, &w).await;
+    }
+    server.close();
+    server.wait_closed().await;
+}
+
+/// Python 3.13 (gh-111246, `cleanup_socket=True`): a Unix server removes its socket file
+/// when it closes, and when it is dropped; a connection accepted before goes on.
+#[test]
+fn unix_server_removes_its_socket_file() {
+    let path = SockPath::new();
+    let p = path.0.clone();
+    run(async move {
+        let server = aio::start_unix_server(echo_line, &p).await.unwrap();
+        assert!(p.exists());
+        let (mut r, w) = aio::open_unix_connection(&p).await.unwrap();
+        server.close();
+        assert!(!p.exists(), "close() removes the socket file");
+        client_round_trip(&mut r, &w).await;
+        drop((r, w));
+        server.wait_closed().await;
+
+        let server = aio::start_unix_server(echo_line, &p).await.unwrap();
+        assert!(p.exists());
+        drop(server);
+        assert!(!p.exists(), "dropping the server removes the socket file");
+    });
+}
+
+/// The socket file is removed only if it is still the one bound: a file put in its place
+/// is left alone; `cleanup_socket(false)` keeps the file.
+#[test]
+fn unix_server_leaves_a_replaced_or_kept_socket_file() {
+    let path = SockPath::new();
+    let p = path.0.clone();
+    run(async move {
+        let server = aio::start_unix_server(echo_line, &p).await.unwrap();
+        std::fs::remove_file(&p).unwrap();
+        std::fs::write(&p, b"not a socket").unwrap();
+        server.close();
+        assert_eq!(std::fs::read(&p).unwrap(), b"not a socket");
+        std::fs::remove_file(&p).unwrap();
+
+        // Another socket bound at the path since: not ours either.
+        let server = aio::start_unix_server(echo_line, &p).await.unwrap();
+        std::fs::remove_file(&p).unwrap();
+        let other = std::os::unix::net::UnixListener::bind(&p).unwrap();
+        server.close();
+        assert!(p.exists(), "another socket's file is left alone");
+        drop(other);
+        std::fs::remove_file(&p).unwrap();
+
+        let server = Server::builder()
+            .cleanup_socket(false)
+            .start_unix(echo_line, &p)
+            .await
+            .unwrap();
+        server.close();
+        assert!(p.exists(), "cleanup_socket(false) keeps the file");
+    });
+}
+
 /// test_drain_raises: the peer accepts and closes; write + drain fails with a lost
 /// connection instead of spinning (bpo-25441).
 #[test]

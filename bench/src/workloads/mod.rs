@@ -33,7 +33,7 @@ pub struct Workload {
     pub peers: fn() -> Vec<Peer>,
 }
 
-pub const ALL: [Workload; 21] = [
+pub const ALL: [Workload; 22] = [
     submit_wait::WORKLOAD,
     wake_latency::WORKLOAD,
     wait_cpu::WORKLOAD,
@@ -47,6 +47,7 @@ pub const ALL: [Workload; 21] = [
     process::MAP,
     process::START,
     net::ECHO,
+    net::ECHO_REMOTE,
     net::BULK,
     net::CONNECTIONS,
     remote::ROUNDTRIP,

@@ -21,6 +21,13 @@ pub const ECHO: Workload = Workload {
     peers: echo_peers,
 };
 
+pub const ECHO_REMOTE: Workload = Workload {
+    name: "echo-remote",
+    about: "echo's 50 connections x 64-byte round trips, the clients in another process",
+    unit: "round trip",
+    peers: echo_remote_peers,
+};
+
 pub const BULK: Workload = Workload {
     name: "stream-bulk",
     about: "1 GiB one way through one TCP connection on one loop (time per MiB)",
@@ -62,6 +69,27 @@ fn echo_peers() -> Vec<Peer> {
             "Python uvloop Protocol",
             PYTHON_ROUND_TRIPS,
             "echo_uvloop_protocol.py",
+        ),
+    ]
+}
+
+/// `echo-remote`: only the server differs; the clients are always the same tokio
+/// current-thread loop in a child process (the bench binary started again with
+/// [`ECHO_CLIENTS`] set), which times the round trips.
+fn echo_remote_peers() -> Vec<Peer> {
+    vec![
+        Peer::rust("concurra streams", ROUND_TRIPS, concurra_echo_remote),
+        Peer::rust("tokio current-thread", ROUND_TRIPS, tokio_echo_remote),
+        Peer::rust(
+            "blocking threads (1 per socket)",
+            ROUND_TRIPS,
+            threads_echo_remote,
+        ),
+        Peer::python("Python asyncio streams", ROUND_TRIPS, "echo_remote.py"),
+        Peer::python(
+            "Python uvloop streams",
+            ROUND_TRIPS,
+            "echo_remote_uvloop.py",
         ),
     ]
 }
@@ -111,34 +139,92 @@ fn rss() -> usize {
     pages * 4096
 }
 
-fn report_rss(peer: &str, before: usize, peak: usize, n: usize) {
+/// Bytes the allocator has handed out and not taken back, every arena (glibc's
+/// `mallinfo2`: chunk sizes, so its per-chunk overhead counts). Unlike RSS it is not hidden
+/// by memory an earlier peer freed and this one reuses.
+fn heap_in_use() -> usize {
+    // SAFETY: mallinfo2 only reads the allocator's counters (it takes each arena's lock).
+    let info = unsafe { libc::mallinfo2() };
+    info.uordblks + info.hblkhd
+}
+
+/// A memory figure at the peak: RSS and heap growth since `before`.
+#[derive(Clone, Copy)]
+struct Mem {
+    rss: usize,
+    heap: usize,
+}
+
+impl Mem {
+    fn now() -> Mem {
+        Mem {
+            rss: rss(),
+            heap: heap_in_use(),
+        }
+    }
+}
+
+fn report_rss(peer: &str, before: Mem, n: usize) {
+    let peak = Mem::now();
     eprintln!(
-        "   {peer}: {} bytes of RSS per connection at the peak (both ends, {n} open)",
-        peak.saturating_sub(before) / n
+        "   {peer}: {} B of RSS, {} B of heap per connection at the peak (both ends, {n} open)",
+        peak.rss.saturating_sub(before.rss) / n,
+        peak.heap.saturating_sub(before.heap) / n
+    );
+}
+
+/// The server side alone: `n` plain blocking `std::net` clients (a descriptor each, no heap
+/// beyond the vector reserved before `before`) connect from another thread to the server at
+/// `addr`, make one line round trip each and stay open, idle; then the heap and RSS growth
+/// per connection is printed, and the clients close. The server's handler waits in its
+/// second read_line: idle, nothing buffered.
+fn report_server_alone(peer: &str, addr: std::net::SocketAddr, n: usize) {
+    let mut clients = Vec::with_capacity(n);
+    let before = Mem::now();
+    for _ in 0..n {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(b"ping\n").unwrap();
+        let mut line = [0u8; 5];
+        s.read_exact(&mut line).unwrap();
+        assert_eq!(&line, b"ping\n");
+        clients.push(s);
+    }
+    let peak = Mem::now();
+    eprintln!(
+        "   {peer}: {} B of RSS, {} B of heap per connection, server side alone ({n} idle)",
+        peak.rss.saturating_sub(before.rss) / n,
+        peak.heap.saturating_sub(before.heap) / n
     );
 }
 
 // ---------------------------------------------------------------------------------------
 // echo
 
+/// The echo server of `echo` and `echo-remote`: `write` + `drain` what futures-io
+/// `read_exact` got.
+async fn concurra_echo_server() -> aio::Server {
+    use futures::AsyncReadExt;
+    aio::start_server(
+        |mut r: aio::StreamReader, w: aio::StreamWriter| async move {
+            let mut buf = [0u8; MSG];
+            while r.read_exact(&mut buf).await.is_ok() {
+                w.write(&buf).unwrap();
+                if w.drain().await.is_err() {
+                    break;
+                }
+            }
+        },
+        "127.0.0.1:0",
+    )
+    .await
+    .unwrap()
+}
+
 fn concurra_echo(n: usize) -> f64 {
     use futures::AsyncReadExt;
     let per_conn = n / CONNS;
     aio::run(async move {
-        let server = aio::start_server(
-            |mut r: aio::StreamReader, w: aio::StreamWriter| async move {
-                let mut buf = [0u8; MSG];
-                while r.read_exact(&mut buf).await.is_ok() {
-                    w.write(&buf).unwrap();
-                    if w.drain().await.is_err() {
-                        break;
-                    }
-                }
-            },
-            "127.0.0.1:0",
-        )
-        .await
-        .unwrap();
+        let server = concurra_echo_server().await;
         let addr = server.local_addr().unwrap();
         let mut conns = Vec::new();
         for _ in 0..CONNS {
@@ -164,6 +250,152 @@ fn concurra_echo(n: usize) -> f64 {
         }
         ns_per_op(start.elapsed(), per_conn * CONNS)
     })
+}
+
+// ---------------------------------------------------------------------------------------
+// echo-remote
+
+/// Set (to `ADDR,ROUND_TRIPS_PER_CONNECTION`) in the environment of the bench binary started
+/// again as `echo-remote`'s clients.
+pub const ECHO_CLIENTS: &str = "BENCH_ECHO_CLIENTS";
+
+/// The clients of `echo-remote`, in the child process: [`CONNS`] connections to the server
+/// at the address in [`ECHO_CLIENTS`], a warm-up, then the timed round trips; prints
+/// `ns_per_op=` (per round trip) on standard output.
+pub fn echo_clients() -> Result<(), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let spec = std::env::var(ECHO_CLIENTS).map_err(|e| e.to_string())?;
+    let (addr, per_conn) = spec
+        .split_once(',')
+        .ok_or_else(|| format!("{ECHO_CLIENTS}: not ADDR,N: {spec}"))?;
+    let addr: std::net::SocketAddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+    let per_conn: usize = per_conn.parse().map_err(|e| format!("{per_conn}: {e}"))?;
+    let ns = tokio_rt().block_on(async move {
+        let mut conns = Vec::new();
+        for _ in 0..CONNS {
+            let s = tokio::net::TcpStream::connect(addr).await?;
+            s.set_nodelay(true)?;
+            conns.push(s);
+        }
+        let mut start = Instant::now();
+        for (trips, timed) in [((per_conn / 100).max(1), false), (per_conn, true)] {
+            if timed {
+                start = Instant::now();
+            }
+            let clients: Vec<_> = conns
+                .drain(..)
+                .map(|mut s| {
+                    tokio::spawn(async move {
+                        let msg = [7u8; MSG];
+                        let mut buf = [0u8; MSG];
+                        for _ in 0..trips {
+                            s.write_all(&msg).await?;
+                            s.read_exact(&mut buf).await?;
+                        }
+                        Ok::<_, std::io::Error>(s)
+                    })
+                })
+                .collect();
+            for c in clients {
+                conns.push(c.await??);
+            }
+        }
+        Ok::<_, std::io::Error>(ns_per_op(start.elapsed(), per_conn * CONNS))
+    });
+    println!("ns_per_op={:.1}", ns.map_err(|e| e.to_string())?);
+    Ok(())
+}
+
+/// Runs [`echo_clients`] in a child process against `addr`; waits for it and returns its
+/// time per round trip. Blocking: call it off the server's loop.
+fn remote_clients(addr: std::net::SocketAddr, n: usize) -> f64 {
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .env(ECHO_CLIENTS, format!("{addr},{}", n / CONNS))
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the echo clients failed: {}",
+        out.status
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("ns_per_op=")?.parse().ok())
+        .unwrap_or_else(|| panic!("the echo clients printed no time: {stdout}"))
+}
+
+fn concurra_echo_remote(n: usize) -> f64 {
+    aio::run(async move {
+        let server = concurra_echo_server().await;
+        let addr = server.local_addr().unwrap();
+        let t = aio::to_thread(move || remote_clients(addr, n))
+            .await
+            .unwrap();
+        server.close();
+        server.wait_closed().await;
+        t
+    })
+}
+
+fn tokio_echo_remote(n: usize) -> f64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tokio_rt().block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let mut handlers = Vec::new();
+            for _ in 0..CONNS {
+                let (mut s, _) = listener.accept().await.unwrap();
+                s.set_nodelay(true).unwrap();
+                handlers.push(tokio::spawn(async move {
+                    let mut buf = [0u8; MSG];
+                    while s.read_exact(&mut buf).await.is_ok() {
+                        if s.write_all(&buf).await.is_err() {
+                            break;
+                        }
+                    }
+                }));
+            }
+            for h in handlers {
+                h.await.unwrap();
+            }
+        });
+        let t = tokio::task::spawn_blocking(move || remote_clients(addr, n))
+            .await
+            .unwrap();
+        server.await.unwrap();
+        t
+    })
+}
+
+fn threads_echo_remote(n: usize) -> f64 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let handlers: Vec<_> = (0..CONNS)
+            .map(|_| {
+                let (mut s, _) = listener.accept().unwrap();
+                s.set_nodelay(true).unwrap();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; MSG];
+                    while s.read_exact(&mut buf).is_ok() {
+                        if s.write_all(&buf).is_err() {
+                            break;
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in handlers {
+            h.join().unwrap();
+        }
+    });
+    let t = remote_clients(addr, n);
+    server.join().unwrap();
+    t
 }
 
 fn tokio_rt() -> tokio::runtime::Runtime {
@@ -462,7 +694,7 @@ fn concurra_connections(n: usize) -> f64 {
         .await
         .unwrap();
         let addr = server.local_addr().unwrap();
-        let before = rss();
+        let before = Mem::now();
         let opened = aio::Event::new();
         let start = Instant::now();
         let clients: Vec<_> = (0..n)
@@ -484,12 +716,21 @@ fn concurra_connections(n: usize) -> f64 {
         }
         // Every handler is in its second read_line: idle.
         aio::sleep(std::time::Duration::from_millis(5)).await;
-        report_rss("concurra", before, rss(), n);
+        report_rss("concurra", before, n);
         opened.set();
         for c in clients {
             c.await.unwrap();
         }
-        ns_per_op(start.elapsed(), n)
+        let t = ns_per_op(start.elapsed(), n);
+        // The handlers of the timed run gone first, so that their memory is not freed
+        // while the next ones take theirs.
+        while server.connections() > 0 {
+            aio::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        aio::to_thread(move || report_server_alone("concurra", addr, n))
+            .await
+            .unwrap();
+        t
     })
 }
 
@@ -514,10 +755,11 @@ fn tokio_connections(n: usize) -> f64 {
                         w.write_all(line.as_bytes()).await.unwrap();
                         line.clear();
                     }
+                    l.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 });
             }
         });
-        let before = rss();
+        let before = Mem::now();
         let (opened_tx, opened) = tokio::sync::watch::channel(false);
         let start = Instant::now();
         let clients: Vec<_> = (0..n)
@@ -540,11 +782,18 @@ fn tokio_connections(n: usize) -> f64 {
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        report_rss("tokio", before, rss(), n);
+        report_rss("tokio", before, n);
         opened_tx.send(true).unwrap();
         for c in clients {
             c.await.unwrap();
         }
-        ns_per_op(start.elapsed(), n)
+        let t = ns_per_op(start.elapsed(), n);
+        while live.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        tokio::task::spawn_blocking(move || report_server_alone("tokio", addr, n))
+            .await
+            .unwrap();
+        t
     })
 }

@@ -14,14 +14,23 @@ use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 pub(crate) const DEFAULT_BACKLOG: i32 = 4096;
 
 /// A non-blocking, close-on-exec TCP listener on `addr` with `SO_REUSEADDR` (as asyncio's
-/// `create_server` and mio set it on POSIX) and `backlog`.
-pub(crate) fn tcp_listener(addr: &SocketAddr, backlog: i32) -> io::Result<std::net::TcpListener> {
+/// `create_server` and mio set it on POSIX) and `backlog`. With `v6only`, an IPv6 listener
+/// takes IPv6 only (`IPV6_V6ONLY`, as asyncio's `create_server` sets it), so that the IPv4
+/// address of the same port can be bound beside it.
+pub(crate) fn tcp_listener(
+    addr: &SocketAddr,
+    backlog: i32,
+    v6only: bool,
+) -> io::Result<std::net::TcpListener> {
     let family = match addr {
         SocketAddr::V4(_) => AddressFamily::INET,
         SocketAddr::V6(_) => AddressFamily::INET6,
     };
     let fd = stream_socket(family)?;
     rustix::net::sockopt::set_socket_reuseaddr(&fd, true)?;
+    if v6only && addr.is_ipv6() {
+        rustix::net::sockopt::set_ipv6_v6only(&fd, true)?;
+    }
     rustix::net::bind(&fd, addr)?;
     rustix::net::listen(&fd, backlog)?;
     Ok(std::net::TcpListener::from(fd))

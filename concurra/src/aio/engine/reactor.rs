@@ -82,8 +82,37 @@ const WRITE_SIDE: u8 = WRITABLE | WRITE_CLOSED | ERROR;
 #[derive(Debug, Default)]
 pub(crate) struct ScheduledIo {
     readiness: Cell<u8>,
-    readers: RefCell<Vec<TaskWaker>>,
-    writers: RefCell<Vec<TaskWaker>>,
+    readers: RefCell<Waiters>,
+    writers: RefCell<Waiters>,
+}
+
+/// The tasks waiting on one direction of a descriptor. Almost always one (a stream's reader,
+/// its writer), so the first is kept inline: an idle connection's wait costs no allocation.
+#[derive(Debug, Default)]
+struct Waiters {
+    first: Option<TaskWaker>,
+    rest: Vec<TaskWaker>,
+}
+
+impl Waiters {
+    /// Adds `waker` unless a waker of the same task is there.
+    fn add(&mut self, waker: &TaskWaker) {
+        let known = |w: &TaskWaker| w.will_wake(waker);
+        if self.first.as_ref().is_some_and(known) || self.rest.iter().any(known) {
+            return;
+        }
+        if self.first.is_none() {
+            self.first = Some(waker.clone());
+        } else {
+            self.rest.push(waker.clone());
+        }
+    }
+
+    /// Moves every waker to `wakes`.
+    fn take_into(&mut self, wakes: &mut Vec<TaskWaker>) {
+        wakes.extend(self.first.take());
+        wakes.append(&mut self.rest);
+    }
 }
 
 impl ScheduledIo {
@@ -102,14 +131,11 @@ impl ScheduledIo {
         self.poll_dir(WRITE_SIDE, &self.writers, waker)
     }
 
-    fn poll_dir(&self, side: u8, list: &RefCell<Vec<TaskWaker>>, waker: &TaskWaker) -> bool {
+    fn poll_dir(&self, side: u8, list: &RefCell<Waiters>, waker: &TaskWaker) -> bool {
         if self.readiness.get() & side != 0 {
             return true;
         }
-        let mut list = list.borrow_mut();
-        if !list.iter().any(|w| w.will_wake(waker)) {
-            list.push(waker.clone());
-        }
+        list.borrow_mut().add(waker);
         false
     }
 
@@ -122,10 +148,10 @@ impl ScheduledIo {
     fn set(&self, bits: u8, wakes: &mut Vec<TaskWaker>) {
         self.readiness.set(self.readiness.get() | bits);
         if bits & READ_SIDE != 0 {
-            wakes.append(&mut self.readers.borrow_mut());
+            self.readers.borrow_mut().take_into(wakes);
         }
         if bits & WRITE_SIDE != 0 {
-            wakes.append(&mut self.writers.borrow_mut());
+            self.writers.borrow_mut().take_into(wakes);
         }
     }
 }
@@ -322,5 +348,51 @@ impl fmt::Debug for Reactor {
 impl fmt::Debug for Notifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Notifier")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::task::Wake;
+
+    use super::*;
+
+    struct Counter(std::sync::atomic::AtomicUsize);
+
+    impl Wake for Counter {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// The first waiter is kept inline, the others after it; a task is listed once; taking
+    /// moves every waker out, in order.
+    #[test]
+    fn waiters_keep_each_task_once() {
+        let tasks: Vec<Arc<Counter>> = (0..3)
+            .map(|_| Arc::new(Counter(std::sync::atomic::AtomicUsize::new(0))))
+            .collect();
+        let wakers: Vec<TaskWaker> = tasks.iter().map(|t| TaskWaker::from(t.clone())).collect();
+        let mut list = Waiters::default();
+        list.add(&wakers[0]);
+        assert!(list.rest.is_empty(), "one waiter needs no allocation");
+        list.add(&wakers[0]);
+        list.add(&wakers[1]);
+        list.add(&wakers[2]);
+        list.add(&wakers[1]);
+        let mut wakes = Vec::new();
+        list.take_into(&mut wakes);
+        assert_eq!(wakes.len(), 3);
+        assert!(list.first.is_none() && list.rest.is_empty());
+        for (w, expected) in wakes.iter().zip(&wakers) {
+            assert!(w.will_wake(expected));
+        }
+        for w in wakes {
+            w.wake();
+        }
+        for t in &tasks {
+            assert_eq!(t.0.load(std::sync::atomic::Ordering::Relaxed), 1);
+        }
     }
 }

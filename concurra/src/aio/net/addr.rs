@@ -15,13 +15,16 @@ use crate::error::{Error, Result};
 /// Where to connect or bind: a socket address, or a host and a port.
 ///
 /// Made from a [`SocketAddr`] (or its V4/V6 forms), `(IpAddr, u16)`, `(&str, u16)`,
-/// `(String, u16)`, or `"host:port"` (`&str` or `String`; IPv6 as `"[::1]:8080"`).
+/// `(String, u16)`, or `"host:port"` (`&str` or `String`; IPv6 as `"[::1]:8080"`), or several
+/// socket addresses (a `Vec` or slice: asyncio's `create_server` host sequence; a server
+/// listens on each, a connection tries them in turn).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Target(Inner);
 
 #[derive(Clone, PartialEq, Eq)]
 enum Inner {
     Addr(SocketAddr),
+    Addrs(Vec<SocketAddr>),
     Host(String, u16),
     /// A `"host:port"` string that did not parse; its error is reported when resolved.
     Bad(String),
@@ -63,6 +66,10 @@ impl Target {
     pub(crate) async fn resolve(self) -> Result<Vec<SocketAddr>> {
         match self.0 {
             Inner::Addr(addr) => Ok(vec![addr]),
+            Inner::Addrs(addrs) if addrs.is_empty() => {
+                Err(Error::InvalidArgument("no address given".into()))
+            }
+            Inner::Addrs(addrs) => Ok(addrs),
             Inner::Bad(s) => Err(Error::InvalidArgument(format!(
                 "{s:?} is not an address of the form host:port"
             ))),
@@ -87,6 +94,7 @@ impl fmt::Debug for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
             Inner::Addr(a) => write!(f, "{a}"),
+            Inner::Addrs(a) => write!(f, "{a:?}"),
             Inner::Host(h, p) => write!(f, "{h}:{p}"),
             Inner::Bad(s) => write!(f, "{s:?}"),
         }
@@ -96,6 +104,18 @@ impl fmt::Debug for Target {
 impl From<SocketAddr> for Target {
     fn from(a: SocketAddr) -> Target {
         Target(Inner::Addr(a))
+    }
+}
+
+impl From<Vec<SocketAddr>> for Target {
+    fn from(a: Vec<SocketAddr>) -> Target {
+        Target(Inner::Addrs(a))
+    }
+}
+
+impl From<&[SocketAddr]> for Target {
+    fn from(a: &[SocketAddr]) -> Target {
+        Target(Inner::Addrs(a.to_vec()))
     }
 }
 
@@ -174,5 +194,8 @@ mod tests {
         assert_eq!(Target::from(("[::1]", 80)), Target::from(v6));
         assert!(matches!(Target::from("localhost:80").0, Inner::Host(..)));
         assert!(matches!(Target::from("nonsense").0, Inner::Bad(..)));
+        let both = Target::from(vec![v4, v6]);
+        assert_eq!(both, Target::from(&[v4, v6][..]));
+        assert!(matches!(both.0, Inner::Addrs(ref a) if a == &[v4, v6]));
     }
 }

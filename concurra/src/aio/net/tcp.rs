@@ -153,16 +153,52 @@ impl TcpListener {
     pub async fn bind(addr: impl Into<Target>) -> Result<TcpListener> {
         let mut last = None;
         for addr in addr.into().resolve().await? {
-            match sys::tcp_listener(&addr, sys::DEFAULT_BACKLOG) {
-                Ok(l) => {
-                    return Ok(TcpListener {
-                        io: Registered::new(mio::net::TcpListener::from_std(l))?,
-                    })
-                }
-                Err(e) => last = Some(Error::io(format!("binding to {addr}"), e)),
+            match TcpListener::bind_one(&addr, false) {
+                Ok(l) => return Ok(l),
+                Err(e) => last = Some(e),
             }
         }
         Err(last.unwrap_or_else(|| Error::InvalidArgument("no address to bind to".into())))
+    }
+
+    /// Binds every address `addr` resolves to, as asyncio's `create_server` does (a host
+    /// name such as `localhost` gives an IPv4 and an IPv6 listener; IPv6 ones are
+    /// `IPV6_V6ONLY`). An address the machine does not have (`EADDRNOTAVAIL`, or IPv6 turned
+    /// off) is skipped while another binds; any other failure is the error.
+    pub(crate) async fn bind_all(addr: impl Into<Target>) -> Result<Vec<TcpListener>> {
+        let mut addrs = addr.into().resolve().await?;
+        let mut seen = std::collections::HashSet::new();
+        addrs.retain(|a| seen.insert(*a));
+        let mut listeners = Vec::new();
+        let mut missing = None;
+        for addr in &addrs {
+            match TcpListener::bind_one(addr, true) {
+                Ok(l) => listeners.push(l),
+                Err(e)
+                    if e.io_kind().is_some_and(|k| {
+                        matches!(
+                            k,
+                            std::io::ErrorKind::AddrNotAvailable | std::io::ErrorKind::Unsupported
+                        )
+                    }) =>
+                {
+                    missing = Some(e)
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        match missing {
+            Some(e) if listeners.is_empty() => Err(e),
+            _ => Ok(listeners),
+        }
+    }
+
+    fn bind_one(addr: &SocketAddr, v6only: bool) -> Result<TcpListener> {
+        let l = sys::tcp_listener(addr, sys::DEFAULT_BACKLOG, v6only)
+            .map_err(|e| Error::io(format!("binding to {addr}"), e))?;
+        Ok(TcpListener {
+            io: Registered::new(mio::net::TcpListener::from_std(l))?,
+        })
     }
 
     /// Waits for a connection (Python: `loop.sock_accept`): the connected stream, already

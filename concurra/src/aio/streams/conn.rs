@@ -15,8 +15,10 @@
 //!    reader gets the error.
 //! 5. `close` flushes what is buffered, then closes the socket and feeds the reader
 //!    end-of-file; `abort` closes at once. `closed` is set when the socket is gone.
+//! 6. **Memory.** `resumed` and `closed` are flags until a task waits on one: only then is
+//!    its [`Event`] (a wait list) made, so an idle connection carries neither.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::rc::Rc;
@@ -202,7 +204,7 @@ pub(crate) struct Conn {
     high: Cell<usize>,
     low: Cell<usize>,
     /// Set while not paused: `drain` waits on it.
-    resumed: Event,
+    resumed: LazyEvent,
     /// The connection was lost (a write failed, or it was aborted).
     lost: Cell<bool>,
     closing: Cell<bool>,
@@ -213,26 +215,24 @@ pub(crate) struct Conn {
     /// empty (or the socket to close).
     flush_waiters: RefCell<Vec<Waker>>,
     /// Set once the socket is closed.
-    closed: Event,
+    closed: LazyEvent,
     pub(crate) reader: Rc<ReaderShared>,
 }
 
 impl Conn {
     pub(crate) fn new(sock: Socket, reader: Rc<ReaderShared>) -> Rc<Conn> {
-        let resumed = Event::new();
-        resumed.set();
         Rc::new(Conn {
             sock: RefCell::new(Some(sock)),
             wbuf: RefCell::new(WriteBuf::default()),
             high: Cell::new(DEFAULT_HIGH),
             low: Cell::new(DEFAULT_HIGH / 4),
-            resumed,
+            resumed: LazyEvent::new(true),
             lost: Cell::new(false),
             closing: Cell::new(false),
             eof: Cell::new(false),
             flushing: Cell::new(false),
             flush_waiters: RefCell::new(Vec::new()),
-            closed: Event::new(),
+            closed: LazyEvent::new(false),
             reader,
         })
     }
@@ -526,6 +526,49 @@ impl Conn {
                 .map_err(|e| Error::io("reading a stream's address", e)),
             None => Err(connection_lost()),
         }
+    }
+}
+
+/// A flag whose [`Event`] is made only when a task first waits on it (step 6); set and
+/// clear are passed on to the event once it exists.
+struct LazyEvent {
+    set: Cell<bool>,
+    event: OnceCell<Event>,
+}
+
+impl LazyEvent {
+    fn new(set: bool) -> LazyEvent {
+        LazyEvent {
+            set: Cell::new(set),
+            event: OnceCell::new(),
+        }
+    }
+
+    fn is_set(&self) -> bool {
+        self.set.get()
+    }
+
+    fn set(&self) {
+        self.set.set(true);
+        if let Some(e) = self.event.get() {
+            e.set();
+        }
+    }
+
+    fn clear(&self) {
+        self.set.set(false);
+        if let Some(e) = self.event.get() {
+            e.clear();
+        }
+    }
+
+    /// Returns once set (at once if it is).
+    async fn wait(&self) {
+        if self.set.get() {
+            return;
+        }
+        // Made unset, as the flag is; from now on set and clear reach it.
+        self.event.get_or_init(Event::new).wait().await;
     }
 }
 

@@ -104,7 +104,9 @@ pub async fn open_unix_connection(path: impl AsRef<Path>) -> Result<(StreamReade
 /// Serves TCP on `addr`: each connection runs `handler(reader, writer)` in a task of its own
 /// (Python: `await asyncio.start_server(client_connected_cb, host, port)`). A plain
 /// callback (Python allows one) is a handler whose future is `std::future::ready(())`.
-/// Options (limit, connection limit): [`Server::builder`].
+/// Options (limit, connection limit): [`Server::builder`]. As asyncio's, it listens on every
+/// address a host name resolves to (`localhost`: IPv4 and IPv6; [`Server::sockets`] lists
+/// them; with port 0 each gets its own port).
 ///
 /// # Errors
 /// As [`TcpListener::bind`](super::net::TcpListener::bind).
@@ -117,7 +119,9 @@ where
 }
 
 /// Serves on the Unix socket at `path` (Python: `asyncio.start_unix_server(cb, path)`); a
-/// stale socket file at `path` is removed first, as asyncio does.
+/// stale socket file at `path` is removed first, as asyncio does, and the server removes
+/// its socket file when it closes or is dropped (Python 3.13; see
+/// [`ServerBuilder::cleanup_socket`]).
 ///
 /// # Errors
 /// As [`UnixListener::bind`](super::net::UnixListener::bind).

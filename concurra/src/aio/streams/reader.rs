@@ -18,6 +18,9 @@
 //!    failed read) is returned by every later read, before any buffered data (as asyncio's).
 //! 5. **Memory.** A reader that waits with nothing buffered frees its buffer: an idle
 //!    connection costs no read buffer (reads straight into the caller's buffer need none).
+//!    An empty buffer is filled through a small buffer on the stack, and keeps only the bytes
+//!    that came: a connection that reads a short line and then idles without reading (a
+//!    client between requests) holds a few bytes, not a 4 KiB buffer.
 //! 6. **Cancel-safe.** A read consumes bytes only when it returns them; dropped earlier, it
 //!    leaves the buffer as it was (plus what arrived).
 
@@ -35,8 +38,12 @@ use crate::error::{Error, Result};
 /// asyncio's `_DEFAULT_LIMIT`: 64 KiB.
 pub const DEFAULT_LIMIT: usize = 64 * 1024;
 
-/// The smallest read from the socket (an idle connection's buffer stays this small).
+/// The smallest read from the socket into the buffer once it holds bytes.
 const MIN_READ: usize = 4096;
+
+/// The read through the stack when the buffer is empty (step 5): small enough that zeroing
+/// it costs nothing next to the system call, large enough for a typical line or message.
+const STACK_READ: usize = 512;
 
 /// Reads from a stream with asyncio's semantics (see the module docs): [`read`](Self::read),
 /// [`read_to_end`](Self::read_to_end), [`read_exactly`](Self::read_exactly),
@@ -296,15 +303,32 @@ impl StreamReader {
             // Step 1: at most up to 2 × limit buffered, or what the caller needs; the
             // buffer grows by doubling while reads fill it.
             let bound = (2 * self.limit).saturating_sub(self.len()).max(want).max(1);
-            self.reserve(bound.min(want.max(self.buf.len()).max(MIN_READ)));
-            let room = (self.buf.len() - self.end).min(bound);
-            match conn.poll_read(cx, &mut self.buf[self.end..self.end + room]) {
+            // Step 5: an empty, small buffer is filled through the stack; a read that fills
+            // the stack tells that more is coming, and grows the buffer for the next.
+            let mut stack = [0u8; STACK_READ];
+            let via_stack = self.len() == 0 && self.buf.len() <= STACK_READ && want <= STACK_READ;
+            let stack_room = bound.min(STACK_READ);
+            let dest = if via_stack {
+                &mut stack[..stack_room]
+            } else {
+                self.reserve(bound.min(want.max(self.buf.len()).max(MIN_READ)));
+                let room = (self.buf.len() - self.end).min(bound);
+                &mut self.buf[self.end..self.end + room]
+            };
+            match conn.poll_read(cx, dest) {
                 Poll::Ready(Ok(0)) => {
                     self.shared.eof.set(true);
                     return Poll::Ready(Ok(false));
                 }
                 Poll::Ready(Ok(n)) => {
-                    self.end += n;
+                    if via_stack {
+                        self.append(&stack[..n]);
+                        if n == stack_room {
+                            self.reserve(MIN_READ);
+                        }
+                    } else {
+                        self.end += n;
+                    }
                     return Poll::Ready(Ok(true));
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(self.store_read_error(e))),

@@ -16,11 +16,16 @@
 //!    for every connection's handler (Python 3.12); [`Server::close_clients`] and
 //!    [`Server::abort_clients`] end them (3.13). Cancelling [`Server::serve_forever`] closes
 //!    the server and its clients (gh-123720).
+//! 5. **The socket file.** A Unix server removes its socket file when it closes (Python
+//!    3.13's `cleanup_socket=True`), but only if the path still names the socket it bound (the
+//!    same device and inode, still a socket): a file another process put there since is left
+//!    alone. [`ServerBuilder::cleanup_socket`] turns this off.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future as StdFuture;
-use std::path::Path;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
@@ -78,6 +83,36 @@ struct Inner {
     room: Event,
     max: Option<usize>,
     limit: usize,
+    /// A Unix server's socket file, removed at close (step 5).
+    socket_file: RefCell<Option<SocketFile>>,
+}
+
+/// The file a Unix server bound, and what it was then (step 5).
+struct SocketFile {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl SocketFile {
+    fn of(path: &Path) -> Option<SocketFile> {
+        let meta = std::fs::symlink_metadata(path).ok()?;
+        Some(SocketFile {
+            path: path.to_path_buf(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+
+    /// Removes the file if it is still the socket that was bound.
+    fn remove(self) {
+        let same = std::fs::symlink_metadata(&self.path)
+            .is_ok_and(|m| m.file_type().is_socket() && m.dev() == self.dev && m.ino() == self.ino);
+        if same {
+            // Gone already (another process removed it): nothing to do.
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 impl Inner {
@@ -87,6 +122,10 @@ impl Inner {
             t.cancel();
         }
         drop(tasks);
+        let file = self.socket_file.borrow_mut().take();
+        if let Some(file) = file {
+            file.remove();
+        }
         self.closed.set();
     }
 
@@ -139,6 +178,7 @@ pub struct Server {
 pub struct ServerBuilder {
     limit: usize,
     max: Option<usize>,
+    cleanup_socket: bool,
 }
 
 impl Default for ServerBuilder {
@@ -146,6 +186,7 @@ impl Default for ServerBuilder {
         ServerBuilder {
             limit: DEFAULT_LIMIT,
             max: None,
+            cleanup_socket: true,
         }
     }
 }
@@ -168,6 +209,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Whether a Unix server removes its socket file when it closes (Python 3.13:
+    /// `cleanup_socket=`); on by default. See step 5 of the module docs.
+    pub fn cleanup_socket(mut self, cleanup: bool) -> Self {
+        self.cleanup_socket = cleanup;
+        self
+    }
+
     /// Serves TCP on `addr` (see [`start_server`](super::start_server)).
     ///
     /// # Errors
@@ -179,8 +227,8 @@ impl ServerBuilder {
         F: StdFuture<Output = ()> + 'static,
     {
         self.check()?;
-        let listener = Listener::Tcp(TcpListener::bind(addr).await?);
-        self.serve(listener, handler)
+        let listeners = TcpListener::bind_all(addr).await?;
+        self.serve(listeners.into_iter().map(Listener::Tcp).collect(), handler)
     }
 
     /// Serves on the Unix socket at `path` (see
@@ -196,13 +244,18 @@ impl ServerBuilder {
         self.check()?;
         let path = path.as_ref();
         // asyncio removes a stale socket file (and only a socket) before binding.
-        if std::fs::symlink_metadata(path)
-            .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()))
-        {
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
             let _ = std::fs::remove_file(path);
         }
         let listener = Listener::Unix(UnixListener::bind(path)?);
-        self.serve(listener, handler)
+        let file = if self.cleanup_socket {
+            SocketFile::of(path)
+        } else {
+            None
+        };
+        let server = self.serve(vec![listener], handler)?;
+        *server.inner.socket_file.borrow_mut() = file;
+        Ok(server)
     }
 
     fn check(&self) -> Result<()> {
@@ -217,7 +270,7 @@ impl ServerBuilder {
         Ok(())
     }
 
-    fn serve<H, F>(self, listener: Listener, handler: H) -> Result<Server>
+    fn serve<H, F>(self, listeners: Vec<Listener>, handler: H) -> Result<Server>
     where
         H: Fn(StreamReader, StreamWriter) -> F + 'static,
         F: StdFuture<Output = ()> + 'static,
@@ -227,7 +280,10 @@ impl ServerBuilder {
         let room = Event::new();
         room.set();
         let inner = Rc::new(Inner {
-            sockets: vec![listener.addr()?],
+            sockets: listeners
+                .iter()
+                .map(Listener::addr)
+                .collect::<Result<_>>()?,
             accepting: RefCell::new(Vec::new()),
             closed: Event::new(),
             clients: RefCell::new(Vec::new()),
@@ -236,10 +292,14 @@ impl ServerBuilder {
             room,
             max: self.max,
             limit: self.limit,
+            socket_file: RefCell::new(None),
         });
-        let weak = Rc::downgrade(&inner);
-        let task = create_task(accept_loop(weak, listener, Rc::new(handler)));
-        inner.accepting.borrow_mut().push(task);
+        let handler = Rc::new(handler);
+        let tasks = listeners
+            .into_iter()
+            .map(|l| create_task(accept_loop(Rc::downgrade(&inner), l, handler.clone())))
+            .collect();
+        *inner.accepting.borrow_mut() = tasks;
         Ok(Server { inner })
     }
 }
