@@ -133,8 +133,10 @@ pub(crate) fn spin_until(_deadline: Option<Instant>, done: impl Fn() -> bool) ->
 }
 
 /// The least a thread spins before it parks.
+#[cfg(not(concurra_loom))]
 pub(crate) const MIN_SPIN: Duration = Duration::from_micros(2);
 /// The most a thread spins before it parks.
+#[cfg(not(concurra_loom))]
 pub(crate) const MAX_SPIN: Duration = Duration::from_micros(50);
 
 #[cfg(not(concurra_loom))]
