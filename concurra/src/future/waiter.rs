@@ -18,7 +18,9 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use crate::loom::thread::{self, Thread};
-use std::time::{Duration, Instant};
+#[cfg(not(concurra_loom))]
+use std::time::Duration;
+use std::time::Instant;
 
 /// Identifies one registration in one future's [`WaitList`], so the waiter can withdraw it.
 pub(crate) type Key = u64;
