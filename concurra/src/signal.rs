@@ -101,29 +101,35 @@ impl Signal {
 
     /// The signal's name, `"SIGTERM"` (realtime signals are `"SIGRTMIN+<n>"`).
     pub fn name(self) -> String {
-        let known = [
-            Signal::SIGHUP,
-            Signal::SIGINT,
-            Signal::SIGQUIT,
-            Signal::SIGUSR1,
-            Signal::SIGUSR2,
-            Signal::SIGPIPE,
-            Signal::SIGALRM,
-            Signal::SIGTERM,
-            Signal::SIGCHLD,
-            Signal::SIGCONT,
-            Signal::SIGWINCH,
-            Signal::SIGKILL,
-            Signal::SIGSTOP,
+        const NAMED: [(Signal, &str); 13] = [
+            (Signal::SIGHUP, "SIGHUP"),
+            (Signal::SIGINT, "SIGINT"),
+            (Signal::SIGQUIT, "SIGQUIT"),
+            (Signal::SIGUSR1, "SIGUSR1"),
+            (Signal::SIGUSR2, "SIGUSR2"),
+            (Signal::SIGPIPE, "SIGPIPE"),
+            (Signal::SIGALRM, "SIGALRM"),
+            (Signal::SIGTERM, "SIGTERM"),
+            (Signal::SIGCHLD, "SIGCHLD"),
+            (Signal::SIGCONT, "SIGCONT"),
+            (Signal::SIGWINCH, "SIGWINCH"),
+            (Signal::SIGKILL, "SIGKILL"),
+            (Signal::SIGSTOP, "SIGSTOP"),
         ];
-        let names = [
-            "SIGHUP", "SIGINT", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM",
-            "SIGCHLD", "SIGCONT", "SIGWINCH", "SIGKILL", "SIGSTOP",
-        ];
-        match known.iter().position(|&s| s == self) {
-            Some(i) => names[i].to_owned(),
+        match NAMED.iter().find(|(s, _)| *s == self) {
+            Some((_, name)) => (*name).to_owned(),
             None => realtime_name(self.0).unwrap_or_else(|| format!("SIG{}", self.0)),
         }
+    }
+
+    /// Takes the lowest signal out of a registry mask (bit `n - 1` for signal `n`).
+    fn pop_lowest(mask: &mut u64) -> Option<Signal> {
+        if *mask == 0 {
+            return None;
+        }
+        let n = mask.trailing_zeros() as i32 + 1;
+        *mask &= *mask - 1;
+        Some(Signal(n))
     }
 
     /// The signal if concurra may watch it, else why not.
@@ -242,12 +248,7 @@ impl Signals {
     }
 
     fn pop(&mut self) -> Option<Signal> {
-        if self.ready == 0 {
-            return None;
-        }
-        let n = self.ready.trailing_zeros() as i32 + 1;
-        self.ready &= self.ready - 1;
-        Some(Signal(n))
+        Signal::pop_lowest(&mut self.ready)
     }
 }
 
@@ -357,9 +358,7 @@ pub fn handle(signal: Signal, f: impl Fn(Signal) + Send + 'static) -> Result<Han
                     return;
                 }
                 let mut ready = signals.subscription.take();
-                while ready != 0 {
-                    let sig = Signal(ready.trailing_zeros() as i32 + 1);
-                    ready &= ready - 1;
+                while let Some(sig) = Signal::pop_lowest(&mut ready) {
                     crate::unwind::report(&format_args!("a handler of {sig}"), || f(sig));
                 }
             }

@@ -111,24 +111,8 @@ impl WakeList {
     }
 }
 
-/// Spins, then yields, while `done` is false, for at most this thread's *spin budget*;
-/// returns whether `done` became true. The caller parks afterwards.
-///
-/// A wake across CPUs costs ~30 µs on our machines (a futex wake of a parked thread), a spin
-/// that sees the outcome arrive costs what the wait lasted. So the budget is learnt per thread
-/// from its own waits, as adaptive mutexes do: a wait that ended while spinning raises it to
-/// twice that wait (the other side usually answers that fast), a wait that had to park halves
-/// it (the other side is slow: spinning would only burn CPU). It stays between
-/// [`MIN_SPIN`] and [`MAX_SPIN`], so a thread that waits 10 ms spins at most `MAX_SPIN` a wait
-/// (0.5% of a CPU) and, once it learnt, `MIN_SPIN`.
-///
-/// The first steps busy-spin with exponential backoff (as crossbeam's `Backoff`), then the
-/// thread yields, reading the clock between yields. On a single CPU (a machine with one, or a
-/// process pinned with `taskset`) busy-spinning only steals time from the thread that would
-/// complete the work, so only the yields remain: they hand the CPU to that thread.
-///
-/// Under loom it only checks: the models explore the park path, and a spin is invisible to
-/// them (it reads the outcome cell, which loom does not track).
+/// [`spin_until`] under loom only checks: the models explore the park path, and a spin is
+/// invisible to them (it reads the outcome cell, which loom does not track).
 #[cfg(concurra_loom)]
 pub(crate) fn spin_until(_deadline: Option<Instant>, done: impl Fn() -> bool) -> bool {
     done()
@@ -147,7 +131,21 @@ std::thread_local! {
     static SPIN_BUDGET: std::cell::Cell<u32> = const { std::cell::Cell::new(20_000) };
 }
 
-/// See the `cfg(concurra_loom)` twin above.
+/// Spins, then yields, while `done` is false, for at most this thread's *spin budget*;
+/// returns whether `done` became true. The caller parks afterwards.
+///
+/// A wake across CPUs costs ~30 µs on our machines (a futex wake of a parked thread), a spin
+/// that sees the outcome arrive costs what the wait lasted. So the budget is learnt per thread
+/// from its own waits, as adaptive mutexes do: a wait that ended while spinning raises it to
+/// twice that wait (the other side usually answers that fast), a wait that had to park halves
+/// it (the other side is slow: spinning would only burn CPU). It stays between
+/// `MIN_SPIN` and `MAX_SPIN`, so a thread that waits 10 ms spins at most `MAX_SPIN` a wait
+/// (0.5% of a CPU) and, once it learnt, `MIN_SPIN`.
+///
+/// The first steps busy-spin with exponential backoff (as crossbeam's `Backoff`), then the
+/// thread yields, reading the clock between yields. On a single CPU (a machine with one, or a
+/// process pinned with `taskset`) busy-spinning only steals time from the thread that would
+/// complete the work, so only the yields remain: they hand the CPU to that thread.
 #[cfg(not(concurra_loom))]
 #[inline]
 pub(crate) fn spin_until(deadline: Option<Instant>, done: impl Fn() -> bool) -> bool {
