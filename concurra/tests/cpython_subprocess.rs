@@ -3,7 +3,7 @@
 //! From CPython's `Lib/test/test_asyncio/test_subprocess.py` (`SubprocessMixin`):
 //! `test_stdin_stdout`, `test_communicate`, `test_empty_input`, `test_devnull_input` /
 //! `_output` / `_error`, `test_shell`, `test_start_new_session`, `test_kill`,
-//! `test_terminate`, `test_send_signal`, `test_stdin_broken_pipe`,
+//! `test_terminate`, `test_send_signal` (with the parent ignoring SIGHUP), `test_stdin_broken_pipe`,
 //! `test_communicate_ignore_broken_pipe`, `test_pause_reading`, `test_stdin_not_inheritable`,
 //! `test_cancel_process_wait`, `test_close_kill_running`, `test_close_dont_kill_finished`,
 //! `test_read_stdout_after_process_exit`, `test_popen_error`, `test_proc_exited`,
@@ -199,6 +199,45 @@ fn kill_terminate_send_signal() {
             assert_eq!(child.wait().await.unwrap(), expect, "{how}");
         }
     });
+}
+
+/// Sets the parent's SIGHUP disposition to `to`, returning the one it replaced.
+fn set_sighup(to: libc::sighandler_t) -> libc::sighandler_t {
+    // SAFETY: `signal` with SIG_IGN or SIG_DFL (or a value it returned before) installs no
+    // handler of ours; no other test in this binary relies on SIGHUP's disposition.
+    unsafe { libc::signal(libc::SIGHUP, to) }
+}
+
+/// CPython's `test_send_signal` (bpo-31034) sets SIGHUP to its default in the parent first,
+/// because an ignored disposition is inherited; here the child starts at the default by
+/// itself (`reset_signals`, on by default), and inherits "ignore" only when told.
+#[test]
+fn sighup_reaches_a_child_even_when_the_parent_ignores_it() {
+    let _s = serial();
+    let before = set_sighup(libc::SIG_IGN);
+    run(async {
+        let mut child = sleeper();
+        let line = child.stdout.as_mut().unwrap().read_line().await.unwrap();
+        assert_eq!(line, b"sleeping\n");
+        child.send_signal(Signal::SIGHUP).unwrap();
+        assert_eq!(child.wait().await.unwrap(), -1);
+
+        // Inherited "ignore": the signal is discarded when sent, so the child answers after.
+        let mut child = Command::shell("echo sleeping; read x; echo alive")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .reset_signals(false)
+            .spawn()
+            .unwrap();
+        let line = child.stdout.as_mut().unwrap().read_line().await.unwrap();
+        assert_eq!(line, b"sleeping\n");
+        child.send_signal(Signal::SIGHUP).unwrap();
+        child.stdin.as_ref().unwrap().write(b"go\n").unwrap();
+        let line = child.stdout.as_mut().unwrap().read_line().await.unwrap();
+        assert_eq!(line, b"alive\n");
+        assert_eq!(child.wait().await.unwrap(), 0);
+    });
+    set_sighup(before);
 }
 
 #[test]

@@ -8,6 +8,7 @@
 //! | `stdin=`/`stdout=`/`stderr=` `PIPE`, `DEVNULL`, `None`, a file | [`Stdio::piped`], [`Stdio::null`], [`Stdio::inherit`], `Stdio::from(file)` |
 //! | `stderr=STDOUT`                                     | [`Stdio::merge_into_stdout`] (for stderr)  |
 //! | `cwd=`, `env=`, `start_new_session=`, `process_group=` | [`Command::current_dir`], [`Command::env`] / [`env_clear`](Command::env_clear), [`Command::start_new_session`], [`Command::process_group`] |
+//! | `restore_signals=` | [`Command::reset_signals`] (on by default, and wider: every ignored signal) |
 //! | `limit=` (the pipes' read limit)                    | [`Command::limit`]                         |
 //! | `proc.pid`, `proc.stdin`, `proc.stdout`, `proc.stderr` | [`Child::pid`], [`Child::stdin`], [`Child::stdout`], [`Child::stderr`] |
 //! | `await proc.wait()`, `proc.returncode`              | [`Child::wait`], [`Child::try_wait`] / [`Child::returncode`] |
@@ -30,7 +31,8 @@
 //! which case a thread reaps it when it exits. A child known to have exited is never signalled:
 //! its pid may belong to another process by then. Pipes are close-on-exec (children do not
 //! inherit the loop's descriptors) and the children's signal dispositions start at the
-//! defaults (handlers do not survive `exec`).
+//! defaults: handlers do not survive `exec`, and signals the parent ignores are reset too
+//! (as libuv does; [`Command::reset_signals`]`(false)` keeps them ignored).
 //!
 //! ```
 //! use concurra::aio::{self, subprocess::{Command, Stdio}};
@@ -53,9 +55,11 @@ use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 
+use futures_io::AsyncWrite;
 use mio::event::Source;
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
@@ -64,9 +68,6 @@ use super::engine::Registered;
 use super::streams::{pipe_reader, pipe_writer, StreamReader, StreamWriter, DEFAULT_LIMIT};
 use crate::error::{Error, Result};
 use crate::signal::Signal;
-
-/// How much of `communicate`'s input is handed to the writer at once.
-const FEED_CHUNK: usize = 256 * 1024;
 
 /// Where a child's standard stream goes.
 #[derive(Debug)]
@@ -126,6 +127,7 @@ pub struct Command {
     kill_on_drop: bool,
     limit: usize,
     new_session: bool,
+    reset_signals: bool,
 }
 
 impl Command {
@@ -140,6 +142,7 @@ impl Command {
             kill_on_drop: true,
             limit: DEFAULT_LIMIT,
             new_session: false,
+            reset_signals: true,
         }
     }
 
@@ -217,6 +220,18 @@ impl Command {
         self
     }
 
+    /// Whether the child starts with every signal at its default disposition (default: true,
+    /// as libuv does): a signal the parent ignores (SIGHUP under `nohup`, say) is not ignored
+    /// by the child, so [`Child::send_signal`] reaches it. `false` lets the child inherit the
+    /// ignored ones, as a plain `exec` does (Python's `restore_signals=False` is close;
+    /// Python's default restores only SIGPIPE and SIGXFSZ). Handlers never survive `exec`.
+    /// When the parent ignores any signal but SIGPIPE, the spawn forks instead of using
+    /// `posix_spawn`.
+    pub fn reset_signals(mut self, on: bool) -> Command {
+        self.reset_signals = on;
+        self
+    }
+
     /// Puts the child in process group `pgroup`, 0 for a new group it leads (Python:
     /// `process_group=`).
     pub fn process_group(mut self, pgroup: i32) -> Command {
@@ -254,6 +269,7 @@ impl Command {
             kill_on_drop,
             limit,
             new_session,
+            reset_signals,
         } = self;
         if limit == 0 {
             return Err(Error::InvalidArgument("limit must be at least 1".into()));
@@ -265,6 +281,12 @@ impl Command {
         }
         if new_session {
             crate::sys::new_session(&mut inner);
+        }
+        if reset_signals {
+            let ignored = crate::sys::ignored_signals();
+            if ignored != 0 {
+                crate::sys::default_signals_in_child(&mut inner, ignored);
+            }
         }
         let (child_in, parent_in) = plan(stdin, true)?;
         let (child_out, parent_out) = plan(stdout, false)?;
@@ -601,13 +623,16 @@ impl Child {
         let mut stdout = self.stdout.take();
         let mut stderr = self.stderr.take();
         let feed = async move {
-            if let Some(w) = stdin {
-                // In slices, each drained below the low-water mark before the next: the
-                // write buffer stays small instead of holding a copy of all of `input`.
-                for chunk in input.unwrap_or_default().chunks(FEED_CHUNK) {
-                    // BrokenPipe / ConnectionReset: the child did not want it all.
-                    if w.write(chunk).is_err() || w.drain().await.is_err() {
-                        break;
+            if let Some(mut w) = stdin {
+                // Straight from `input` (no copy into the write buffer), as the pipe takes it.
+                let mut rest = input.unwrap_or_default();
+                while !rest.is_empty() {
+                    let sent =
+                        std::future::poll_fn(|cx| Pin::new(&mut w).poll_write(cx, rest)).await;
+                    match sent {
+                        Ok(n) if n > 0 => rest = &rest[n..],
+                        // BrokenPipe / ConnectionReset: the child did not want it all.
+                        _ => break,
                     }
                 }
                 w.close();

@@ -649,6 +649,42 @@ pub(crate) fn new_session(cmd: &mut std::process::Command) {
     }
 }
 
+/// The signals this process ignores now, as a bit mask (bit `n` for signal `n`, the standard
+/// signals 1–31), leaving out SIGPIPE: std's spawn already restores it in the child.
+pub(crate) fn ignored_signals() -> u32 {
+    let mut mask = 0;
+    for signal in 1..32 {
+        if signal == libc::SIGPIPE || signal == libc::SIGKILL || signal == libc::SIGSTOP {
+            continue;
+        }
+        if signal::disposition(signal).ok() == Some(signal::Disposition::Ignore) {
+            mask |= 1 << signal;
+        }
+    }
+    mask
+}
+
+/// Makes the child started by `cmd` start with the default disposition for every signal in
+/// `mask` (as [`ignored_signals`] builds it). This takes std's fork path instead of
+/// `posix_spawn`, so callers pass a non-empty mask only.
+pub(crate) fn default_signals_in_child(cmd: &mut std::process::Command, mask: u32) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the hook runs in the child between fork and exec and calls only `signal(2)`
+    // with `SIG_DFL`, which is async-signal-safe, installs no handler and touches no memory
+    // of the parent.
+    #[allow(unsafe_code)]
+    unsafe {
+        cmd.pre_exec(move || {
+            for signal in 1..32 {
+                if mask & (1 << signal) != 0 {
+                    libc::signal(signal, libc::SIG_DFL);
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Restores the default disposition of SIGCHLD (children stay until reaped).
 pub(crate) fn default_child_signal() {
     // SAFETY: `signal` with `SIG_DFL` installs no handler, so no code runs in signal context;

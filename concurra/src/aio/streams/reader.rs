@@ -45,6 +45,9 @@ const MIN_READ: usize = 4096;
 /// it costs nothing next to the system call, large enough for a typical line or message.
 const STACK_READ: usize = 512;
 
+/// The room [`StreamReader::read_to_end`] offers each read (above a pipe's 64 KiB).
+const READ_TO_END_ROOM: usize = 256 * 1024;
+
 /// Reads from a stream with asyncio's semantics (see the module docs): [`read`](Self::read),
 /// [`read_to_end`](Self::read_to_end), [`read_exactly`](Self::read_exactly),
 /// [`read_until`](Self::read_until), [`read_line`](Self::read_line), [`lines`](Self::lines);
@@ -398,7 +401,9 @@ impl StreamReader {
     /// The stored error, or the socket's.
     pub async fn read_to_end(&mut self) -> Result<Vec<u8>> {
         std::future::poll_fn(|cx| {
-            while ready!(self.poll_fill(cx, self.limit))? {}
+            // Each read is offered more room than a pipe or a socket usually holds, so a
+            // short read says "drained" and no read is spent on `WouldBlock`.
+            while ready!(self.poll_fill(cx, self.limit.max(READ_TO_END_ROOM)))? {}
             Poll::Ready(Ok(self.take_all()))
         })
         .await
