@@ -21,8 +21,11 @@
 use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
 use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
+
+use mio::event::Source;
 
 use crate::aio::engine::Registered;
 use crate::aio::net::stream as net;
@@ -55,6 +58,16 @@ impl Socket {
                 out
             }
             // A write-only pipe has nothing to read.
+            Socket::PipeOut(_) => Poll::Ready(Ok(0)),
+        }
+    }
+
+    /// Reads into the spare capacity of `buf` (nothing zeroed first); 0 at end-of-file.
+    fn poll_read_appending(&self, cx: &Context<'_>, buf: &mut Vec<u8>) -> Poll<io::Result<usize>> {
+        match self {
+            Socket::Tcp(s) => poll_appending(s, cx, buf),
+            Socket::Unix(s) => poll_appending(s, cx, buf),
+            Socket::PipeIn(p) => poll_appending(p, cx, buf),
             Socket::PipeOut(_) => Poll::Ready(Ok(0)),
         }
     }
@@ -151,6 +164,23 @@ impl ReaderShared {
     }
 }
 
+/// One read into the spare capacity of `buf`; a read that leaves room says the descriptor is
+/// drained (the readiness shortcut of `net`).
+fn poll_appending<T: Source + AsFd>(
+    io: &Registered<T>,
+    cx: &Context<'_>,
+    buf: &mut Vec<u8>,
+) -> Poll<io::Result<usize>> {
+    let room = buf.capacity() - buf.len();
+    let out = io.poll_read_with(cx, |s| crate::sys::read_appending(s.as_fd(), buf));
+    if let Poll::Ready(Ok(n)) = out {
+        if n > 0 && n < room {
+            io.clear_read_ready();
+        }
+    }
+    out
+}
+
 /// The write buffer: bytes not yet sent start at `head` (sending advances it: no move of
 /// the rest per send; the space is reclaimed when it empties, or compacted when an append
 /// finds more than half of it sent).
@@ -241,6 +271,18 @@ impl Conn {
     pub(crate) fn poll_read(&self, cx: &Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         match &*self.sock.borrow() {
             Some(sock) => sock.poll_read(cx, buf),
+            None => Poll::Ready(Ok(0)),
+        }
+    }
+
+    /// Reads from the socket into the spare capacity of `buf`; end-of-file once it is closed.
+    pub(crate) fn poll_read_appending(
+        &self,
+        cx: &Context<'_>,
+        buf: &mut Vec<u8>,
+    ) -> Poll<io::Result<usize>> {
+        match &*self.sock.borrow() {
+            Some(sock) => sock.poll_read_appending(cx, buf),
             None => Poll::Ready(Ok(0)),
         }
     }

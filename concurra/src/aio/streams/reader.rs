@@ -45,7 +45,7 @@ const MIN_READ: usize = 4096;
 /// it costs nothing next to the system call, large enough for a typical line or message.
 const STACK_READ: usize = 512;
 
-/// The room [`StreamReader::read_to_end`] offers each read (above a pipe's 64 KiB).
+/// The spare room [`StreamReader::read_to_end`] offers each read (above a pipe's 64 KiB).
 const READ_TO_END_ROOM: usize = 256 * 1024;
 
 /// Reads from a stream with asyncio's semantics (see the module docs): [`read`](Self::read),
@@ -350,6 +350,39 @@ impl StreamReader {
         Poll::Pending
     }
 
+    /// [`poll_fill`](Self::poll_fill) for [`read_to_end`](Self::read_to_end): no bound (all
+    /// of it is wanted), and the read lands in the buffer's spare capacity with nothing zeroed
+    /// first. Each read is offered more room than a pipe or a socket usually holds, so a short
+    /// read says "drained" and no read is spent on `WouldBlock`.
+    fn poll_fill_to_end(&mut self, cx: &Context<'_>) -> Poll<Result<bool>> {
+        self.check_exception()?;
+        if self.take_fed() {
+            return Poll::Ready(Ok(true));
+        }
+        if self.shared.eof.get() {
+            return Poll::Ready(Ok(false));
+        }
+        if let Some(conn) = self.conn.clone() {
+            // The zeroed room past the data goes (the capacity stays).
+            self.buf.truncate(self.end);
+            self.buf.reserve(READ_TO_END_ROOM);
+            match conn.poll_read_appending(cx, &mut self.buf) {
+                Poll::Ready(Ok(0)) => {
+                    self.shared.eof.set(true);
+                    return Poll::Ready(Ok(false));
+                }
+                Poll::Ready(Ok(_)) => {
+                    self.end = self.buf.len();
+                    return Poll::Ready(Ok(true));
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(self.store_read_error(e))),
+                Poll::Pending => {}
+            }
+        }
+        *self.shared.waiter.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
     /// Reads up to `n` bytes, returning as soon as at least one is there (Python:
     /// `await reader.read(n)`); empty at end-of-file, and for `n == 0`.
     ///
@@ -401,9 +434,7 @@ impl StreamReader {
     /// The stored error, or the socket's.
     pub async fn read_to_end(&mut self) -> Result<Vec<u8>> {
         std::future::poll_fn(|cx| {
-            // Each read is offered more room than a pipe or a socket usually holds, so a
-            // short read says "drained" and no read is spent on `WouldBlock`.
-            while ready!(self.poll_fill(cx, self.limit.max(READ_TO_END_ROOM)))? {}
+            while ready!(self.poll_fill_to_end(cx))? {}
             Poll::Ready(Ok(self.take_all()))
         })
         .await
