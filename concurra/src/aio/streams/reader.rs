@@ -292,15 +292,26 @@ impl StreamReader {
         e
     }
 
+    /// What a fill answers without reading: the stored error, hand-fed bytes (`true`), or
+    /// end-of-file (`false`).
+    fn fill_without_reading(&mut self) -> Option<Result<bool>> {
+        if let Err(e) = self.check_exception() {
+            return Some(Err(e));
+        }
+        if self.take_fed() {
+            return Some(Ok(true));
+        }
+        if self.shared.eof.get() {
+            return Some(Ok(false));
+        }
+        None
+    }
+
     /// Waits for more bytes: `Ok(true)` once some were added, `Ok(false)` at end-of-file.
     /// `want` is how many more the caller needs at least (step 1).
     fn poll_fill(&mut self, cx: &Context<'_>, want: usize) -> Poll<Result<bool>> {
-        self.check_exception()?;
-        if self.take_fed() {
-            return Poll::Ready(Ok(true));
-        }
-        if self.shared.eof.get() {
-            return Poll::Ready(Ok(false));
+        if let Some(done) = self.fill_without_reading() {
+            return Poll::Ready(done);
         }
         if let Some(conn) = self.conn.clone() {
             // Step 1: at most up to 2 × limit buffered, or what the caller needs; the
@@ -355,12 +366,8 @@ impl StreamReader {
     /// first. Each read is offered more room than a pipe or a socket usually holds, so a short
     /// read says "drained" and no read is spent on `WouldBlock`.
     fn poll_fill_to_end(&mut self, cx: &Context<'_>) -> Poll<Result<bool>> {
-        self.check_exception()?;
-        if self.take_fed() {
-            return Poll::Ready(Ok(true));
-        }
-        if self.shared.eof.get() {
-            return Poll::Ready(Ok(false));
+        if let Some(done) = self.fill_without_reading() {
+            return Poll::Ready(done);
         }
         if let Some(conn) = self.conn.clone() {
             // The zeroed room past the data goes (the capacity stays).
