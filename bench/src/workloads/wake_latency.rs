@@ -3,6 +3,10 @@
 //! Each round trip is two hand-offs, each waking a thread that sleeps in a blocking wait, so
 //! this measures the wake-up path (park/unpark or futex) rather than any queue. Unpinned, the
 //! two threads usually sit on different CPUs and every wake is a cross-CPU wake.
+//!
+//! crossbeam reuses one channel slot; `future::pair` and tokio's oneshot use one allocation
+//! per message, freed after its hand-off on whichever thread drops it last, so those rows
+//! also pay glibc's cross-thread free (its arena lock is contended by the two threads).
 
 use std::sync::{mpsc, Barrier};
 use std::thread;
@@ -27,6 +31,7 @@ fn peers() -> Vec<Peer> {
         Peer::rust("crossbeam bounded(1)", ROUND_TRIPS, crossbeam),
         Peer::rust("concurra future::pair: CPU time", ROUND_TRIPS, concurra_cpu),
         Peer::rust("crossbeam bounded(1): CPU time", ROUND_TRIPS, crossbeam_cpu),
+        Peer::rust("tokio oneshot per message", ROUND_TRIPS, tokio_oneshot),
         Peer::rust("std mpsc sync_channel(1)", ROUND_TRIPS, std_mpsc),
     ]
 }
@@ -88,6 +93,28 @@ fn concurra(n: usize) -> f64 {
         move || {
             for (ping, pong) in ping_futures.into_iter().zip(pong_promises) {
                 pong.set_result(ping.result().unwrap()).unwrap();
+            }
+        },
+    )
+}
+
+/// The like-for-like peer of `future::pair`: a one-shot channel per message, made up front
+/// (each is freed after its hand-off, as a Future is), waited on with a blocking receive.
+fn tokio_oneshot(n: usize) -> f64 {
+    use tokio::sync::oneshot;
+    let (ping_tx, ping_rx): (Vec<_>, Vec<_>) = (0..n).map(|_| oneshot::channel::<u64>()).unzip();
+    let (pong_tx, pong_rx): (Vec<_>, Vec<_>) = (0..n).map(|_| oneshot::channel::<u64>()).unzip();
+    ping_pong(
+        n,
+        move || {
+            for (i, (ping, pong)) in ping_tx.into_iter().zip(pong_rx).enumerate() {
+                ping.send(i as u64).unwrap();
+                assert_eq!(pong.blocking_recv().unwrap(), i as u64);
+            }
+        },
+        move || {
+            for (ping, pong) in ping_rx.into_iter().zip(pong_tx) {
+                pong.send(ping.blocking_recv().unwrap()).unwrap();
             }
         },
     )
