@@ -59,6 +59,7 @@ fn echo_peers() -> Vec<Peer> {
         Peer::rust("tokio current-thread", ROUND_TRIPS, tokio_echo),
         Peer::rust("smol async-net LocalExecutor", ROUND_TRIPS, smol_echo),
         Peer::rust("blocking threads (1 per socket)", ROUND_TRIPS, threads_echo),
+        Peer::rust("kernel floor: 1 thread, 4 syscalls/trip", ROUND_TRIPS, kernel_floor_echo),
         Peer::python("Python asyncio streams", PYTHON_ROUND_TRIPS, "echo.py"),
         Peer::python(
             "Python uvloop streams",
@@ -555,6 +556,41 @@ fn threads_echo(n: usize) -> f64 {
         h.join().unwrap();
     }
     t
+}
+
+/// What any one-thread loop must pay at least: the same 50 connections served in lockstep
+/// by one thread with blocking sockets and no poll at all (every client writes, every server
+/// end reads and answers, every client reads): the four system calls of a round trip and the
+/// kernel's loopback TCP work, nothing else.
+fn kernel_floor_echo(n: usize) -> f64 {
+    let per_conn = n / CONNS;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let pairs: Vec<_> = (0..CONNS)
+        .map(|_| {
+            let client = std::net::TcpStream::connect(addr).unwrap();
+            let (server, _) = listener.accept().unwrap();
+            client.set_nodelay(true).unwrap();
+            server.set_nodelay(true).unwrap();
+            (client, server)
+        })
+        .collect();
+    let msg = [7u8; MSG];
+    let mut buf = [0u8; MSG];
+    let start = Instant::now();
+    for _ in 0..per_conn {
+        for (mut client, _) in pairs.iter().map(|(c, s)| (c, s)) {
+            client.write_all(&msg).unwrap();
+        }
+        for (_, mut server) in pairs.iter().map(|(c, s)| (c, s)) {
+            server.read_exact(&mut buf).unwrap();
+            server.write_all(&buf).unwrap();
+        }
+        for (mut client, _) in pairs.iter().map(|(c, s)| (c, s)) {
+            client.read_exact(&mut buf).unwrap();
+        }
+    }
+    ns_per_op(start.elapsed(), per_conn * CONNS)
 }
 
 // ---------------------------------------------------------------------------------------
