@@ -59,7 +59,11 @@ fn echo_peers() -> Vec<Peer> {
         Peer::rust("tokio current-thread", ROUND_TRIPS, tokio_echo),
         Peer::rust("smol async-net LocalExecutor", ROUND_TRIPS, smol_echo),
         Peer::rust("blocking threads (1 per socket)", ROUND_TRIPS, threads_echo),
-        Peer::rust("kernel floor: 1 thread, 4 syscalls/trip", ROUND_TRIPS, kernel_floor_echo),
+        Peer::rust(
+            "kernel floor: 1 thread, 4 syscalls/trip",
+            ROUND_TRIPS,
+            kernel_floor_echo,
+        ),
         Peer::python("Python asyncio streams", PYTHON_ROUND_TRIPS, "echo.py"),
         Peer::python(
             "Python uvloop streams",
