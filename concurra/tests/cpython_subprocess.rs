@@ -240,6 +240,16 @@ fn sighup_reaches_a_child_even_when_the_parent_ignores_it() {
     set_sighup(before);
 }
 
+/// Blocks until the child `pid` has exited, without reaping it: its pidfd turns readable
+/// (Linux, as the rest of this file, which reads `/proc`).
+fn wait_exited_unreaped(pid: u32) {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let pid = rustix::process::Pid::from_raw(pid as i32).unwrap();
+    let fd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).unwrap();
+    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+    poll(&mut fds, None).unwrap();
+}
+
 #[test]
 fn signals_after_exit_are_errors() {
     let _s = serial();
@@ -256,9 +266,8 @@ fn signals_after_exit_are_errors() {
         // Exited but not yet waited for: still an error, and nothing is sent.
         let mut child = Command::shell("exit 4").spawn().unwrap();
         let pid = child.pid();
-        while !children().contains(&(pid, true)) {
-            aio::sleep(Duration::from_millis(1)).await;
-        }
+        wait_exited_unreaped(pid);
+        assert!(children().contains(&(pid, true)));
         assert!(child.kill().unwrap_err().is_invalid_state());
         assert_eq!(child.returncode(), Some(4));
     });

@@ -8,14 +8,21 @@ pub fn square(x: u64) -> u64 {
     x * x
 }
 
-/// Counts its run in Redis (`HINCRBY runs x 1`) and returns `x`.
+/// Counts its run in Redis (`HINCRBY runs x 1`, and `RPUSH ran x` for a test to block on)
+/// and returns `x`.
 pub fn count_run(x: u64) -> u64 {
     with_redis(|c| {
-        redis::cmd("HINCRBY")
+        redis::pipe()
+            .cmd("HINCRBY")
             .arg("runs")
             .arg(x)
             .arg(1)
-            .query::<i64>(c)
+            .ignore()
+            .cmd("RPUSH")
+            .arg("ran")
+            .arg(x)
+            .ignore()
+            .query::<()>(c)
             .unwrap()
     });
     x
