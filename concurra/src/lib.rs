@@ -126,12 +126,15 @@
 //   `scripts/miri.sh`, which runs the aio tests too).
 // - `sys/signal.rs`: `sigaction(2)`, the signal handler (atomics and `write(2)` only, errno
 //   kept) and its chaining to a handler installed before (covered by `tests/signal.rs`, real
-//   signals);
+//   signals; the handler's handshake with subscriptions going away by loom models);
+// - `sys/mod.rs` also: the pre-exec hook that puts ignored signals back to their default in a
+//   child (`aio::subprocess`, `Command::reset_signals`; `tests/cpython_subprocess.rs`);
 // - `sys/mod.rs` also: `raise(3)` (aio::run re-raising SIGINT), `kill(2)` to an unreaped child
 //   (`aio::subprocess`), and the `setsid(2)` pre-exec hook of `start_new_session` (covered by
 //   `tests/aio_interrupt.rs` and `tests/cpython_subprocess.rs`, real signals and children);
-// Everything else is safe code. The Future's state machine and the thread pool's idle
-// accounting are checked by loom models (`src/loom.rs`, `scripts/loom.sh`).
+// Everything else is safe code. The Future's state machine, the thread pool's idle
+// accounting and the signal registry's quiescence are checked by loom models (`src/loom.rs`,
+// `scripts/loom.sh`).
 #![deny(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]

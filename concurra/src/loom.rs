@@ -1,6 +1,6 @@
 //! The synchronisation the [`Future`](crate::Future) and the thread pool's idle accounting are
 //! built on: `std`'s in every build, [loom]'s under `--cfg concurra_loom`, so the loom models beside
-//! the code (`future/loom.rs`, `thread_pool/idle.rs`) explore every interleaving of the real
+//! the code (`future/loom.rs`, `thread_pool/idle.rs`, `sys/signal.rs`) explore every interleaving of the real
 //! code, not of a copy.
 //!
 //! The cfg is `concurra_loom`, not `loom`: tokio (a dev-dependency) reads `cfg(loom)` itself
@@ -22,16 +22,20 @@
 //!    must already handle (a park may return spuriously). The models wait without deadlines.
 //! 4. `WaitSet` (`wait`, `as_completed`) keeps `std`'s lock and condition variable; the models
 //!    do not use it.
+//! 5. The signal registry's table (`sys/signal.rs`) is loom's in the models, which run its
+//!    handler side on a thread: loom does not model signal context, and it does not model
+//!    `SeqCst` loads and stores (only `SeqCst` fences), so the table's store-load handshake is
+//!    written with fences, which loom checks.
 //!
 //! [loom]: https://docs.rs/loom
 
 #[cfg(concurra_loom)]
-pub(crate) use ::loom::sync::atomic::{AtomicUsize, Ordering};
+pub(crate) use ::loom::sync::atomic::{fence, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 #[cfg(concurra_loom)]
 pub(crate) use ::loom::sync::{Arc, Mutex, MutexGuard};
 
 #[cfg(not(concurra_loom))]
-pub(crate) use std::sync::atomic::{AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{fence, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 #[cfg(not(concurra_loom))]
 pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
 

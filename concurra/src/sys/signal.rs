@@ -23,11 +23,14 @@
 //! # Quiescence
 //!
 //! A handler may have read a slot's descriptor just before the slot was unpublished. So the
-//! handler counts itself in [`IN_HANDLER`] before it reads any slot and out when it is done,
-//! and a subscription frees its slot only once it has seen the count at zero *after*
-//! unpublishing (every access `SeqCst`: a handler that counts itself in after that zero reads
-//! the unpublished slot). A descriptor is never closed under a running handler, so a stray
-//! byte can never reach a reused descriptor.
+//! handler counts itself in ([`Table::enter`]) before it reads any slot and out when it is
+//! done, and a subscription frees its slot only once it has seen the count at zero *after*
+//! unpublishing ([`Table::unpublish`]). Each side puts a `SeqCst` fence between its write and
+//! its read (the store-load pattern of Dekker's algorithm), so a handler that counts itself in
+//! after that zero reads the unpublished slot. A descriptor is never closed under a running
+//! handler, so a stray byte can never reach a reused descriptor. The loom models at the end of
+//! this file run this protocol on the real [`Table`]; without the wait, or without either
+//! fence, they fail.
 //!
 //! # What is refused
 //!
@@ -39,8 +42,10 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering::SeqCst};
 use std::sync::{Mutex, PoisonError};
+
+use crate::loom::{fence, AtomicI32, AtomicU64, AtomicUsize};
 
 /// Subscriptions that may exist at once in the process (every signal together).
 const SLOTS: usize = 64;
@@ -55,22 +60,110 @@ struct Slot {
     pending: AtomicU64,
 }
 
-#[allow(clippy::declare_interior_mutable_const)]
-const FREE: Slot = Slot {
-    wants: AtomicU64::new(0),
-    fd: AtomicI32::new(-1),
-    pending: AtomicU64::new(0),
-};
+/// What the handler reads: the published subscriptions and how many handlers run now. The
+/// whole protocol between the handler and the subscriptions is here (see "Quiescence").
+struct Table<const N: usize> {
+    slots: [Slot; N],
+    in_handler: AtomicUsize,
+}
 
-static SLOT: [Slot; SLOTS] = [FREE; SLOTS];
+impl<const N: usize> Table<N> {
+    #[cfg(not(concurra_loom))]
+    const fn new() -> Self {
+        #[allow(clippy::declare_interior_mutable_const)]
+        const FREE: Slot = Slot {
+            wants: AtomicU64::new(0),
+            fd: AtomicI32::new(-1),
+            pending: AtomicU64::new(0),
+        };
+        Table {
+            slots: [FREE; N],
+            in_handler: AtomicUsize::new(0),
+        }
+    }
 
-/// Handlers running now, on any thread (see "Quiescence").
-static IN_HANDLER: AtomicUsize = AtomicUsize::new(0);
+    #[cfg(concurra_loom)]
+    fn new() -> Self {
+        Table {
+            slots: std::array::from_fn(|_| Slot {
+                wants: AtomicU64::new(0),
+                fd: AtomicI32::new(-1),
+                pending: AtomicU64::new(0),
+            }),
+            in_handler: AtomicUsize::new(0),
+        }
+    }
+
+    /// Makes slot `i` visible to handlers: the signals in `wants` go to `fd`.
+    fn publish(&self, i: usize, fd: i32, wants: u64) {
+        let slot = &self.slots[i];
+        slot.pending.store(0, SeqCst);
+        slot.fd.store(fd, SeqCst);
+        slot.wants.store(wants, SeqCst);
+    }
+
+    /// Hides slot `i` from handlers, then waits until no handler that may have read it still
+    /// runs: its descriptor may be closed once this returns.
+    fn unpublish(&self, i: usize) {
+        let slot = &self.slots[i];
+        slot.wants.store(0, SeqCst);
+        slot.fd.store(-1, SeqCst);
+        fence(SeqCst);
+        self.quiesce();
+    }
+
+    /// Waits until no handler runs (handlers are a few system calls long).
+    fn quiesce(&self) {
+        while self.in_handler.load(SeqCst) != 0 {
+            crate::loom::thread::yield_now();
+        }
+    }
+
+    /// A handler starts: from here until [`exit`](Self::exit) no descriptor it reads is closed.
+    fn enter(&self) {
+        self.in_handler.fetch_add(1, SeqCst);
+        fence(SeqCst);
+    }
+
+    /// A handler is done.
+    fn exit(&self) {
+        self.in_handler.fetch_sub(1, SeqCst);
+    }
+
+    /// Between [`enter`](Self::enter) and [`exit`](Self::exit): marks `bit` pending in every
+    /// slot that wants it, then calls `wake` with that slot's descriptor.
+    fn deliver(&self, bit: u64, mut wake: impl FnMut(i32)) {
+        for slot in &self.slots {
+            if slot.wants.load(SeqCst) & bit == 0 {
+                continue;
+            }
+            let fd = slot.fd.load(SeqCst);
+            if fd < 0 {
+                continue;
+            }
+            slot.pending.fetch_or(bit, SeqCst);
+            wake(fd);
+        }
+    }
+
+    /// Takes the signals delivered to slot `i` since the last take.
+    fn take(&self, i: usize) -> u64 {
+        self.slots[i].pending.swap(0, SeqCst)
+    }
+}
+
+/// The process's one table.
+#[cfg(not(concurra_loom))]
+static TABLE: Table<SLOTS> = Table::new();
+/// Under loom atomics cannot be made in a constant; the models make their own tables and
+/// never touch this one.
+#[cfg(concurra_loom)]
+static TABLE: std::sync::LazyLock<Table<SLOTS>> = std::sync::LazyLock::new(Table::new);
 
 /// Per signal, the handler function that was installed before ours, to chain to (0: none),
 /// and whether it takes `siginfo` (`SA_SIGINFO`).
-static CHAIN: [AtomicUsize; 65] = [const { AtomicUsize::new(0) }; 65];
-static CHAIN_SIGINFO: [AtomicUsize; 65] = [const { AtomicUsize::new(0) }; 65];
+static CHAIN: [StdAtomicUsize; 65] = [const { StdAtomicUsize::new(0) }; 65];
+static CHAIN_SIGINFO: [StdAtomicUsize; 65] = [const { StdAtomicUsize::new(0) }; 65];
 
 /// What only the registry's users touch, under its lock.
 struct Registry {
@@ -137,9 +230,7 @@ pub(crate) fn subscribe(signals: &[i32]) -> io::Result<Subscription> {
     let (reader, writer) = super::pipe()?;
     super::set_nonblocking(reader.as_fd())?;
     super::set_nonblocking(writer.as_fd())?;
-    SLOT[slot].pending.store(0, SeqCst);
-    SLOT[slot].fd.store(writer.as_raw_fd(), SeqCst);
-    SLOT[slot].wants.store(wants, SeqCst);
+    TABLE.publish(slot, writer.as_raw_fd(), wants);
     reg.writers[slot] = Some(writer);
     let mut subscription = Subscription {
         slot,
@@ -185,7 +276,7 @@ impl Subscription {
                 break;
             }
         }
-        SLOT[self.slot].pending.swap(0, SeqCst)
+        TABLE.take(self.slot)
     }
 
     /// Wakes whoever waits on [`fd`](Self::fd) without a signal (to stop a signal thread).
@@ -200,10 +291,7 @@ impl Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         let mut reg = registry();
-        let slot = &SLOT[self.slot];
-        slot.wants.store(0, SeqCst);
-        slot.fd.store(-1, SeqCst);
-        quiesce();
+        TABLE.unpublish(self.slot);
         reg.writers[self.slot] = None;
         for signal in 1..=max_signal() {
             if self.signals & bit(signal) == 0 {
@@ -215,18 +303,11 @@ impl Drop for Subscription {
                 if let Some(previous) = reg.previous[n].take() {
                     restore(signal, &previous);
                 }
-                quiesce();
+                TABLE.quiesce();
                 CHAIN[n].store(0, SeqCst);
                 CHAIN_SIGINFO[n].store(0, SeqCst);
             }
         }
-    }
-}
-
-/// Waits until no signal handler runs (handlers are a few system calls long).
-fn quiesce() {
-    while IN_HANDLER.load(SeqCst) != 0 {
-        std::thread::yield_now();
     }
 }
 
@@ -303,26 +384,17 @@ extern "C" fn on_signal(
     info: *mut libc::siginfo_t,
     context: *mut libc::c_void,
 ) {
-    IN_HANDLER.fetch_add(1, SeqCst);
+    TABLE.enter();
     let errno = Errno::save();
     if (1..=64).contains(&signal) {
-        let bit = bit(signal);
-        for slot in &SLOT {
-            if slot.wants.load(SeqCst) & bit == 0 {
-                continue;
-            }
-            let fd = slot.fd.load(SeqCst);
-            if fd < 0 {
-                continue;
-            }
-            slot.pending.fetch_or(bit, SeqCst);
+        TABLE.deliver(bit(signal), |fd| {
             // SAFETY: `fd` is open: it was published and its subscription cannot close it
-            // while this handler is counted in `IN_HANDLER` (module docs, "Quiescence").
+            // while this handler is counted in (module docs, "Quiescence").
             #[allow(unsafe_code)]
             let fd = unsafe { BorrowedFd::borrow_raw(fd) };
             // A full pipe already holds a wake-up: the pending bit is what counts.
             let _ = rustix::io::write(fd, &[signal as u8]);
-        }
+        });
         let n = signal as usize;
         let chain = CHAIN[n].load(SeqCst);
         if chain != 0 {
@@ -345,7 +417,7 @@ extern "C" fn on_signal(
         }
     }
     errno.restore();
-    IN_HANDLER.fetch_sub(1, SeqCst);
+    TABLE.exit();
 }
 
 /// The interrupted code's `errno`, kept across the handler's system calls.
@@ -379,4 +451,81 @@ unsafe fn errno_location() -> *mut libc::c_int {
 unsafe fn errno_location() -> *mut libc::c_int {
     // SAFETY: a libc function without preconditions.
     unsafe { libc::__error() }
+}
+
+/// The quiescence protocol on the real [`Table`], two slots, a handler on one thread and a
+/// subscription going away on another (`scripts/loom.sh`). Descriptors are modelled as flags:
+/// "closing" one clears its flag, and a handler that wakes a cleared one fails the model.
+#[cfg(all(test, concurra_loom))]
+mod loom_models {
+    use ::loom::sync::atomic::AtomicBool;
+    use ::loom::sync::Arc;
+    use ::loom::{model, thread};
+
+    use super::{SeqCst, Table};
+
+    const SIGUSR1: u64 = 1 << 9;
+
+    fn table() -> Arc<Table<2>> {
+        let table = Arc::new(Table::<2>::new());
+        table.publish(0, 0, SIGUSR1);
+        table.publish(1, 1, SIGUSR1);
+        table
+    }
+
+    #[test]
+    fn loom_a_descriptor_is_never_closed_under_a_running_handler() {
+        model(|| {
+            let table = table();
+            let open = Arc::new([AtomicBool::new(true), AtomicBool::new(true)]);
+            let handler = {
+                let (table, open) = (table.clone(), open.clone());
+                thread::spawn(move || {
+                    table.enter();
+                    table.deliver(SIGUSR1, |fd| {
+                        assert!(open[fd as usize].load(SeqCst), "a wake-up to a closed pipe");
+                    });
+                    table.exit();
+                })
+            };
+            // Subscription 0 goes away: unpublish, then close.
+            table.unpublish(0);
+            open[0].store(false, SeqCst);
+            handler.join().unwrap();
+            // Subscription 1 stayed: the signal reached it.
+            assert_eq!(table.take(1), SIGUSR1);
+        });
+    }
+
+    #[test]
+    fn loom_a_delivery_is_taken_now_or_left_with_a_wake_up() {
+        model(|| {
+            let table = table();
+            // The pipe: how many wake-up bytes are in it.
+            let pipe = Arc::new(::loom::sync::atomic::AtomicUsize::new(0));
+            let handler = {
+                let (table, pipe) = (table.clone(), pipe.clone());
+                thread::spawn(move || {
+                    table.enter();
+                    table.deliver(SIGUSR1, |fd| {
+                        if fd == 0 {
+                            pipe.fetch_add(1, SeqCst);
+                        }
+                    });
+                    table.exit();
+                })
+            };
+            // The subscriber, as `Subscription::take` does: empty the pipe, then take.
+            pipe.swap(0, SeqCst);
+            let got = table.take(0);
+            handler.join().unwrap();
+            // Either this take saw the signal, or it is still pending with a byte in the pipe
+            // that wakes the subscriber for the next take.
+            let later = table.take(0);
+            assert!(
+                got == SIGUSR1 || (later == SIGUSR1 && pipe.load(SeqCst) > 0),
+                "a signal was lost: taken {got:#x}, left {later:#x}"
+            );
+        });
+    }
 }
