@@ -33,6 +33,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::{JoinHandle, ThreadId};
 
 use crossbeam_channel::{Receiver, Sender};
+use crossbeam_utils::CachePadded;
 
 use crate::error::{Error, Result};
 use crate::executor::{Apply, Executor, Fallible, Map, MapOptions, Work};
@@ -71,7 +72,9 @@ struct Shared {
     /// `lifecycle.broken.is_some()`, read on every job.
     broken: AtomicBool,
     /// Idle tokens and the thread count: whether a submit must start a thread (`idle.rs`).
-    idle: Idle,
+    /// Workers write it after every job: on its own cache line, so the lifecycle lock every
+    /// submit takes is not invalidated by them.
+    idle: CachePadded<Idle>,
     workers: Mutex<Workers>,
     name_prefix: String,
     initializer: Option<Initializer>,
@@ -150,7 +153,7 @@ impl Builder {
                 receiver,
                 lifecycle: RwLock::new(Lifecycle::default()),
                 broken: AtomicBool::new(false),
-                idle: Idle::new(max_workers),
+                idle: CachePadded::new(Idle::new(max_workers)),
                 workers: Mutex::new(Workers::default()),
                 name_prefix,
                 initializer: self.initializer,
