@@ -41,12 +41,13 @@ fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
-/// Waits (on the loop) until `cond` holds, polling once per iteration with a bound.
+/// Waits (on the loop) until `cond` holds, checking once per loop iteration (each iteration
+/// polls the reactor, where a raised signal's wake-up already waits), with a bound.
 async fn until(mut cond: impl FnMut() -> bool) {
     aio::wait_for(
         async {
             while !cond() {
-                aio::sleep(Duration::from_millis(1)).await;
+                aio::yield_now().await;
             }
         },
         LONG,
