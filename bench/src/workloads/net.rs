@@ -64,6 +64,7 @@ fn echo_peers() -> Vec<Peer> {
             ROUND_TRIPS,
             kernel_floor_echo,
         ),
+        Peer::rust("loop floor: raw mio, no tasks", ROUND_TRIPS, mio_floor_echo),
         Peer::python("Python asyncio streams", PYTHON_ROUND_TRIPS, "echo.py"),
         Peer::python(
             "Python uvloop streams",
@@ -592,6 +593,80 @@ fn kernel_floor_echo(n: usize) -> f64 {
         }
         for (mut client, _) in pairs.iter().map(|(c, s)| (c, s)) {
             client.read_exact(&mut buf).unwrap();
+        }
+    }
+    ns_per_op(start.elapsed(), per_conn * CONNS)
+}
+
+/// What an event loop pays at least: the same 50 connections driven by a hand-written
+/// edge-triggered mio loop, no tasks, no buffers, no wakers. Each readable client end reads
+/// its answer and sends the next message; each readable server end echoes what it got.
+fn mio_floor_echo(n: usize) -> f64 {
+    use mio::net::{TcpListener, TcpStream};
+    use mio::{Events, Interest, Poll, Token};
+    let per_conn = n / CONNS;
+    let mut poll = Poll::new().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Token 2i: client i; 2i + 1: its server end.
+    let mut socks: Vec<TcpStream> = Vec::new();
+    for _ in 0..CONNS {
+        let client = std::net::TcpStream::connect(addr).unwrap();
+        let server = loop {
+            match listener.accept() {
+                Ok((s, _)) => break s,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::yield_now(),
+                Err(e) => panic!("{e}"),
+            }
+        };
+        client.set_nonblocking(true).unwrap();
+        client.set_nodelay(true).unwrap();
+        server.set_nodelay(true).unwrap();
+        socks.push(TcpStream::from_std(client));
+        socks.push(server);
+    }
+    for (i, s) in socks.iter_mut().enumerate() {
+        poll.registry()
+            .register(s, Token(i), Interest::READABLE)
+            .unwrap();
+    }
+    let msg = [7u8; MSG];
+    let mut left = vec![per_conn; CONNS];
+    let mut done = 0;
+    let mut events = Events::with_capacity(256);
+    let mut buf = [0u8; 4096];
+    let start = Instant::now();
+    for c in 0..CONNS {
+        (&socks[2 * c]).write_all(&msg).unwrap();
+    }
+    while done < CONNS {
+        poll.poll(&mut events, None).unwrap();
+        for event in events.iter() {
+            let i = event.token().0;
+            // Edge-triggered: read until a short read (one 64-byte message is in flight).
+            loop {
+                match (&socks[i]).read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(k) => {
+                        if i % 2 == 1 {
+                            (&socks[i]).write_all(&buf[..k]).unwrap();
+                        } else {
+                            let c = i / 2;
+                            left[c] -= 1;
+                            if left[c] == 0 {
+                                done += 1;
+                            } else {
+                                (&socks[i]).write_all(&msg).unwrap();
+                            }
+                        }
+                        if k < buf.len() {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
         }
     }
     ns_per_op(start.elapsed(), per_conn * CONNS)
