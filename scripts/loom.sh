@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the loom models (src/loom.rs says what they cover): every interleaving of the
-# Future's state machine (src/future/loom.rs) and of the thread pool's idle accounting
-# (src/thread_pool/idle.rs), on the real code built with `--cfg concurra_loom`.
+# Future's state machine (src/future/loom.rs), of the thread pool's idle accounting
+# (src/thread_pool/idle.rs) and of the signal registry's handshake with its handler
+# (src/sys/signal.rs), on the real code built with `--cfg concurra_loom`.
 #
 #   bash scripts/loom.sh [SECONDS]   # time-boxed to SECONDS (default: no limit)
 #

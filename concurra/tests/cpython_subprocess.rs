@@ -98,6 +98,9 @@ fn communicate_and_empty_input() {
         assert_eq!(out.stdout.as_deref(), Some(&b"some data"[..]));
         assert_eq!(out.stderr, None);
         assert_eq!(out.status, 0);
+        // The room reserved ahead of each read is given back: 9 bytes do not hold 256 KiB.
+        let cap = out.stdout.unwrap().capacity();
+        assert!(cap < 64, "a 9-byte output keeps {cap} bytes");
 
         let mut child = Command::new("wc")
             .arg("-c")
@@ -214,7 +217,14 @@ fn set_sighup(to: libc::sighandler_t) -> libc::sighandler_t {
 #[test]
 fn sighup_reaches_a_child_even_when_the_parent_ignores_it() {
     let _s = serial();
-    let before = set_sighup(libc::SIG_IGN);
+    // Puts the parent's disposition back even if an assertion below fails.
+    struct Restore(libc::sighandler_t);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            set_sighup(self.0);
+        }
+    }
+    let _restore = Restore(set_sighup(libc::SIG_IGN));
     run(async {
         let mut child = sleeper();
         let line = child.stdout.as_mut().unwrap().read_line().await.unwrap();
@@ -237,17 +247,24 @@ fn sighup_reaches_a_child_even_when_the_parent_ignores_it() {
         assert_eq!(line, b"alive\n");
         assert_eq!(child.wait().await.unwrap(), 0);
     });
-    set_sighup(before);
 }
 
 /// Blocks until the child `pid` has exited, without reaping it: its pidfd turns readable
-/// (Linux, as the rest of this file, which reads `/proc`).
+/// (Linux, as the rest of this file, which reads `/proc`). Fails after 20 s.
 fn wait_exited_unreaped(pid: u32) {
-    use rustix::event::{poll, PollFd, PollFlags};
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
     let pid = rustix::process::Pid::from_raw(pid as i32).unwrap();
     let fd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).unwrap();
     let mut fds = [PollFd::new(&fd, PollFlags::IN)];
-    poll(&mut fds, None).unwrap();
+    let bound = Timespec {
+        tv_sec: 20,
+        tv_nsec: 0,
+    };
+    assert_eq!(
+        poll(&mut fds, Some(&bound)).unwrap(),
+        1,
+        "child {pid:?} still runs"
+    );
 }
 
 #[test]
@@ -360,9 +377,8 @@ fn dropping_a_finished_child_reaps_it_without_signalling() {
     run(async {
         let child = Command::shell("exit 3").spawn().unwrap();
         let pid = child.pid();
-        while !children().contains(&(pid, true)) {
-            aio::sleep(Duration::from_millis(1)).await;
-        }
+        wait_exited_unreaped(pid);
+        assert!(children().contains(&(pid, true)));
         drop(child);
         assert!(is_gone(pid));
     });
@@ -380,6 +396,8 @@ fn kill_on_drop_false_leaves_it_running_then_reaps_it() {
         let pid = child.pid();
         // Dropping closes cat's stdin: it ends by itself, and is reaped by a thread.
         drop(child);
+        wait_exited_unreaped(pid);
+        // The reaping thread leaves no event to wait for: look until the zombie is gone.
         while !is_gone(pid) {
             aio::sleep(Duration::from_millis(1)).await;
         }

@@ -584,15 +584,15 @@ fn kernel_floor_echo(n: usize) -> f64 {
     let mut buf = [0u8; MSG];
     let start = Instant::now();
     for _ in 0..per_conn {
-        for (mut client, _) in pairs.iter().map(|(c, s)| (c, s)) {
-            client.write_all(&msg).unwrap();
+        for (client, _) in &pairs {
+            (&*client).write_all(&msg).unwrap();
         }
-        for (_, mut server) in pairs.iter().map(|(c, s)| (c, s)) {
-            server.read_exact(&mut buf).unwrap();
-            server.write_all(&buf).unwrap();
+        for (_, server) in &pairs {
+            (&*server).read_exact(&mut buf).unwrap();
+            (&*server).write_all(&buf).unwrap();
         }
-        for (mut client, _) in pairs.iter().map(|(c, s)| (c, s)) {
-            client.read_exact(&mut buf).unwrap();
+        for (client, _) in &pairs {
+            (&*client).read_exact(&mut buf).unwrap();
         }
     }
     ns_per_op(start.elapsed(), per_conn * CONNS)

@@ -8,7 +8,7 @@
 //! | `stdin=`/`stdout=`/`stderr=` `PIPE`, `DEVNULL`, `None`, a file | [`Stdio::piped`], [`Stdio::null`], [`Stdio::inherit`], `Stdio::from(file)` |
 //! | `stderr=STDOUT`                                     | [`Stdio::merge_into_stdout`] (for stderr)  |
 //! | `cwd=`, `env=`, `start_new_session=`, `process_group=` | [`Command::current_dir`], [`Command::env`] / [`env_clear`](Command::env_clear), [`Command::start_new_session`], [`Command::process_group`] |
-//! | `restore_signals=` | [`Command::reset_signals`] (on by default, and wider: every ignored signal) |
+//! | `restore_signals=` | [`Command::reset_signals`] (on by default, and wider: every ignored standard signal) |
 //! | `limit=` (the pipes' read limit)                    | [`Command::limit`]                         |
 //! | `proc.pid`, `proc.stdin`, `proc.stdout`, `proc.stderr` | [`Child::pid`], [`Child::stdin`], [`Child::stdout`], [`Child::stderr`] |
 //! | `await proc.wait()`, `proc.returncode`              | [`Child::wait`], [`Child::try_wait`] / [`Child::returncode`] |
@@ -31,7 +31,7 @@
 //! which case a thread reaps it when it exits. A child known to have exited is never signalled:
 //! its pid may belong to another process by then. Pipes are close-on-exec (children do not
 //! inherit the loop's descriptors) and the children's signal dispositions start at the
-//! defaults: handlers do not survive `exec`, and signals the parent ignores are reset too
+//! defaults: handlers do not survive `exec`, and standard signals the parent ignores are reset too
 //! (as libuv does; [`Command::reset_signals`]`(false)` keeps them ignored).
 //!
 //! ```
@@ -220,13 +220,15 @@ impl Command {
         self
     }
 
-    /// Whether the child starts with every signal at its default disposition (default: true,
-    /// as libuv does): a signal the parent ignores (SIGHUP under `nohup`, say) is not ignored
-    /// by the child, so [`Child::send_signal`] reaches it. `false` lets the child inherit the
-    /// ignored ones, as a plain `exec` does (Python's `restore_signals=False` is close;
-    /// Python's default restores only SIGPIPE and SIGXFSZ). Handlers never survive `exec`.
-    /// When the parent ignores any signal but SIGPIPE, the spawn forks instead of using
-    /// `posix_spawn`.
+    /// Whether the child starts with the standard signals (1–31) at their default
+    /// disposition (default: true, as libuv does): a signal the parent ignores (SIGHUP under
+    /// `nohup`, say) is not ignored by the child, so [`Child::send_signal`] reaches it.
+    /// `false` lets the child inherit what the parent ignores, as a plain `exec` does: set it
+    /// when the children should stay immune too (a program run under `nohup` whose children
+    /// must outlive a hang-up; a background job whose children must ignore Ctrl-C, as the
+    /// shell arranged for the parent). Python restores only SIGPIPE and SIGXFSZ
+    /// (`restore_signals=True`). Handlers never survive `exec`. While the parent ignores any
+    /// signal but SIGPIPE, a resetting spawn forks instead of using `posix_spawn`.
     pub fn reset_signals(mut self, on: bool) -> Command {
         self.reset_signals = on;
         self
@@ -612,7 +614,7 @@ impl Child {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for `input` without a piped stdin; a read error of stdout
-    /// or stderr; as [`wait`](Self::wait).
+    /// or stderr, or a write error of stdin other than a broken pipe; as [`wait`](Self::wait).
     pub async fn communicate(&mut self, input: Option<&[u8]>) -> Result<Output> {
         if input.is_some_and(|i| !i.is_empty()) && self.stdin.is_none() {
             return Err(Error::InvalidArgument(
@@ -623,20 +625,29 @@ impl Child {
         let mut stdout = self.stdout.take();
         let mut stderr = self.stderr.take();
         let feed = async move {
-            if let Some(mut w) = stdin {
-                // Straight from `input` (no copy into the write buffer), as the pipe takes it.
-                let mut rest = input.unwrap_or_default();
-                while !rest.is_empty() {
-                    let sent =
-                        std::future::poll_fn(|cx| Pin::new(&mut w).poll_write(cx, rest)).await;
-                    match sent {
-                        Ok(n) if n > 0 => rest = &rest[n..],
-                        // BrokenPipe / ConnectionReset: the child did not want it all.
-                        _ => break,
+            let Some(mut w) = stdin else {
+                return Ok(());
+            };
+            // Straight from `input` (no copy into the write buffer), as the pipe takes it.
+            let mut rest = input.unwrap_or_default();
+            while !rest.is_empty() {
+                match std::future::poll_fn(|cx| Pin::new(&mut w).poll_write(cx, rest)).await {
+                    Ok(0) => break,
+                    Ok(n) => rest = &rest[n..],
+                    // The child exited or closed its stdin: it did not want the rest.
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+                        ) =>
+                    {
+                        break
                     }
+                    Err(e) => return Err(Error::io("writing to the child's stdin", e)),
                 }
-                w.close();
             }
+            w.close();
+            Ok(())
         };
         let read_out = async {
             match stdout.as_mut() {
@@ -650,8 +661,9 @@ impl Child {
                 None => Ok(None),
             }
         };
-        let ((), out, err) = join3(feed, read_out, read_err).await;
+        let (fed, out, err) = join3(feed, read_out, read_err).await;
         let (out, err) = (out?, err?);
+        fed?;
         let status = self.wait().await?;
         Ok(Output {
             status,

@@ -649,16 +649,17 @@ pub(crate) fn new_session(cmd: &mut std::process::Command) {
     }
 }
 
-/// The signals this process ignores now, as a bit mask (bit `n` for signal `n`, the standard
-/// signals 1–31), leaving out SIGPIPE: std's spawn already restores it in the child.
-pub(crate) fn ignored_signals() -> u32 {
+/// The standard signals (1–31) this process ignores now, as a mask of [`signal::bit`]s,
+/// leaving out SIGPIPE: std's spawn already restores it in the child. (Real-time signals are
+/// left as they are: checking them would double the cost of the check.)
+pub(crate) fn ignored_signals() -> u64 {
     let mut mask = 0;
-    for signal in 1..32 {
-        if signal == libc::SIGPIPE || signal == libc::SIGKILL || signal == libc::SIGSTOP {
+    for sig in 1..32 {
+        if sig == libc::SIGPIPE || sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
         }
-        if signal::disposition(signal).ok() == Some(signal::Disposition::Ignore) {
-            mask |= 1 << signal;
+        if signal::disposition(sig).ok() == Some(signal::Disposition::Ignore) {
+            mask |= signal::bit(sig);
         }
     }
     mask
@@ -667,7 +668,7 @@ pub(crate) fn ignored_signals() -> u32 {
 /// Makes the child started by `cmd` start with the default disposition for every signal in
 /// `mask` (as [`ignored_signals`] builds it). This takes std's fork path instead of
 /// `posix_spawn`, so callers pass a non-empty mask only.
-pub(crate) fn default_signals_in_child(cmd: &mut std::process::Command, mask: u32) {
+pub(crate) fn default_signals_in_child(cmd: &mut std::process::Command, mask: u64) {
     use std::os::unix::process::CommandExt;
     // SAFETY: the hook runs in the child between fork and exec and calls only `signal(2)`
     // with `SIG_DFL`, which is async-signal-safe, installs no handler and touches no memory
@@ -675,9 +676,9 @@ pub(crate) fn default_signals_in_child(cmd: &mut std::process::Command, mask: u3
     #[allow(unsafe_code)]
     unsafe {
         cmd.pre_exec(move || {
-            for signal in 1..32 {
-                if mask & (1 << signal) != 0 {
-                    libc::signal(signal, libc::SIG_DFL);
+            for sig in 1..32 {
+                if mask & signal::bit(sig) != 0 {
+                    libc::signal(sig, libc::SIG_DFL);
                 }
             }
             Ok(())

@@ -207,7 +207,8 @@ pub(crate) fn refusal(signal: i32) -> Option<&'static str> {
     }
 }
 
-fn bit(signal: i32) -> u64 {
+/// The mask bit of `signal` (bit `n - 1` for signal `n`), in every mask of signals here.
+pub(crate) fn bit(signal: i32) -> u64 {
     1u64 << (signal - 1)
 }
 
@@ -515,7 +516,9 @@ mod loom_models {
                     table.exit();
                 })
             };
-            // The subscriber, as `Subscription::take` does: empty the pipe, then take.
+            // The subscriber, in the order `Subscription::take` uses (empty the pipe, then
+            // take the bits): a copy of that order, since the real one reads a real pipe;
+            // keep the two alike.
             pipe.swap(0, SeqCst);
             let got = table.take(0);
             handler.join().unwrap();

@@ -72,8 +72,9 @@ struct Shared {
     /// `lifecycle.broken.is_some()`, read on every job.
     broken: AtomicBool,
     /// Idle tokens and the thread count: whether a submit must start a thread (`idle.rs`).
-    /// Workers write it after every job: on its own cache line, so the lifecycle lock every
-    /// submit takes is not invalidated by them.
+    /// Workers write it after every job (and submits when they take a token): on its own
+    /// cache line, so the workers' writes do not take the line of the lifecycle lock every
+    /// submit takes.
     idle: CachePadded<Idle>,
     workers: Mutex<Workers>,
     name_prefix: String,

@@ -132,6 +132,42 @@ impl<T: Source> Registered<T> {
         }
     }
 
+    /// [`poll_read_with`](Self::poll_read_with) for a stream (a socket, a pipe): `f` moves up
+    /// to `room` bytes and says how many; fewer (but some) means the descriptor is drained for
+    /// now, so its readiness is cleared and the next call waits for the next edge instead of
+    /// spending a read on `WouldBlock`.
+    pub(crate) fn poll_read_stream(
+        &self,
+        cx: &Context<'_>,
+        room: usize,
+        f: impl FnMut(&T) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        let out = self.poll_read_with(cx, f);
+        if let Poll::Ready(Ok(n)) = out {
+            if n > 0 && n < room {
+                self.clear_read_ready();
+            }
+        }
+        out
+    }
+
+    /// [`poll_read_stream`](Self::poll_read_stream) for the write side: a short write means
+    /// the descriptor's buffer is full.
+    pub(crate) fn poll_write_stream(
+        &self,
+        cx: &Context<'_>,
+        len: usize,
+        f: impl FnMut(&T) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        let out = self.poll_write_with(cx, f);
+        if let Poll::Ready(Ok(n)) = out {
+            if n > 0 && n < len {
+                self.clear_write_ready();
+            }
+        }
+        out
+    }
+
     /// Awaits a read-side call (see [`poll_read_with`](Self::poll_read_with)).
     pub(crate) async fn read_with<R>(
         &self,

@@ -96,14 +96,7 @@ pub(crate) fn poll_read<T: StreamIo>(
 where
     for<'a> &'a T: Read + Write,
 {
-    let want = buf.len();
-    let out = io.poll_read_with(cx, |mut s| s.read(buf));
-    if let Poll::Ready(Ok(n)) = out {
-        if n > 0 && n < want {
-            io.clear_read_ready();
-        }
-    }
-    out
+    io.poll_read_stream(cx, buf.len(), |mut s| s.read(buf))
 }
 
 /// Writes from `buf` (see the module docs for the readiness shortcut).
@@ -115,13 +108,7 @@ pub(crate) fn poll_write<T: StreamIo>(
 where
     for<'a> &'a T: Read + Write,
 {
-    let out = io.poll_write_with(cx, |mut s| s.write(buf));
-    if let Poll::Ready(Ok(n)) = out {
-        if n > 0 && n < buf.len() {
-            io.clear_write_ready();
-        }
-    }
-    out
+    io.poll_write_stream(cx, buf.len(), |mut s| s.write(buf))
 }
 
 /// Writes from several buffers in one call.

@@ -46,17 +46,7 @@ impl Socket {
         match self {
             Socket::Tcp(s) => net::poll_read(s, cx, buf),
             Socket::Unix(s) => net::poll_read(s, cx, buf),
-            Socket::PipeIn(p) => {
-                let want = buf.len();
-                let out = p.poll_read_with(cx, |mut r| r.read(buf));
-                if let Poll::Ready(Ok(n)) = out {
-                    // Less than asked: the pipe is empty (the readiness shortcut of `net`).
-                    if n > 0 && n < want {
-                        p.clear_read_ready();
-                    }
-                }
-                out
-            }
+            Socket::PipeIn(p) => p.poll_read_stream(cx, buf.len(), |mut r| r.read(buf)),
             // A write-only pipe has nothing to read.
             Socket::PipeOut(_) => Poll::Ready(Ok(0)),
         }
@@ -76,15 +66,7 @@ impl Socket {
         match self {
             Socket::Tcp(s) => net::poll_write(s, cx, buf),
             Socket::Unix(s) => net::poll_write(s, cx, buf),
-            Socket::PipeOut(p) => {
-                let out = p.poll_write_with(cx, |mut w| w.write(buf));
-                if let Poll::Ready(Ok(n)) = out {
-                    if n > 0 && n < buf.len() {
-                        p.clear_write_ready();
-                    }
-                }
-                out
-            }
+            Socket::PipeOut(p) => p.poll_write_stream(cx, buf.len(), |mut w| w.write(buf)),
             Socket::PipeIn(_) => Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 "the read end of a pipe cannot be written",
@@ -164,21 +146,16 @@ impl ReaderShared {
     }
 }
 
-/// One read into the spare capacity of `buf`; a read that leaves room says the descriptor is
-/// drained (the readiness shortcut of `net`).
+/// One read into the spare capacity of `buf`, which the caller reserved (with none, the read
+/// would look like end-of-file).
 fn poll_appending<T: Source + AsFd>(
     io: &Registered<T>,
     cx: &Context<'_>,
     buf: &mut Vec<u8>,
 ) -> Poll<io::Result<usize>> {
     let room = buf.capacity() - buf.len();
-    let out = io.poll_read_with(cx, |s| crate::sys::read_appending(s.as_fd(), buf));
-    if let Poll::Ready(Ok(n)) = out {
-        if n > 0 && n < room {
-            io.clear_read_ready();
-        }
-    }
-    out
+    debug_assert!(room > 0, "a read into a full buffer");
+    io.poll_read_stream(cx, room, |s| crate::sys::read_appending(s.as_fd(), buf))
 }
 
 /// The write buffer: bytes not yet sent start at `head` (sending advances it: no move of

@@ -45,7 +45,9 @@ const MIN_READ: usize = 4096;
 /// it costs nothing next to the system call, large enough for a typical line or message.
 const STACK_READ: usize = 512;
 
-/// The spare room [`StreamReader::read_to_end`] offers each read (above a pipe's 64 KiB).
+/// The spare room [`StreamReader::read_to_end`] offers each read: above a pipe's 64 KiB, so a
+/// short read from a pipe means it is drained (a socket's receive buffer can hold more; then a
+/// read fills the room and the next one finds the rest).
 const READ_TO_END_ROOM: usize = 256 * 1024;
 
 /// Reads from a stream with asyncio's semantics (see the module docs): [`read`](Self::read),
@@ -217,17 +219,31 @@ impl StreamReader {
         out
     }
 
-    /// Everything buffered, handing over the buffer itself when the data starts at its
-    /// front and fills at least half of it (no copy of a large read-to-end, little slack).
+    /// Everything buffered. When the data starts at the buffer's front, the buffer itself is
+    /// handed over (no copy of a large read-to-end), giving back its slack when that is more
+    /// than the data (`read_to_end` reserves room ahead of each read).
     fn take_all(&mut self) -> Vec<u8> {
-        if self.start == 0 && self.end >= self.buf.len() / 2 {
-            let mut out = std::mem::take(&mut self.buf);
-            out.truncate(self.end);
+        if self.start > 0 {
+            return self.consume(self.len());
+        }
+        let mut out = std::mem::take(&mut self.buf);
+        out.truncate(self.end);
+        self.end = 0;
+        self.scan = 0;
+        if out.capacity() > 2 * out.len() {
+            out.shrink_to_fit();
+        }
+        out
+    }
+
+    /// An idle stream keeps no buffer (see # Memory in the module docs): called when a read
+    /// found nothing to do and nothing is buffered.
+    fn release_if_empty(&mut self) {
+        if self.len() == 0 {
+            self.buf = Vec::new();
+            self.start = 0;
             self.end = 0;
             self.scan = 0;
-            out
-        } else {
-            self.consume(self.len())
         }
     }
 
@@ -346,15 +362,7 @@ impl StreamReader {
                     return Poll::Ready(Ok(true));
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(self.store_read_error(e))),
-                Poll::Pending => {
-                    // An idle connection keeps no buffer (see # Memory in the module docs).
-                    if self.len() == 0 {
-                        self.buf = Vec::new();
-                        self.start = 0;
-                        self.end = 0;
-                        self.scan = 0;
-                    }
-                }
+                Poll::Pending => self.release_if_empty(),
             }
         }
         *self.shared.waiter.borrow_mut() = Some(cx.waker().clone());
@@ -383,7 +391,7 @@ impl StreamReader {
                     return Poll::Ready(Ok(true));
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(self.store_read_error(e))),
-                Poll::Pending => {}
+                Poll::Pending => self.release_if_empty(),
             }
         }
         *self.shared.waiter.borrow_mut() = Some(cx.waker().clone());
