@@ -142,13 +142,7 @@ impl<T: Source> Registered<T> {
         room: usize,
         f: impl FnMut(&T) -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
-        let out = self.poll_read_with(cx, f);
-        if let Poll::Ready(Ok(n)) = out {
-            if n > 0 && n < room {
-                self.clear_read_ready();
-            }
-        }
-        out
+        self.poll_stream(cx, READABLE, room, f)
     }
 
     /// [`poll_read_stream`](Self::poll_read_stream) for the write side: a short write means
@@ -159,10 +153,21 @@ impl<T: Source> Registered<T> {
         len: usize,
         f: impl FnMut(&T) -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
-        let out = self.poll_write_with(cx, f);
+        self.poll_stream(cx, WRITABLE, len, f)
+    }
+
+    /// The shortcut of both, once.
+    fn poll_stream(
+        &self,
+        cx: &Context<'_>,
+        direction: u8,
+        len: usize,
+        f: impl FnMut(&T) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        let out = self.poll_with(cx, direction, f);
         if let Poll::Ready(Ok(n)) = out {
             if n > 0 && n < len {
-                self.clear_write_ready();
+                self.reg.sched().clear(direction);
             }
         }
         out
