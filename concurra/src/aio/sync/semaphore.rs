@@ -52,10 +52,14 @@ pub struct Semaphore {
 impl Semaphore {
     /// A semaphore with `value` permits.
     pub fn new(value: usize) -> Self {
+        Semaphore::with_bound(value, None)
+    }
+
+    fn with_bound(value: usize, bound: Option<usize>) -> Self {
         Semaphore {
             inner: Rc::new(SemInner {
                 value: Cell::new(value),
-                bound: None,
+                bound,
                 waiters: WaitList::default(),
             }),
         }
@@ -95,41 +99,35 @@ impl fmt::Debug for Semaphore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Semaphore")
             .field("value", &self.value())
+            .field("bound", &self.inner.bound)
             .field("waiters", &self.inner.waiters.len())
             .finish()
     }
 }
 
 /// A [`Semaphore`] whose [`release`](Self::release) refuses to exceed the initial value
-/// (Python: `asyncio.BoundedSemaphore`).
+/// (Python: `asyncio.BoundedSemaphore`). Everything but `release` is the semaphore's.
 #[derive(Clone)]
 pub struct BoundedSemaphore {
-    inner: Rc<SemInner>,
+    sem: Semaphore,
 }
 
 impl BoundedSemaphore {
     /// A bounded semaphore with `value` permits, which is also its bound.
     pub fn new(value: usize) -> Self {
         BoundedSemaphore {
-            inner: Rc::new(SemInner {
-                value: Cell::new(value),
-                bound: Some(value),
-                waiters: WaitList::default(),
-            }),
+            sem: Semaphore::with_bound(value, Some(value)),
         }
     }
 
     /// Waits for a permit.
     pub fn acquire(&self) -> SemAcquire<'_> {
-        SemAcquire {
-            inner: &self.inner,
-            slot: None,
-        }
+        self.sem.acquire()
     }
 
     /// Takes a permit if one is free and nobody waits.
     pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
-        try_take(&self.inner)
+        self.sem.try_acquire()
     }
 
     /// Adds a permit back by hand.
@@ -138,27 +136,23 @@ impl BoundedSemaphore {
     /// [`Error::InvalidState`] if that would exceed the bound (Python: `ValueError:
     /// BoundedSemaphore released too many times`); nothing changes.
     pub fn release(&self) -> Result<()> {
-        self.inner.release()
+        self.sem.inner.release()
     }
 
     /// True if an `acquire` now would wait.
     pub fn locked(&self) -> bool {
-        self.inner.value.get() == 0 || !self.inner.waiters.is_empty()
+        self.sem.locked()
     }
 
     /// The free permits.
     pub fn value(&self) -> usize {
-        self.inner.value.get()
+        self.sem.value()
     }
 }
 
 impl fmt::Debug for BoundedSemaphore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BoundedSemaphore")
-            .field("value", &self.value())
-            .field("bound", &self.inner.bound)
-            .field("waiters", &self.inner.waiters.len())
-            .finish()
+        f.debug_tuple("BoundedSemaphore").field(&self.sem).finish()
     }
 }
 
