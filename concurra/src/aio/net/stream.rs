@@ -284,6 +284,51 @@ macro_rules! stream_common {
 }
 pub(crate) use stream_common;
 
+/// Implements `accept`, `local_addr` and `Debug` for a public listener type `$ty` whose field
+/// `io` is a `Registered` mio listener, accepting `$stream`s from `$addr`s.
+macro_rules! listener_common {
+    ($ty:ident, $stream:ident, $addr:ty) => {
+        impl $ty {
+            /// Waits for a connection (Python: `loop.sock_accept`): the connected stream,
+            /// already non-blocking and on the loop, and the peer's address. Cancel-safe:
+            /// dropped before it completes, no connection was taken from the queue.
+            ///
+            /// # Errors
+            /// [`Error::Io`](crate::Error::Io); out of descriptors it is `EMFILE`/`ENFILE` (see
+            /// [`Error::io_kind`](crate::Error::io_kind)): a server should back off, as
+            /// [`Server`](crate::aio::Server) does.
+            pub async fn accept(&self) -> $crate::error::Result<($stream, $addr)> {
+                let (sock, addr) = self
+                    .io
+                    .read_with(|l| l.accept())
+                    .await
+                    .map_err(|e| $crate::error::Error::io("accepting a connection", e))?;
+                Ok(($stream::from_mio(sock)?, addr))
+            }
+
+            /// The address it listens on.
+            ///
+            /// # Errors
+            /// [`Error::Io`](crate::Error::Io) from the OS.
+            pub fn local_addr(&self) -> $crate::error::Result<$addr> {
+                self.io
+                    .get_ref()
+                    .local_addr()
+                    .map_err(|e| $crate::error::Error::io("reading a socket's address", e))
+            }
+        }
+
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    .field("local", &self.local_addr().ok())
+                    .finish()
+            }
+        }
+    };
+}
+pub(crate) use listener_common;
+
 /// futures-io's `AsyncRead` for `$r` and `AsyncWrite` for `$w` (both with a field `io`);
 /// `$on_close` runs on `poll_close` before the half-close.
 macro_rules! async_io {

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 
 use super::addr::Target;
-use super::stream::{stream_common, Shared};
+use super::stream::{listener_common, stream_common, Shared};
 use crate::aio::engine::Registered;
 use crate::error::{Error, Result};
 use crate::sys;
@@ -200,39 +200,6 @@ impl TcpListener {
             io: Registered::new(mio::net::TcpListener::from_std(l))?,
         })
     }
-
-    /// Waits for a connection (Python: `loop.sock_accept`): the connected stream, already
-    /// non-blocking and on the loop, and the peer's address. Cancel-safe: dropped before it
-    /// completes, no connection was taken from the queue.
-    ///
-    /// # Errors
-    /// [`Error::Io`]; out of descriptors it is `EMFILE`/`ENFILE` (see
-    /// [`Error::io_kind`]): a server should back off, as [`Server`](super::super::Server) does.
-    pub async fn accept(&self) -> Result<(TcpStream, SocketAddr)> {
-        let (sock, addr) = self
-            .io
-            .read_with(|l| l.accept())
-            .await
-            .map_err(|e| Error::io("accepting a connection", e))?;
-        Ok((TcpStream::from_mio(sock)?, addr))
-    }
-
-    /// The address it listens on.
-    ///
-    /// # Errors
-    /// [`Error::Io`] from the OS.
-    pub fn local_addr(&self) -> Result<SocketAddr> {
-        self.io
-            .get_ref()
-            .local_addr()
-            .map_err(|e| Error::io("reading a socket's address", e))
-    }
 }
 
-impl fmt::Debug for TcpListener {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TcpListener")
-            .field("local", &self.local_addr().ok())
-            .finish()
-    }
-}
+listener_common!(TcpListener, TcpStream, SocketAddr);

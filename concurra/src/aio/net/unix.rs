@@ -5,7 +5,7 @@ use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::rc::Rc;
 
-use super::stream::{stream_common, Shared};
+use super::stream::{listener_common, stream_common, Shared};
 use crate::aio::engine::Registered;
 use crate::error::{Error, Result};
 use crate::sys;
@@ -110,36 +110,6 @@ impl UnixListener {
             io: Registered::new(mio::net::UnixListener::from_std(l))?,
         })
     }
-
-    /// Waits for a connection (Python: `loop.sock_accept`). Cancel-safe.
-    ///
-    /// # Errors
-    /// [`Error::Io`]; `EMFILE`/`ENFILE` when out of descriptors.
-    pub async fn accept(&self) -> Result<(UnixStream, SocketAddr)> {
-        let (sock, addr) = self
-            .io
-            .read_with(|l| l.accept())
-            .await
-            .map_err(|e| Error::io("accepting a connection", e))?;
-        Ok((UnixStream::from_mio(sock)?, addr))
-    }
-
-    /// The address it listens on.
-    ///
-    /// # Errors
-    /// [`Error::Io`] from the OS.
-    pub fn local_addr(&self) -> Result<SocketAddr> {
-        self.io
-            .get_ref()
-            .local_addr()
-            .map_err(|e| Error::io("reading a socket's address", e))
-    }
 }
 
-impl fmt::Debug for UnixListener {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UnixListener")
-            .field("local", &self.local_addr().ok())
-            .finish()
-    }
-}
+listener_common!(UnixListener, UnixStream, SocketAddr);
