@@ -563,15 +563,11 @@ fn threads_echo(n: usize) -> f64 {
     t
 }
 
-/// What any one-thread loop must pay at least: the same 50 connections served in lockstep
-/// by one thread with blocking sockets and no poll at all (every client writes, every server
-/// end reads and answers, every client reads): the four system calls of a round trip and the
-/// kernel's loopback TCP work, nothing else.
-fn kernel_floor_echo(n: usize) -> f64 {
-    let per_conn = n / CONNS;
+/// [`CONNS`] connected loopback pairs (client, server end), blocking, `TCP_NODELAY` on both.
+fn connected_pairs() -> Vec<(std::net::TcpStream, std::net::TcpStream)> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let pairs: Vec<_> = (0..CONNS)
+    (0..CONNS)
         .map(|_| {
             let client = std::net::TcpStream::connect(addr).unwrap();
             let (server, _) = listener.accept().unwrap();
@@ -579,7 +575,16 @@ fn kernel_floor_echo(n: usize) -> f64 {
             server.set_nodelay(true).unwrap();
             (client, server)
         })
-        .collect();
+        .collect()
+}
+
+/// What any one-thread loop must pay at least: the same 50 connections served in lockstep
+/// by one thread with blocking sockets and no poll at all (every client writes, every server
+/// end reads and answers, every client reads): the four system calls of a round trip and the
+/// kernel's loopback TCP work, nothing else.
+fn kernel_floor_echo(n: usize) -> f64 {
+    let per_conn = n / CONNS;
+    let pairs = connected_pairs();
     let msg = [7u8; MSG];
     let mut buf = [0u8; MSG];
     let start = Instant::now();
@@ -602,28 +607,17 @@ fn kernel_floor_echo(n: usize) -> f64 {
 /// edge-triggered mio loop, no tasks, no buffers, no wakers. Each readable client end reads
 /// its answer and sends the next message; each readable server end echoes what it got.
 fn mio_floor_echo(n: usize) -> f64 {
-    use mio::net::{TcpListener, TcpStream};
+    use mio::net::TcpStream;
     use mio::{Events, Interest, Poll, Token};
     let per_conn = n / CONNS;
     let mut poll = Poll::new().unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let addr = listener.local_addr().unwrap();
     // Token 2i: client i; 2i + 1: its server end.
     let mut socks: Vec<TcpStream> = Vec::new();
-    for _ in 0..CONNS {
-        let client = std::net::TcpStream::connect(addr).unwrap();
-        let server = loop {
-            match listener.accept() {
-                Ok((s, _)) => break s,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::yield_now(),
-                Err(e) => panic!("{e}"),
-            }
-        };
-        client.set_nonblocking(true).unwrap();
-        client.set_nodelay(true).unwrap();
-        server.set_nodelay(true).unwrap();
-        socks.push(TcpStream::from_std(client));
-        socks.push(server);
+    for (client, server) in connected_pairs() {
+        for sock in [client, server] {
+            sock.set_nonblocking(true).unwrap();
+            socks.push(TcpStream::from_std(sock));
+        }
     }
     for (i, s) in socks.iter_mut().enumerate() {
         poll.registry()
