@@ -114,6 +114,42 @@ fn failing_initializer_breaks_the_pool_with_its_cause() {
     assert!(later.result().unwrap_err().is_broken_pool());
 }
 
+/// The same with standard error gone (a pipe nobody reads): the worker's report of the
+/// failure must not kill it before it breaks the pool, or every future would hang. Runs in a
+/// child (this test binary again), whose stderr it breaks itself.
+#[test]
+fn failing_initializer_breaks_the_pool_with_stderr_gone() {
+    const CHILD: &str = "CONCURRA_TEST_STDERR_GONE";
+    if std::env::var_os(CHILD).is_some() {
+        let (read, write) = rustix::pipe::pipe().unwrap();
+        drop(read);
+        rustix::stdio::dup2_stderr(&write).unwrap();
+        let pool = ThreadPoolExecutor::builder()
+            .max_workers(1)
+            .initializer(|| panic!("no database"))
+            .build()
+            .unwrap();
+        let err = pool
+            .submit(|| 1)
+            .result_timeout(Duration::from_secs(20))
+            .unwrap_err();
+        println!("child: {}", err.is_broken_pool());
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "failing_initializer_breaks_the_pool_with_stderr_gone",
+            "--nocapture",
+        ])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout.contains("child: true"), "{stdout}");
+}
+
 #[test]
 fn cancel_futures_completes_waiters_at_once() {
     // CPython gh-87893: wait() never sees futures cancelled by shutdown(cancel_futures=True).

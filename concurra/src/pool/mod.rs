@@ -121,9 +121,9 @@ impl Shared {
                     }
                 });
             if let Err(e) = spawned {
-                eprintln!(
-                    "concurra: cannot start the pool's result thread ({e}); callbacks run inline"
-                );
+                crate::unwind::print_report(&format_args!(
+                    "cannot start the pool's result thread ({e}); callbacks run inline"
+                ));
             }
             tx
         });

@@ -20,7 +20,9 @@ pub(super) fn run(shared: &Shared) {
     POOL.with(|p| p.set(std::ptr::from_ref(shared) as usize));
     if let Some(init) = &shared.initializer {
         if let Err(e) = unwind::catch(|| init()) {
-            eprintln!("concurra: a thread initializer failed: {e}");
+            // Not `eprintln!`: with stderr gone it would panic here, and the pool would never
+            // learn that it is broken.
+            unwind::print_report(&format_args!("a thread initializer failed: {e}"));
             shared.break_pool(format!(
                 "a thread initializer failed, the thread pool is not usable anymore ({e})"
             ));

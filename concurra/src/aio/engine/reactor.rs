@@ -332,7 +332,7 @@ impl Notifier {
     /// that would have read the event has ended.
     pub(crate) fn notify(&self) {
         if let Err(e) = self.waker.wake() {
-            eprintln!("concurra: cannot wake the event loop: {e}");
+            crate::unwind::print_report(&format_args!("cannot wake the event loop: {e}"));
         }
     }
 }
