@@ -119,8 +119,10 @@
 //   by the process and signal tests);
 // - `chunk/slots.rs` (a map's list written in place by its chunks) and `chunk/pull.rs` (a
 //   map's input lent to the workers that read it) (Miri: `scripts/miri.sh`);
-// - `future/outcome.rs`: the outcome cell is `Sync` for any `Send` value; shared borrows need
-//   `T: Sync` (Miri: `scripts/miri.sh`);
+// - `future/outcome.rs`: the outcome cell, written once by the thread that claimed the
+//   future's ending and read only after the state word published it; `Sync` for any `Send`
+//   value, shared borrows need `T: Sync` (Miri: `scripts/miri.sh`; loom's `UnsafeCell` in the
+//   models checks that the write and the reads never overlap);
 // - `aio/engine/waker.rs` (a task's waker is a number, not a pointer: its vtable never dereferences
 //   it) and `aio/engine/task.rs` (a coroutine is polled pinned in place in its task's `Rc`) (Miri:
 //   `scripts/miri.sh`, which runs the aio tests too).

@@ -11,13 +11,13 @@
 //!
 //! # What is modelled, and what is not
 //!
-//! 1. The future's lock, its handle counter, the `Arc` it lives in, and thread park/unpark are
-//!    loom's: the models see every order of `complete`, `cancel`, waiter registration,
-//!    done-callback registration and the last handle's take.
-//! 2. The outcome cell keeps `std`'s `OnceLock` for its value (`scripts/miri.sh` checks the
-//!    cell's `unsafe impl`), and under loom adds a loom flag written with release after the
-//!    value and read with acquire before it: the ordering `OnceLock` gives for real, made
-//!    visible to the models.
+//! 1. The future's state word, its listener lock, its handle counter, the `Arc` it lives in,
+//!    and thread park/unpark are loom's: the models see every order of `start`, `complete`,
+//!    `cancel`, waiter registration, done-callback registration and the last handle's take.
+//! 2. The outcome cell is loom's `UnsafeCell` under loom: the models check that its one write
+//!    (under the completion's claim) never overlaps a read (after the published word), and
+//!    `scripts/miri.sh` checks the same cell's `unsafe` for real. The spin before a park is
+//!    left out (it would only read the word again): the models take the park path.
 //! 3. Timed waits have no clock under loom: `park_timeout` returns at once, which a timed wait
 //!    must already handle (a park may return spuriously). The models wait without deadlines.
 //! 4. `WaitSet` (`wait`, `as_completed`) keeps `std`'s lock and condition variable; the models
@@ -39,35 +39,12 @@ pub(crate) use std::sync::atomic::{fence, AtomicI32, AtomicU64, AtomicUsize, Ord
 #[cfg(not(concurra_loom))]
 pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
 
-/// Threads: parking, yielding, and naming the current thread.
+/// Threads: parking and yielding.
 pub(crate) mod thread {
     #[cfg(concurra_loom)]
-    pub(crate) use ::loom::thread::{current, park, yield_now, Thread, ThreadId};
+    pub(crate) use ::loom::thread::{current, park, yield_now, Thread};
     #[cfg(not(concurra_loom))]
-    pub(crate) use std::thread::{current, park, park_timeout, yield_now, Thread, ThreadId};
-
-    /// The calling thread's id, read from a thread-local after the first call (an engine
-    /// names the runner of every job it starts: `current().id()` clones and drops an `Arc`).
-    #[cfg(not(concurra_loom))]
-    #[inline]
-    pub(crate) fn current_id() -> ThreadId {
-        std::thread_local! {
-            static ID: std::cell::Cell<Option<ThreadId>> = const { std::cell::Cell::new(None) };
-        }
-        ID.with(|id| {
-            id.get().unwrap_or_else(|| {
-                let me = current().id();
-                id.set(Some(me));
-                me
-            })
-        })
-    }
-
-    /// The calling (loom) thread's id.
-    #[cfg(concurra_loom)]
-    pub(crate) fn current_id() -> ThreadId {
-        current().id()
-    }
+    pub(crate) use std::thread::{current, park, park_timeout, yield_now, Thread};
 
     /// loom has no clock: a timed park returns at once, as a spurious wake-up may.
     #[cfg(concurra_loom)]

@@ -178,3 +178,60 @@ fn loom_a_sink_gets_the_value_once() {
         assert_eq!(got.load(Ordering::SeqCst), 4);
     });
 }
+
+#[test]
+fn loom_two_cancels_both_see_the_future_cancelled() {
+    model(|| {
+        let (promise, future) = pair::<u32>();
+        let other = future.clone();
+        let canceller = spawn(move || {
+            let cancelled = other.cancel();
+            // Once `cancel` returned true, the future is cancelled for everyone.
+            assert!(cancelled && other.cancelled());
+        });
+        assert!(future.cancel());
+        assert!(future.cancelled() && future.done());
+        canceller.join().unwrap();
+        assert!(!promise.set_running_or_notify_cancel());
+    });
+}
+
+/// A completion tells its pool the worker is idle before it publishes when no callback
+/// listens, and only after the callbacks otherwise: a callback never runs on a worker already
+/// counted idle (`Promise::complete_then`).
+#[test]
+fn loom_idle_never_precedes_a_callback_on_the_completing_thread() {
+    use super::promise::Promise;
+    model(|| {
+        let (promise, future) = pair::<u32>();
+        let idle = Arc::new(AtomicUsize::new(0));
+        let producer = {
+            let idle = idle.clone();
+            spawn(move || {
+                assert!(promise.start_here());
+                Promise::complete_then(promise, Ok(1), &mut || {
+                    idle.fetch_add(1, Ordering::SeqCst);
+                })
+                .unwrap();
+                ::loom::thread::current().id()
+            })
+        };
+        let ran_on = Arc::new(::loom::sync::Mutex::new(None));
+        {
+            let (idle, ran_on) = (idle.clone(), ran_on.clone());
+            future.add_done_callback(move |_| {
+                *ran_on.lock().unwrap() =
+                    Some((::loom::thread::current().id(), idle.load(Ordering::SeqCst)));
+            });
+        }
+        let producer_id = producer.join().unwrap();
+        let (thread, idle_seen) = ran_on.lock().unwrap().take().expect("the callback ran");
+        if thread == producer_id {
+            assert_eq!(
+                idle_seen, 0,
+                "the worker was counted idle before its callback"
+            );
+        }
+        assert_eq!(idle.load(Ordering::SeqCst), 1);
+    });
+}

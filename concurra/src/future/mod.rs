@@ -32,12 +32,16 @@
 //!
 //! # Protocol
 //!
-//! 1. The outcome cell is written exactly once, under the lock, by the transition to a done phase
-//!    (`state`); readers that find it filled need no lock.
-//! 2. Waiters register under the lock and re-check the phase before they park (`waiter`).
-//! 3. The completing transition takes waiters and callbacks out under the lock; they are woken
-//!    and run after it is released, in the completing thread (or, for `cancel`, the cancelling
-//!    thread). A callback may therefore call `result()`, `cancel()` or submit more work.
+//! 1. The future's phase is one atomic word (`state`). Ending it (completing or cancelling) is
+//!    a claim on that word that exactly one thread wins; the winner writes the outcome cell
+//!    once, then publishes the final phase with a release store. Readers that see it done
+//!    read the cell with no lock.
+//! 2. Waiters register under the listener lock, and re-check the word there, before they
+//!    park (`waiter`).
+//! 3. The ending takes the listeners out (under the lock, or with no lock when nobody
+//!    listened); they are woken and run after it is released, in the completing thread (or,
+//!    for `cancel`, the cancelling thread). A callback may therefore call `result()`,
+//!    `cancel()` or submit more work.
 
 #[cfg(all(test, concurra_loom))]
 mod loom;
@@ -55,7 +59,7 @@ use std::time::{Duration, Instant};
 pub use promise::Promise;
 
 use self::outcome::OutcomeCell;
-use self::state::{Cancel, Completed, Phase, State};
+use self::state::{Cancel, Completed, Listener, Listeners, Phase, Word};
 use self::waiter::{Key, Waiter};
 use crate::error::{Error, Result};
 use crate::loom::{Arc, AtomicUsize, Mutex, MutexGuard, Ordering};
@@ -71,38 +75,48 @@ use crate::unwind;
 /// ```
 pub fn pair<T>() -> (Promise<T>, Future<T>) {
     let inner = Arc::new(Inner {
-        state: Mutex::new(State::new()),
-        outcome: OutcomeCell::new(),
+        state: AtomicUsize::new(Word::NEW),
         handles: AtomicUsize::new(0),
+        outcome: OutcomeCell::new(),
+        listeners: Mutex::new(Listeners::new()),
     });
     (Promise::new(inner.clone()), Future::from_inner(inner))
 }
 
-/// The shared part of a future: its lock-protected state and its write-once outcome.
+/// The shared part of a future: its state word, its write-once outcome and its listeners.
+/// Small on purpose (104 bytes for a `Future<u64>`, 120 with the `Arc`'s counts): glibc frees
+/// blocks of up to 128 bytes into its fast bins without a lock, and a future is often freed
+/// on another thread than the one that made it.
 pub(crate) struct Inner<T> {
-    state: Mutex<State<T>>,
-    outcome: OutcomeCell<T>,
+    /// The phase, two flags and the runner (`state.rs`).
+    state: AtomicUsize,
     /// How many [`Future`] handles a user may hold (every handle but the one a completing
     /// thread lends its done-callbacks). The last one may move the value out: it waits for
     /// the completing side's references to go, but never for another user handle.
     handles: AtomicUsize,
+    outcome: OutcomeCell<T>,
+    listeners: Mutex<Listeners<T>>,
 }
 
 impl<T> Inner<T> {
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, Listeners<T>> {
+        self.listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
-    #[inline]
-    fn is_done(&self) -> bool {
-        self.outcome.is_set()
-    }
-
-    /// Wakes the waiters and runs the callbacks a completing transition took out. Call with no
+    /// Wakes the waiters and runs the sink and callbacks an ending took out. Call with no
     /// lock held.
     fn run_completed(this: &Arc<Self>, completed: Completed<T>) {
-        completed.waiters.wake_all();
-        if completed.sunk.is_none() && completed.callbacks.is_empty() {
+        let mut callbacks = Vec::new();
+        for listener in completed.listeners {
+            match listener {
+                Listener::Waiter(_, waiter) => waiter.wake(),
+                Listener::Callback(callback) => callbacks.push(callback),
+                Listener::Sink(_) => unreachable!("an ending takes the sink out"),
+            }
+        }
+        if completed.sunk.is_none() && callbacks.is_empty() {
             return;
         }
         // While its consumer and callbacks run, this thread holds a reference to the future
@@ -111,9 +125,9 @@ impl<T> Inner<T> {
         if let Some((sink, outcome)) = completed.sunk {
             unwind::report(&"the consumer of a future", || sink(outcome));
         }
-        if !completed.callbacks.is_empty() {
+        if !callbacks.is_empty() {
             let handle = Future::lent(this.clone());
-            for callback in completed.callbacks {
+            for callback in callbacks {
                 run_callback(&handle, callback);
             }
         }
@@ -127,10 +141,13 @@ impl<T> Inner<T> {
     /// no callback to run it is let go before the waiters wake, so a woken waiter holding the
     /// last handle usually finds it gone ([`Future::try_into_result`]).
     fn run_completed_owned(this: Arc<Self>, completed: Completed<T>) {
-        if completed.callbacks.is_empty() && completed.sunk.is_none() {
-            let waiters = completed.waiters;
+        if completed.only_waiters() {
             drop(this);
-            waiters.wake_all();
+            for listener in completed.listeners {
+                if let Listener::Waiter(_, waiter) = listener {
+                    waiter.wake();
+                }
+            }
         } else {
             Inner::run_completed(&this, completed);
         }
@@ -139,8 +156,7 @@ impl<T> Inner<T> {
     /// Pending → Cancelled; wakes and calls back. Shared by [`Future::cancel`] and engines that
     /// cancel queued work.
     fn cancel(this: &Arc<Self>) -> bool {
-        let transition = this.lock().cancel(&this.outcome);
-        match transition {
+        match this.cancel_transition() {
             Cancel::Now(completed) => {
                 Inner::run_completed(this, completed);
                 true
@@ -255,12 +271,12 @@ impl<T> Future<T> {
 
     /// True if the work was cancelled (Python: `cancelled()`).
     pub fn cancelled(&self) -> bool {
-        self.inner.is_done() && self.inner.lock().phase == Phase::Cancelled
+        self.inner.word().phase() == Phase::Cancelled
     }
 
     /// True while a worker runs the work (Python: `running()`).
     pub fn running(&self) -> bool {
-        matches!(self.inner.lock().phase, Phase::Running(_))
+        self.inner.word().phase() == Phase::Running
     }
 
     /// True once the future is finished or cancelled (Python: `done()`). Never blocks.
@@ -374,22 +390,26 @@ impl<T> Future<T> {
     /// Never call `Promise::future` on a future given to a sink (its cell holds a
     /// placeholder).
     pub(crate) fn into_sink(self, sink: impl FnOnce(Result<T>) + Send + 'static) {
-        if !self.inner.is_done() {
-            let mut st = self.inner.lock();
-            if !st.phase.is_done() {
-                if self.inner.handles.load(Ordering::Acquire) == 1 && st.callbacks.is_empty() {
-                    st.sink = Some(Box::new(sink));
-                } else {
-                    drop(st);
-                    sink(Err(Error::InvalidState(
+        let sink: state::Sink<T> = Box::new(sink);
+        let sink = if self.inner.is_done() {
+            sink
+        } else {
+            let handles = &self.inner.handles;
+            match self
+                .inner
+                .set_sink(sink, || handles.load(Ordering::Acquire) == 1)
+            {
+                Ok(None) => return,
+                Ok(Some(sink)) => sink,
+                Err(sink) => {
+                    return sink(Err(Error::InvalidState(
                         "a future with another handle or a done-callback cannot be relayed by \
                          moving its value"
                             .into(),
-                    )));
+                    )))
                 }
-                return;
             }
-        }
+        };
         sink(self.into_unique_result());
     }
 
@@ -411,7 +431,7 @@ impl<T> Future<T> {
     /// completion, or a done-callback's lent handle) is waited out: it goes once the
     /// completion's callbacks have run.
     pub(crate) fn take_done(mut self, wait: bool) -> std::result::Result<Result<T>, Future<T>> {
-        if let Some(Err(e)) = self.inner.outcome.get() {
+        if let Some(Err(e)) = self.inner.outcome() {
             return Ok(Err(e.clone()));
         }
         let mut backoff = waiter::Backoff::new();
@@ -471,13 +491,13 @@ impl<T> Future<T> {
     where
         T: Sync,
     {
-        self.inner.outcome.get()
+        self.inner.outcome()
     }
 
     /// The error, if the future is done with one; `Some(Ok(()))` if it is done with a value,
     /// `None` while pending. Never blocks, and needs no `Sync` (it never touches the value).
     pub fn try_error(&self) -> Option<std::result::Result<(), &Error>> {
-        self.inner.outcome.get().map(|o| o.as_ref().map(|_| ()))
+        self.inner.outcome().map(|o| o.as_ref().map(|_| ()))
     }
 
     /// Adds a callback run once with this future when it is done (Python: `add_done_callback`).
@@ -490,14 +510,9 @@ impl<T> Future<T> {
     where
         F: FnOnce(&Future<T>) + Send + 'static,
     {
-        {
-            let mut st = self.inner.lock();
-            if !st.phase.is_done() {
-                st.callbacks.push(Box::new(callback));
-                return;
-            }
+        if let Some(callback) = self.inner.add_callback(Box::new(callback)) {
+            run_callback(self, callback);
         }
-        run_callback(self, Box::new(callback));
     }
 
     /// True if both handles refer to the same work.
@@ -508,11 +523,7 @@ impl<T> Future<T> {
     /// The outcome, once done, or the error that ended the wait.
     fn outcome_until(&self, deadline: Option<Instant>, timeout: Duration) -> Result<&Result<T>> {
         match self.wait_until(deadline) {
-            Waited::Done => Ok(self
-                .inner
-                .outcome
-                .get()
-                .expect("a done future has an outcome")),
+            Waited::Done => Ok(self.inner.outcome().expect("a done future has an outcome")),
             Waited::TimedOut => Err(Error::timeout(timeout)),
             Waited::OwnTask => Err(Error::InvalidState(
                 "a task waited for its own future, which can never complete while it waits".into(),
@@ -535,27 +546,29 @@ impl<T> Future<T> {
         if still_time && waiter::spin_until(deadline, || self.inner.is_done()) {
             return Waited::Done;
         }
-        let me = crate::loom::thread::current();
-        // Step 1: register; step 2: re-check under the same lock.
-        let key = {
-            let mut st = self.inner.lock();
-            match st.phase {
-                phase if phase.is_done() => return Waited::Done,
-                Phase::Running(Some(runner)) if runner == me.id() => return Waited::OwnTask,
-                _ => st.waiters.register(Waiter::Thread(me)),
-            }
+        // Step 1: register; step 2: re-check under the same lock (done, or run by this very
+        // thread: only this thread could have named itself the runner, so no race there).
+        let key = match self.inner.register(
+            Waiter::Thread(crate::loom::thread::current()),
+            state::thread_token(),
+        ) {
+            Ok(key) => key,
+            Err(state::Listen::OwnTask) => return Waited::OwnTask,
+            Err(_) => return Waited::Done,
         };
-        // Step 3: park until done, re-checking after every wake-up.
+        // Step 3: park until done, re-checking after every wake-up (an ending after the
+        // registration unparks this thread, so the first park returns at once then).
         loop {
+            let parked = waiter::park_until(deadline);
             if self.inner.is_done() {
                 return Waited::Done;
             }
-            if !waiter::park_until(deadline) {
-                let mut st = self.inner.lock();
-                if st.phase.is_done() {
+            if !parked {
+                let mut list = self.inner.lock();
+                if self.inner.is_done() {
                     return Waited::Done;
                 }
-                st.waiters.remove(key);
+                list.remove(key);
                 return Waited::TimedOut;
             }
         }
@@ -568,22 +581,17 @@ impl<T> Future<T> {
 
     /// Registers a waiter unless the future is already done (then returns `None`).
     pub(crate) fn register(&self, waiter: Waiter) -> Option<Key> {
-        let mut st = self.inner.lock();
-        if st.phase.is_done() {
-            None
-        } else {
-            Some(st.waiters.register(waiter))
-        }
+        self.inner.register(waiter, 0).ok()
     }
 
     /// Withdraws a registration made with [`register`](Self::register).
     pub(crate) fn unregister(&self, key: Key) {
-        self.inner.lock().waiters.remove(key);
+        self.inner.lock().remove(key);
     }
 
     /// True if the future is done with an error other than cancellation.
     pub(crate) fn failed(&self) -> bool {
-        matches!(self.inner.outcome.get(), Some(Err(e)) if e.is_failure())
+        matches!(self.inner.outcome(), Some(Err(e)) if e.is_failure())
     }
 }
 
@@ -682,7 +690,7 @@ impl<T: Clone + Sync> std::future::Future for Future<T> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         let this = &mut *self;
         match this.poll_done(cx) {
-            Poll::Ready(()) => Poll::Ready(this.inner.outcome.get().expect("done").clone()),
+            Poll::Ready(()) => Poll::Ready(this.inner.outcome().expect("done").clone()),
             Poll::Pending => Poll::Pending,
         }
     }
@@ -695,20 +703,31 @@ impl<T> Future<T> {
             self.poll_key = None;
             return Poll::Ready(());
         }
-        let mut st = self.inner.lock();
-        if st.phase.is_done() {
-            drop(st);
-            self.poll_key = None;
-            return Poll::Ready(());
+        if let Some(key) = self.poll_key {
+            let mut list = self.inner.lock();
+            if self.inner.is_done() {
+                drop(list);
+                self.poll_key = None;
+                return Poll::Ready(());
+            }
+            if list.update_waker(key, cx.waker()) {
+                return Poll::Pending;
+            }
         }
-        let updated = match self.poll_key {
-            Some(key) => st.waiters.update_waker(key, cx.waker()),
-            None => false,
-        };
-        if !updated {
-            self.poll_key = Some(st.waiters.register(Waiter::Task(cx.waker().clone())));
+        match self
+            .inner
+            .register(Waiter::Task(cx.waker().clone()), 0)
+            .ok()
+        {
+            Some(key) => {
+                self.poll_key = Some(key);
+                Poll::Pending
+            }
+            None => {
+                self.poll_key = None;
+                Poll::Ready(())
+            }
         }
-        Poll::Pending
     }
 
     /// The outcome, if done, for any `T`. Only for crate code whose every by-reference read
@@ -718,24 +737,33 @@ impl<T> Future<T> {
     /// loop's handle gone), and a facade's clone once sharing proved `T: Sync` (`Shares`).
     /// See `outcome.rs`.
     pub(crate) fn peek(&self) -> Option<&Result<T>> {
-        self.inner.outcome.get()
+        self.inner.outcome()
     }
 }
 
 impl<T> fmt::Debug for Future<T> {
     /// As Python's repr: `Future<i32>(state=finished, returned)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let phase = self.inner.lock().phase;
+        let phase = self.inner.word().phase();
         write!(
             f,
             "Future<{}>(state={}",
             std::any::type_name::<T>(),
             phase.name()
         )?;
-        match self.inner.outcome.get() {
+        match self.inner.outcome() {
             Some(Ok(_)) => write!(f, ", returned)"),
             Some(Err(Error::Cancelled)) | None => write!(f, ")"),
             Some(Err(e)) => write!(f, ", raised {e:?})"),
         }
     }
+}
+/// A `Future<u64>`'s block, and a `Future<String>`'s, stay within glibc's fast bins (at most
+/// 120 bytes asked), which free without a lock from any thread (see [`Inner`]).
+#[cfg(all(test, target_pointer_width = "64", not(concurra_loom)))]
+#[test]
+fn a_small_future_fits_a_fast_bin() {
+    let counts = 2 * std::mem::size_of::<usize>();
+    assert!(std::mem::size_of::<Inner<u64>>() + counts <= 120);
+    assert!(std::mem::size_of::<Inner<String>>() + counts <= 120);
 }

@@ -2,10 +2,10 @@
 
 use std::fmt;
 
-use super::state::ToRunning;
+use super::state::{thread_token, ToRunning, Word};
 use super::{Future, Inner};
 use crate::error::{Error, Result};
-use crate::loom::{thread, Arc};
+use crate::loom::Arc;
 
 /// The producer side of a [`Future`]: Python's `set_running_or_notify_cancel`, `set_result` and
 /// `set_exception`.
@@ -26,11 +26,18 @@ use crate::loom::{thread, Arc};
 pub struct Promise<T> {
     /// `None` once completed.
     inner: Option<Arc<Inner<T>>>,
+    /// The state word this promise last wrote (its start's): what it expects to find when it
+    /// completes. A hint only, read and written by the promise's owner (a `std` atomic, so
+    /// the loom models do not branch on it; `Promise` stays `Sync`).
+    guess: std::sync::atomic::AtomicUsize,
 }
 
 impl<T> Promise<T> {
     pub(super) fn new(inner: Arc<Inner<T>>) -> Self {
-        Promise { inner: Some(inner) }
+        Promise {
+            inner: Some(inner),
+            guess: std::sync::atomic::AtomicUsize::new(Word::NEW),
+        }
     }
 
     fn inner(&self) -> &Arc<Inner<T>> {
@@ -46,27 +53,29 @@ impl<T> Promise<T> {
     /// be dropped. Calling it on a future that is already running or finished is a producer bug:
     /// it returns false and is reported on stderr, as CPython logs it.
     pub fn set_running_or_notify_cancel(&self) -> bool {
-        self.start(None)
+        self.start(0)
     }
 
     /// As [`set_running_or_notify_cancel`](Self::set_running_or_notify_cancel), naming the
     /// calling thread as the runner: a wait on this future from that thread is then an error,
     /// not a deadlock. For engines, whose runner is the thread that completes the future.
     pub(crate) fn start_here(&self) -> bool {
-        self.start(Some(thread::current_id()))
+        self.start(thread_token())
     }
 
-    fn start(&self, runner: Option<thread::ThreadId>) -> bool {
-        let inner = self.inner();
-        let transition = inner.lock().start(runner);
+    fn start(&self, runner: usize) -> bool {
+        let (transition, word) = self.inner().start(runner);
         match transition {
-            ToRunning::Run => true,
+            ToRunning::Run => {
+                self.guess.store(word, std::sync::atomic::Ordering::Relaxed);
+                true
+            }
             ToRunning::Cancelled => false,
             ToRunning::Invalid(phase) => {
-                eprintln!(
-                    "concurra: set_running_or_notify_cancel on a future in state {}",
+                crate::unwind::print_report(&format_args!(
+                    "set_running_or_notify_cancel on a future in state {}",
                     phase.name()
-                );
+                ));
                 false
             }
         }
@@ -100,28 +109,24 @@ impl<T> Promise<T> {
             .inner
             .take()
             .expect("a promise is live until it completes");
-        let (transition, idle_now) = {
-            let mut st = inner.lock();
-            let idle_now = st.callbacks.is_empty() && st.sink.is_none();
-            if idle_now {
-                idle();
-            }
-            (st.finish(&inner.outcome, outcome), idle_now)
-        };
-        let result = match transition {
+        let guess = self.guess.load(std::sync::atomic::Ordering::Relaxed);
+        match inner.finish(outcome, guess, idle) {
             Ok(completed) => {
+                let idle_later = completed.idle_later;
                 Inner::run_completed_owned(inner, completed);
+                if idle_later {
+                    idle();
+                }
                 Ok(())
             }
-            Err((phase, _outcome)) => Err(Error::InvalidState(format!(
-                "cannot complete a future in state {}",
-                phase.name()
-            ))),
-        };
-        if !idle_now {
-            idle();
+            Err((phase, _outcome)) => {
+                idle();
+                Err(Error::InvalidState(format!(
+                    "cannot complete a future in state {}",
+                    phase.name()
+                )))
+            }
         }
-        result
     }
 
     /// Completes the future with a value (Python: `set_result`).
@@ -159,7 +164,8 @@ impl<T> Drop for Promise<T> {
             if !inner.is_done() {
                 // Abandoned: fail the future rather than leave it pending forever. A concurrent
                 // cancel may win the race; then the future is cancelled, which is as complete.
-                if let Ok(completed) = inner.lock().finish(&inner.outcome, Err(Error::Abandoned)) {
+                let guess = self.guess.load(std::sync::atomic::Ordering::Relaxed);
+                if let Ok(completed) = inner.finish(Err(Error::Abandoned), guess, &mut || {}) {
                     Inner::run_completed(&inner, completed);
                 }
             }

@@ -2,16 +2,17 @@
 //!
 //! A [`Waiter`] is whoever waits for a future: a blocked thread (`result`, `join`), an async task
 //! (`.await`), or a [`WaitSet`] shared by many futures (`wait`, `as_completed`). A future keeps its
-//! waiters in a [`WaitList`]; completing the future takes the whole list out *under* the future's
-//! lock and wakes it as a [`WakeList`] *after* the lock is released, so a woken thread never
-//! contends for the lock its waker still holds, and nothing runs user code under a lock.
+//! waiters in its listener list (`state.rs`); ending the future takes the whole list out and
+//! wakes it once no lock is held, so a woken thread never contends for a lock its waker still
+//! holds, and nothing runs user code under a lock.
 //!
 //! No other module parks a thread, waits on a condition variable or stores a `Waker` for a
 //! future. Every blocking wait here follows the same three steps, which close the lost-wakeup
 //! window:
 //!
-//! 1. register the waiter (under the future's lock);
-//! 2. re-check completion (still under that lock: completion happens under it too);
+//! 1. register the waiter (under the future's listener lock);
+//! 2. re-check completion (still under that lock: an ending either takes the list under it,
+//!    or publishes before it and is seen);
 //! 3. park, and re-check after every wake-up, because parking may wake spuriously.
 
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -42,7 +43,7 @@ pub(crate) enum Waiter {
 }
 
 impl Waiter {
-    fn wake(self) {
+    pub(crate) fn wake(self) {
         match self {
             Waiter::Thread(t) => t.unpark(),
             Waiter::Task(w) => w.wake(),
@@ -51,71 +52,11 @@ impl Waiter {
     }
 }
 
-/// The waiters registered on one future. Lives inside the future's lock.
-#[derive(Debug, Default)]
-pub(crate) struct WaitList {
-    next_key: Key,
-    entries: Vec<(Key, Waiter)>,
-}
-
-impl WaitList {
-    /// Adds a waiter; the key withdraws it.
-    pub(crate) fn register(&mut self, waiter: Waiter) -> Key {
-        let key = self.next_key;
-        self.next_key += 1;
-        self.entries.push((key, waiter));
-        key
-    }
-
-    /// Withdraws a registration (a timed-out wait, a dropped `.await`). Unknown keys are ignored:
-    /// completion may have taken the list already.
-    pub(crate) fn remove(&mut self, key: Key) {
-        if let Some(pos) = self.entries.iter().position(|(k, _)| *k == key) {
-            self.entries.swap_remove(pos);
-        }
-    }
-
-    /// Points an async registration at the waker of the latest poll. Returns false if the key is
-    /// gone, so the caller registers anew.
-    pub(crate) fn update_waker(&mut self, key: Key, waker: &Waker) -> bool {
-        match self.entries.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, Waiter::Task(w))) => {
-                if !w.will_wake(waker) {
-                    w.clone_from(waker);
-                }
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// Takes every waiter out, to be woken once the lock is released.
-    #[must_use = "the waiters must be woken after the lock is released"]
-    pub(crate) fn take(&mut self) -> WakeList {
-        WakeList(std::mem::take(&mut self.entries))
-    }
-}
-
-/// Waiters taken out of a future under its lock; [`WakeList::wake_all`] runs after the lock is
-/// dropped.
-#[derive(Debug)]
-#[must_use = "the waiters must be woken"]
-pub(crate) struct WakeList(Vec<(Key, Waiter)>);
-
-impl WakeList {
-    /// Wakes every waiter. Call with no lock held.
-    pub(crate) fn wake_all(self) {
-        for (_, w) in self.0 {
-            w.wake();
-        }
-    }
-}
-
-/// [`spin_until`] under loom only checks: the models explore the park path, and a spin is
-/// invisible to them (it reads the outcome cell, which loom does not track).
+/// [`spin_until`] under loom gives up at once: the models explore the park path (a spin only
+/// reads the word again, and every read is a branch the models would pay for).
 #[cfg(concurra_loom)]
-pub(crate) fn spin_until(_deadline: Option<Instant>, done: impl Fn() -> bool) -> bool {
-    done()
+pub(crate) fn spin_until(_deadline: Option<Instant>, _done: impl Fn() -> bool) -> bool {
+    false
 }
 
 /// The least a thread spins before it parks.
