@@ -94,3 +94,61 @@ impl<T> OutcomeCell<T> {
         value
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use crate::future::pair;
+
+    /// A `Send`, not `Sync` value written on one thread and moved out on another: the cell's
+    /// `Sync` rule in action (run under Miri by `scripts/miri.sh`).
+    #[test]
+    fn a_send_only_value_moves_across_threads() {
+        let (promise, future) = pair::<Cell<u32>>();
+        let producer = std::thread::spawn(move || promise.set_result(Cell::new(5)).unwrap());
+        let consumer = std::thread::spawn(move || future.try_into_result().ok().unwrap());
+        assert_eq!(consumer.join().unwrap().unwrap().get(), 5);
+        producer.join().unwrap();
+    }
+
+    /// Shared borrows from two threads (`T: Sync`), then the last handle moves the value out.
+    #[test]
+    fn shared_borrows_then_the_last_handle_takes() {
+        let (promise, future) = pair::<Vec<u32>>();
+        let other = future.clone();
+        let reader = std::thread::spawn(move || other.result_ref().unwrap().len());
+        promise.set_result(vec![1, 2, 3]).unwrap();
+        assert_eq!(future.result_ref().unwrap(), &[1, 2, 3]);
+        assert_eq!(reader.join().unwrap(), 3);
+        assert_eq!(future.try_into_result().ok().unwrap().unwrap(), [1, 2, 3]);
+    }
+
+    /// A sink gets the value moved from the completing thread; the future's cell keeps none.
+    #[test]
+    fn a_sink_takes_the_value_on_the_completing_thread() {
+        let (promise, future) = pair::<Cell<u32>>();
+        let (tx, rx) = std::sync::mpsc::channel();
+        future.into_sink(move |outcome| tx.send(outcome.unwrap().get()).unwrap());
+        std::thread::spawn(move || promise.set_result(Cell::new(9)).unwrap())
+            .join()
+            .unwrap();
+        assert_eq!(rx.recv().unwrap(), 9);
+    }
+
+    /// An abandoned future's sink gets the error; so does a sink given a shared handle.
+    #[test]
+    fn a_sink_gets_an_abandonment_or_a_refusal() {
+        let (promise, future) = pair::<u8>();
+        let (tx, rx) = std::sync::mpsc::channel();
+        future.into_sink(move |outcome| tx.send(outcome).unwrap());
+        drop(promise);
+        assert!(rx.recv().unwrap().unwrap_err().is_abandoned());
+
+        let (_promise, future) = pair::<u8>();
+        let _other = future.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        future.into_sink(move |outcome| tx.send(outcome).unwrap());
+        assert!(rx.recv().unwrap().unwrap_err().is_invalid_state());
+    }
+}
