@@ -26,6 +26,7 @@ export MIRIFLAGS=-Zmiri-permissive-provenance
 "${box[@]}" cargo +nightly miri test -q -p concurra --lib process::identity
 "${box[@]}" cargo +nightly miri test -q -p concurra --lib chunk::
 "${box[@]}" cargo +nightly miri test -q -p concurra --lib future::
+"${box[@]}" cargo +nightly miri test -q -p concurra --test future_contract
 "${box[@]}" cargo +nightly miri test -q -p concurra --lib aio
 "${box[@]}" cargo +nightly miri test -q -p concurra --test aio_tasks
 "${box[@]}" cargo +nightly miri test -q -p concurra --test aio_threads

@@ -76,11 +76,18 @@ use crate::unwind;
 pub fn pair<T>() -> (Promise<T>, Future<T>) {
     let inner = Arc::new(Inner {
         state: AtomicUsize::new(Word::NEW),
-        handles: AtomicUsize::new(0),
+        // The one handle made below.
+        handles: AtomicUsize::new(1),
         outcome: OutcomeCell::new(),
         listeners: Mutex::new(Listeners::new()),
     });
-    (Promise::new(inner.clone()), Future::from_inner(inner))
+    let promise = Promise::new(inner.clone());
+    let future = Future {
+        inner,
+        poll_key: None,
+        counted: true,
+    };
+    (promise, future)
 }
 
 /// The shared part of a future: its state word, its write-once outcome and its listeners.

@@ -99,7 +99,8 @@ impl<T> Promise<T> {
     /// left to do for this future: before the outcome is published when no callback is
     /// registered (so a waiter that wakes finds the worker already idle), after the callbacks
     /// otherwise (a callback may block, and may submit work that needs another worker).
-    /// `idle` runs under the future's lock in the first case: it must not run user code.
+    /// `idle` may run while the future is claimed, with its listener lock held: it must not
+    /// run user code.
     pub(crate) fn complete_then(
         mut self,
         outcome: Result<T>,
