@@ -85,7 +85,13 @@ fn loom_completion_without_start_races_cancel() {
     model(|| {
         let (promise, future) = pair::<u32>();
         let canceller = future.clone();
-        let cancel = spawn(move || canceller.cancel());
+        let cancel = spawn(move || {
+            let cancelled = canceller.cancel();
+            // Whatever `cancel` answers, every reader sees it once it returned.
+            assert!(canceller.done());
+            assert_eq!(canceller.cancelled(), cancelled);
+            cancelled
+        });
         let set = promise.set_result(1).is_ok();
         let cancelled = cancel.join().unwrap();
         assert_ne!(set, cancelled, "exactly one of set_result and cancel wins");

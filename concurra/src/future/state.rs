@@ -14,7 +14,8 @@
 //! # The word
 //!
 //! The phase, two flags and the runner's token share one `AtomicUsize`, so the common life of
-//! a future (start, complete, a reader that finds it done) is three atomic operations and no
+//! a future (start, complete, a reader that finds it done) is four atomic operations on it
+//! (start's compare-exchange, the claim's, the publishing swap, the reader's load) and no
 //! lock:
 //!
 //! * `start` is one compare-exchange, Pending → Running, naming the runner's thread token.
@@ -366,6 +367,8 @@ impl<T> Inner<T> {
     /// compare-exchange, which reads the real word).
     fn claim(&self, cancel: bool, guess: usize) -> std::result::Result<Word, Word> {
         let mut s = guess;
+        // Whether `s` was read from the word (the guess was not).
+        let mut read = false;
         loop {
             let w = Word(s);
             let open = !w.claimed()
@@ -375,6 +378,11 @@ impl<T> Inner<T> {
                     _ => false,
                 };
             if !open {
+                if !read {
+                    s = self.state.load(Ordering::Acquire);
+                    read = true;
+                    continue;
+                }
                 return Err(w);
             }
             let new = if cancel {
@@ -387,7 +395,10 @@ impl<T> Inner<T> {
                 .compare_exchange(s, new, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => return Ok(w),
-                Err(actual) => s = actual,
+                Err(actual) => {
+                    s = actual;
+                    read = true;
+                }
             }
         }
     }
@@ -453,6 +464,8 @@ impl<T> Inner<T> {
     ) -> std::result::Result<Completed<T>, (Phase, Result<T>)> {
         let claimed = match self.claim(false, guess) {
             Ok(w) => w,
+            // A cancel still publishing refuses as the cancellation it is.
+            Err(w) if w.bits() == CANCELLED => return Err((Phase::Cancelled, outcome)),
             Err(w) => return Err((w.phase(), outcome)),
         };
         if !claimed.listened() {
@@ -478,16 +491,22 @@ impl<T> Inner<T> {
             Ok(_) => {
                 Cancel::Now(self.publish_listened(self.lock(), Err(Error::Cancelled), CANCELLED))
             }
-            Err(w) if w.bits() == CANCELLED => {
-                // Cancelled, or another `cancel` is publishing it: once this returns, the
-                // future is cancelled for everyone.
-                let mut backoff = super::waiter::Backoff::new();
-                while !self.is_done() {
-                    backoff.snooze();
+            Err(w) => {
+                // Another ending is publishing (a cancel, or the producer completing a future
+                // it never started): wait for it, so the answer matches what every reader
+                // sees once `cancel` returns (done, and cancelled exactly when it says so).
+                if w.claimed() {
+                    let mut backoff = super::waiter::Backoff::new();
+                    while !self.is_done() {
+                        backoff.snooze();
+                    }
                 }
-                Cancel::Already
+                if w.bits() == CANCELLED {
+                    Cancel::Already
+                } else {
+                    Cancel::Refused
+                }
             }
-            Err(_) => Cancel::Refused,
         }
     }
 

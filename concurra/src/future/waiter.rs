@@ -23,7 +23,7 @@ use crate::loom::thread::{self, Thread};
 use std::time::Duration;
 use std::time::Instant;
 
-/// Identifies one registration in one future's [`WaitList`], so the waiter can withdraw it.
+/// Identifies one registration in one future's listener list, so the waiter can withdraw it.
 pub(crate) type Key = u64;
 
 /// Someone waiting for a future to complete.
