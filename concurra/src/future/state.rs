@@ -551,47 +551,48 @@ impl<T> Inner<T> {
 
     /// Registers a done-callback; gives it back when the future is done (run it now).
     pub(crate) fn add_callback(&self, callback: Callback<T>) -> Option<Callback<T>> {
-        let mut backoff = super::waiter::Backoff::new();
-        loop {
-            {
-                let mut list = self.lock();
-                match self.listen(false, 0) {
-                    Listen::Listening => {
-                        list.list.push(Listener::Callback(callback));
-                        return None;
-                    }
-                    Listen::Done | Listen::OwnTask => return Some(callback),
-                    Listen::Busy => {}
-                }
-            }
-            backoff.snooze();
-        }
+        self.join(callback, Listener::Callback, |_| true)
+            .err()
+            .map(|(c, _)| c)
     }
 
     /// Hands the outcome to `sink` when it is ready, if `unique` (checked under the lock)
-    /// holds and no callback listens; gives the sink back when the future is done (or
-    /// refuses, with the reason).
+    /// holds and no callback listens: `Ok(None)`. Gives the sink back when the future is done
+    /// (`Ok(Some)`: call it now) or refuses it (`Err`).
     pub(crate) fn set_sink(
         &self,
         sink: Sink<T>,
         unique: impl Fn() -> bool,
     ) -> std::result::Result<Option<Sink<T>>, Sink<T>> {
+        match self.join(sink, Listener::Sink, |list| {
+            unique() && !list.has_callbacks()
+        }) {
+            Ok(()) => Ok(None),
+            Err((sink, true)) => Ok(Some(sink)),
+            Err((sink, false)) => Err(sink),
+        }
+    }
+
+    /// Adds a callback or a sink (`wrap`s it) to the listener list once the future is not
+    /// claimed, if `admit` lets it in. Gives it back with `true` when the future is done, with
+    /// `false` when `admit` refused it.
+    fn join<L>(
+        &self,
+        item: L,
+        wrap: fn(L) -> Listener<T>,
+        admit: impl Fn(&Listeners<T>) -> bool,
+    ) -> std::result::Result<(), (L, bool)> {
         let mut backoff = super::waiter::Backoff::new();
         loop {
             {
                 let mut list = self.lock();
-                if self.is_done() {
-                    return Ok(Some(sink));
-                }
-                if !unique() || list.has_callbacks() {
-                    return Err(sink);
-                }
                 match self.listen(false, 0) {
+                    Listen::Done | Listen::OwnTask => return Err((item, true)),
+                    Listen::Listening if !admit(&list) => return Err((item, false)),
                     Listen::Listening => {
-                        list.list.push(Listener::Sink(sink));
-                        return Ok(None);
+                        list.list.push(wrap(item));
+                        return Ok(());
                     }
-                    Listen::Done | Listen::OwnTask => return Ok(Some(sink)),
                     Listen::Busy => {}
                 }
             }
