@@ -115,14 +115,7 @@ impl<T> Inner<T> {
     /// Wakes the waiters and runs the sink and callbacks an ending took out. Call with no
     /// lock held.
     fn run_completed(this: &Arc<Self>, completed: Completed<T>) {
-        let mut callbacks = Vec::new();
-        for listener in completed.listeners {
-            match listener {
-                Listener::Waiter(_, waiter) => waiter.wake(),
-                Listener::Callback(callback) => callbacks.push(callback),
-                Listener::Sink(_) => unreachable!("an ending takes the sink out"),
-            }
-        }
+        let callbacks = wake_waiters(completed.listeners);
         if completed.sunk.is_none() && callbacks.is_empty() {
             return;
         }
@@ -150,11 +143,7 @@ impl<T> Inner<T> {
     fn run_completed_owned(this: Arc<Self>, completed: Completed<T>) {
         if completed.only_waiters() {
             drop(this);
-            for listener in completed.listeners {
-                if let Listener::Waiter(_, waiter) = listener {
-                    waiter.wake();
-                }
-            }
+            wake_waiters(completed.listeners);
         } else {
             Inner::run_completed(&this, completed);
         }
@@ -172,6 +161,19 @@ impl<T> Inner<T> {
             Cancel::Refused => false,
         }
     }
+}
+
+/// Wakes the waiters among an ending's listeners; gives back its callbacks, in order.
+fn wake_waiters<T>(listeners: Vec<Listener<T>>) -> Vec<state::Callback<T>> {
+    let mut callbacks = Vec::new();
+    for listener in listeners {
+        match listener {
+            Listener::Waiter(_, waiter) => waiter.wake(),
+            Listener::Callback(callback) => callbacks.push(callback),
+            Listener::Sink(_) => unreachable!("an ending takes the sink out"),
+        }
+    }
+    callbacks
 }
 
 #[cfg(not(concurra_loom))]
@@ -721,11 +723,7 @@ impl<T> Future<T> {
                 return Poll::Pending;
             }
         }
-        match self
-            .inner
-            .register(Waiter::Task(cx.waker().clone()), 0)
-            .ok()
-        {
+        match self.register(Waiter::Task(cx.waker().clone())) {
             Some(key) => {
                 self.poll_key = Some(key);
                 Poll::Pending
