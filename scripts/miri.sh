@@ -4,7 +4,7 @@
 # its chunks), chunk/pull.rs (a map's input lent to the workers that read it),
 # future/outcome.rs (the outcome cell, Sync for any Send value), aio/engine/waker.rs and
 # aio/engine/task.rs
-# (a task's waker, a coroutine polled in place).
+# (a task's waker, a coroutine polled in place), work.rs (a job boxed inline by `smallbox!`).
 #
 #   bash scripts/miri.sh [SECONDS]   # each step time-boxed to SECONDS (default: no limit)
 #
@@ -26,6 +26,7 @@ export MIRIFLAGS=-Zmiri-permissive-provenance
 "${box[@]}" cargo +nightly miri test -q -p concurra --lib process::identity
 "${box[@]}" cargo +nightly miri test -q -p concurra --lib chunk::
 "${box[@]}" cargo +nightly miri test -q -p concurra --lib future::
+"${box[@]}" cargo +nightly miri test -q -p concurra --lib work::
 "${box[@]}" cargo +nightly miri test -q -p concurra --test future_contract
 "${box[@]}" cargo +nightly miri test -q -p concurra --lib aio
 "${box[@]}" cargo +nightly miri test -q -p concurra --test aio_tasks

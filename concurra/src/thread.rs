@@ -77,6 +77,7 @@ impl Builder {
             .name(name.clone())
             .spawn(move || {
                 // Running before `start` returns: a Python thread cannot be cancelled.
+                let mut job = job;
                 let started = job.start();
                 let _ = started_tx.send(sys::current_native_id());
                 if started {

@@ -40,6 +40,15 @@ impl<T> Promise<T> {
         }
     }
 
+    /// A promise already used: it completes nothing and its drop does nothing (what a queued
+    /// job leaves behind once its promise was taken out).
+    pub(crate) fn spent() -> Self {
+        Promise {
+            inner: None,
+            guess: std::sync::atomic::AtomicUsize::new(Word::NEW),
+        }
+    }
+
     fn inner(&self) -> &Arc<Inner<T>> {
         self.inner
             .as_ref()

@@ -155,7 +155,7 @@ mod loom_models {
 
         /// `worker::run`.
         fn work(&self) {
-            while let Message::Run(job) = self.recv() {
+            while let Message::Run(mut job) = self.recv() {
                 job.run(&mut || self.idle.leave_token());
             }
         }

@@ -391,7 +391,7 @@ impl Shared {
             lifecycle.broken.get_or_insert(cause);
             self.broken.store(true, Ordering::Release);
         }
-        self.drain(|job| job.fail(self.broken_error()));
+        self.drain(|mut job| job.fail(self.broken_error()));
     }
 
     fn broken_error(&self) -> Error {
@@ -438,7 +438,7 @@ impl Shared {
         }
         // Cancelling runs done-callbacks: never under the lifecycle lock (a callback may
         // submit, shut down, or print the pool).
-        for job in cancelled {
+        for mut job in cancelled {
             job.cancel();
         }
         if wait {

@@ -30,7 +30,7 @@ pub(super) fn run(shared: &Shared) {
         }
     }
     let mut leave_idle_token = || shared.idle.leave_token();
-    while let Ok(Message::Run(job)) = shared.receiver.recv() {
+    while let Ok(Message::Run(mut job)) = shared.receiver.recv() {
         // ORDERING: Acquire pairs with the Release in `break_pool`; the cause is read under
         // the lifecycle lock anyway.
         if shared.broken.load(Ordering::Acquire) {
