@@ -135,8 +135,10 @@
 //   (`aio::subprocess`), and the `setsid(2)` pre-exec hook of `start_new_session` (covered by
 //   `tests/aio_interrupt.rs` and `tests/cpython_subprocess.rs`, real signals and children);
 // - `work.rs`: the expansion of `smallbox!` (a queued job boxed inline in the queue's slot:
-//   the crate's one way to make an unsized `SmallBox` on stable; the pool and thread tests
-//   run every path of it, and `scripts/miri.sh` the thread pool's);
+//   the crate's one way to make an unsized `SmallBox` on stable). The `smallbox` crate's own
+//   unsafe code also runs on every job (on stable it builds the job's wide pointer from its
+//   data pointer and vtable). `work.rs`'s unit tests run every path of a job, inline and
+//   boxed, under Miri (`scripts/miri.sh`), and the pool and thread tests run them for real;
 // Everything else is safe code. The Future's state machine, the thread pool's idle
 // accounting and the signal registry's quiescence are checked by loom models (`src/loom.rs`,
 // `scripts/loom.sh`).

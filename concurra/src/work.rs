@@ -28,6 +28,9 @@ pub(crate) trait Run: Send {
             self.run_started(idle);
         } else {
             idle();
+            // Dropped here, inside the worker's guard: a capture whose drop panics must not
+            // end the worker.
+            self.discard();
         }
     }
     /// Marks the future running on this thread; false if it was cancelled (drop the job).
@@ -38,6 +41,9 @@ pub(crate) trait Run: Send {
     fn cancel(&mut self);
     /// Fails the future with `error` without running the work (a broken pool).
     fn fail(&mut self, error: Error);
+    /// Drops the closure and the promise unrun (the promise's drop fails a pending future
+    /// with [`Error::Abandoned`]).
+    fn discard(&mut self);
 }
 
 /// A closure and the promise it completes. Spent once `f` is taken (or the promise used).
@@ -84,6 +90,10 @@ where
         if let Some((_, promise)) = self.take() {
             let _ = promise.set_error(error);
         }
+    }
+
+    fn discard(&mut self) {
+        drop(self.take());
     }
 }
 
@@ -179,5 +189,17 @@ mod tests {
         assert!(f.cancel());
         j.run(&mut || {});
         assert!(f.cancelled());
+        // The closure was dropped by `run`, not left for the job's drop.
+        let token = std::sync::Arc::new(());
+        let held = token.clone();
+        let (mut j, f) = job(move || Ok(std::sync::Arc::strong_count(&held)));
+        assert!(f.cancel());
+        j.run(&mut || {});
+        assert_eq!(
+            std::sync::Arc::strong_count(&token),
+            1,
+            "run left the closure in the job"
+        );
+        drop(j);
     }
 }

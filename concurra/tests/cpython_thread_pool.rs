@@ -243,6 +243,36 @@ fn panic_does_not_kill_worker() {
     assert_eq!(pool.threads(), 1);
 }
 
+/// A cancelled job is dropped unrun by the worker that dequeues it; a capture whose `Drop`
+/// panics there is reported, and the worker (the pool's only one) carries on.
+#[test]
+fn a_panicking_drop_of_a_cancelled_job_does_not_kill_worker() {
+    struct PanicOnDrop;
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            panic!("drop boom");
+        }
+    }
+    let pool = workers(1);
+    let (release, blocked) = mpsc::channel::<()>();
+    let busy = pool.submit(move || blocked.recv().is_ok());
+    let capture = PanicOnDrop;
+    let queued = pool.submit(move || {
+        let _keep = &capture;
+        1
+    });
+    assert!(
+        queued.cancel(),
+        "the only worker is busy: the job is still queued"
+    );
+    release.send(()).unwrap();
+    assert!(busy.result().unwrap());
+    let after = pool.submit(Apply(mul, (6, 7)));
+    // Bounded: with the worker dead, this future would never complete.
+    assert_eq!(after.result_timeout(Duration::from_secs(20)).unwrap(), 42);
+    assert_eq!(pool.threads(), 1);
+}
+
 // ---- ExecutorTest (executor.py) ----
 
 #[test]

@@ -7,7 +7,7 @@
 //! one (each worker leaves one per finished job, as CPython's `_idle_semaphore`); only when no
 //! token is left and fewer than `max_workers` threads exist does it start a thread. Sequential
 //! submits therefore reuse one thread, and a saturated pool has exactly `max_workers` (`idle.rs`,
-//! with its loom models).
+//! with its loom models). Once every thread is started, neither side touches the tokens.
 //!
 //! # Shutdown
 //!
@@ -72,9 +72,9 @@ struct Shared {
     /// `lifecycle.broken.is_some()`, read on every job.
     broken: AtomicBool,
     /// Idle tokens and the thread count: whether a submit must start a thread (`idle.rs`).
-    /// Workers write it after every job (and submits when they take a token): on its own
-    /// cache line, so the workers' writes do not take the line of the lifecycle lock every
-    /// submit takes.
+    /// Until the pool is full, workers write it after every job (and submits when they take
+    /// a token): on its own cache line, so the workers' writes do not take the line of the
+    /// lifecycle lock every submit takes.
     idle: CachePadded<Idle>,
     workers: Mutex<Workers>,
     name_prefix: String,
