@@ -81,20 +81,31 @@ where
     }
 
     fn cancel(&mut self) {
-        if let Some((_, promise)) = self.take() {
+        if let Some((f, promise)) = self.take() {
             promise.cancel();
+            drop_unrun(f);
         }
     }
 
     fn fail(&mut self, error: Error) {
-        if let Some((_, promise)) = self.take() {
+        if let Some((f, promise)) = self.take() {
             let _ = promise.set_error(error);
+            drop_unrun(f);
         }
     }
 
     fn discard(&mut self) {
-        drop(self.take());
+        if let Some((f, promise)) = self.take() {
+            drop_unrun(f);
+            drop(promise);
+        }
     }
+}
+
+/// Drops a closure that never ran. Its captures' `Drop` is user code: a panic there is
+/// reported, never raised in the engine's thread (a worker, a shutdown, a breaking submit).
+fn drop_unrun<F>(f: F) {
+    unwind::report(&"dropping a task that never ran", || drop(f));
 }
 
 /// Packages a closure as a job and the future it will complete.

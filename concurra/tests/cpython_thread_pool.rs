@@ -243,16 +243,42 @@ fn panic_does_not_kill_worker() {
     assert_eq!(pool.threads(), 1);
 }
 
+/// A capture whose `Drop` panics.
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("drop boom");
+    }
+}
+
+/// `shutdown(cancel_futures = true)` drops the queued jobs unrun: a capture whose `Drop`
+/// panics is reported, not raised in the caller of `shutdown`.
+#[test]
+fn a_panicking_drop_of_a_job_cancelled_by_shutdown_stays_out_of_the_caller() {
+    let pool = workers(1);
+    let (release, blocked) = mpsc::channel::<()>();
+    let (started_tx, started) = mpsc::channel::<()>();
+    let busy = pool.submit(move || {
+        started_tx.send(()).unwrap();
+        blocked.recv().is_ok()
+    });
+    let capture = PanicOnDrop;
+    let queued = pool.submit(move || {
+        let _keep = &capture;
+        1
+    });
+    started.recv().unwrap();
+    pool.shutdown(false, true);
+    assert!(queued.cancelled());
+    release.send(()).unwrap();
+    assert!(busy.result().unwrap());
+}
+
 /// A cancelled job is dropped unrun by the worker that dequeues it; a capture whose `Drop`
 /// panics there is reported, and the worker (the pool's only one) carries on.
 #[test]
 fn a_panicking_drop_of_a_cancelled_job_does_not_kill_worker() {
-    struct PanicOnDrop;
-    impl Drop for PanicOnDrop {
-        fn drop(&mut self) {
-            panic!("drop boom");
-        }
-    }
     let pool = workers(1);
     let (release, blocked) = mpsc::channel::<()>();
     let busy = pool.submit(move || blocked.recv().is_ok());
