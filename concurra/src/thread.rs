@@ -80,8 +80,8 @@ impl Builder {
                 let mut job = job;
                 let started = job.start();
                 let _ = started_tx.send(sys::current_native_id());
-                if started {
-                    job.run_started(&mut || {});
+                if let Some(guess) = started {
+                    job.run_started(guess, &mut || {});
                 }
                 let _ = exit_promise.set_result(());
             })

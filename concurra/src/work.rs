@@ -8,7 +8,7 @@
 //! [`Error::Abandoned`] (the promise's drop), so no queued work is ever lost silently.
 
 use crate::error::{Error, Result};
-use crate::future::{self, Future, Promise};
+use crate::future::{self, Future, Producer, Word};
 use crate::unwind;
 
 /// Queued work, type-erased. A small job (its closure and promise within four words) travels
@@ -24,8 +24,8 @@ pub(crate) trait Run: Send {
     /// when no done-callback waits (so a submitter that sees the result finds the worker
     /// idle), after the callbacks otherwise (see `Promise::complete_then`).
     fn run(&mut self, idle: &mut dyn FnMut()) {
-        if self.start() {
-            self.run_started(idle);
+        if let Some(guess) = self.start() {
+            self.run_started(guess, idle);
         } else {
             idle();
             // Dropped here, inside the worker's guard: a capture whose drop panics must not
@@ -33,10 +33,12 @@ pub(crate) trait Run: Send {
             self.discard();
         }
     }
-    /// Marks the future running on this thread; false if it was cancelled (drop the job).
-    fn start(&self) -> bool;
+    /// Marks the future running on this thread, giving the state word it wrote (the guess
+    /// [`run_started`](Run::run_started) completes with); `None` if it was cancelled (drop
+    /// the job).
+    fn start(&self) -> Option<usize>;
     /// Runs work already marked running by [`start`](Run::start) and completes the future.
-    fn run_started(&mut self, idle: &mut dyn FnMut());
+    fn run_started(&mut self, guess: usize, idle: &mut dyn FnMut());
     /// Cancels the future if it is still pending (`shutdown(cancel_futures = true)`).
     fn cancel(&mut self);
     /// Fails the future with `error` without running the work (a broken pool).
@@ -46,17 +48,18 @@ pub(crate) trait Run: Send {
     fn discard(&mut self);
 }
 
-/// A closure and the promise it completes. Spent once `f` is taken (or the promise used).
+/// A closure and the producer it completes (one word: the guess travels from `start` to
+/// `run_started` on the stack). Spent once `f` is taken.
 struct JobCell<F, T> {
     f: Option<F>,
-    promise: Promise<T>,
+    producer: Producer<T>,
 }
 
 impl<F, T> JobCell<F, T> {
     /// Takes the closure and the promise out, leaving the cell spent; `None` if it was.
-    fn take(&mut self) -> Option<(F, Promise<T>)> {
+    fn take(&mut self) -> Option<(F, Producer<T>)> {
         let f = self.f.take()?;
-        Some((f, std::mem::replace(&mut self.promise, Promise::spent())))
+        Some((f, std::mem::replace(&mut self.producer, Producer::spent())))
     }
 }
 
@@ -66,38 +69,42 @@ where
     T: Send,
 {
     #[inline]
-    fn start(&self) -> bool {
-        self.f.is_some() && self.promise.start_here()
+    fn start(&self) -> Option<usize> {
+        if self.f.is_some() {
+            self.producer.start_here()
+        } else {
+            None
+        }
     }
 
     #[inline]
-    fn run_started(&mut self, idle: &mut dyn FnMut()) {
-        let Some((f, promise)) = self.take() else {
+    fn run_started(&mut self, guess: usize, idle: &mut dyn FnMut()) {
+        let Some((f, producer)) = self.take() else {
             return idle();
         };
         let outcome = unwind::catch(f).and_then(|r| r);
         // Only a cancelled future refuses; a running one cannot be cancelled.
-        let _ = promise.complete_then(outcome, idle);
+        let _ = producer.complete_then(outcome, guess, idle);
     }
 
     fn cancel(&mut self) {
-        if let Some((f, promise)) = self.take() {
-            promise.cancel();
+        if let Some((f, producer)) = self.take() {
+            producer.cancel();
             drop_unrun(f);
         }
     }
 
     fn fail(&mut self, error: Error) {
-        if let Some((f, promise)) = self.take() {
-            let _ = promise.set_error(error);
+        if let Some((f, producer)) = self.take() {
+            let _ = producer.complete_then(Err(error), Word::NEW, &mut || {});
             drop_unrun(f);
         }
     }
 
     fn discard(&mut self) {
-        if let Some((f, promise)) = self.take() {
+        if let Some((f, producer)) = self.take() {
             drop_unrun(f);
-            drop(promise);
+            drop(producer);
         }
     }
 }
@@ -118,7 +125,7 @@ where
     let (promise, future) = future::pair();
     let cell = JobCell {
         f: Some(f),
-        promise,
+        producer: promise.into_producer(),
     };
     #[allow(unsafe_code)]
     // SAFETY: `smallbox!` (the crate's one way to box an unsized value on stable) takes the
@@ -142,6 +149,10 @@ mod tests {
     fn a_small_job_is_inline_and_a_big_one_boxed() {
         let (small, _f) = job(|| Ok(1u64));
         assert!(!small.is_heap());
+        // The common capture: a `String` (or a `Vec`, a `PathBuf`) travels inline too.
+        let name = String::from("a path");
+        let (string, _h) = job(move || Ok(name.len()));
+        assert!(!string.is_heap());
         let (large, _g) = job(big());
         assert!(large.is_heap());
     }

@@ -56,10 +56,12 @@ use std::sync::{OnceLock, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+pub(crate) use promise::Producer;
 pub use promise::Promise;
+pub(crate) use state::Word;
 
 use self::outcome::OutcomeCell;
-use self::state::{Cancel, Completed, Listener, Listeners, Phase, Word};
+use self::state::{Cancel, Completed, Listener, Listeners, Phase};
 use self::waiter::{Key, Waiter};
 use crate::error::{Error, Result};
 use crate::loom::{Arc, AtomicUsize, Mutex, MutexGuard, Ordering};

@@ -24,35 +24,124 @@ use crate::loom::Arc;
 /// assert!(future.result().unwrap_err().is_abandoned());
 /// ```
 pub struct Promise<T> {
-    /// `None` once completed.
-    inner: Option<Arc<Inner<T>>>,
+    producer: Producer<T>,
     /// The state word this promise last wrote (its start's): what it expects to find when it
     /// completes. A hint only, read and written by the promise's owner (a `std` atomic, so
     /// the loom models do not branch on it; `Promise` stays `Sync`).
     guess: std::sync::atomic::AtomicUsize,
 }
 
-impl<T> Promise<T> {
+/// A [`Promise`] without its guess of the state word: the caller carries the guess from
+/// [`start`](Producer::start) to [`complete_then`](Producer::complete_then) itself. One word,
+/// so a queued job (a closure and its producer) fits inline in the pool's queue more often.
+pub(crate) struct Producer<T> {
+    /// `None` once completed.
+    inner: Option<Arc<Inner<T>>>,
+}
+
+impl<T> Producer<T> {
     pub(super) fn new(inner: Arc<Inner<T>>) -> Self {
-        Promise {
-            inner: Some(inner),
-            guess: std::sync::atomic::AtomicUsize::new(Word::NEW),
-        }
+        Producer { inner: Some(inner) }
     }
 
-    /// A promise already used: it completes nothing and its drop does nothing (what a queued
-    /// job leaves behind once its promise was taken out).
+    /// A producer already used: it completes nothing and its drop does nothing (what a queued
+    /// job leaves behind once its producer was taken out).
     pub(crate) fn spent() -> Self {
-        Promise {
-            inner: None,
-            guess: std::sync::atomic::AtomicUsize::new(Word::NEW),
-        }
+        Producer { inner: None }
     }
 
     fn inner(&self) -> &Arc<Inner<T>> {
         self.inner
             .as_ref()
             .expect("a promise is live until it completes")
+    }
+
+    /// Pending → Running, naming the runner's token (0: none). Gives the word it wrote (the
+    /// guess for [`complete_then`](Self::complete_then)) when the work should run; `None` when
+    /// the future was cancelled, or was not pending (a producer bug, reported on stderr).
+    pub(crate) fn start(&self, runner: usize) -> Option<usize> {
+        let (transition, word) = self.inner().start(runner);
+        match transition {
+            ToRunning::Run => Some(word),
+            ToRunning::Cancelled => None,
+            ToRunning::Invalid(phase) => {
+                crate::unwind::print_report(&format_args!(
+                    "set_running_or_notify_cancel on a future in state {}",
+                    phase.name()
+                ));
+                None
+            }
+        }
+    }
+
+    /// [`start`](Self::start), naming the calling thread as the runner: a wait on this future
+    /// from that thread is then an error, not a deadlock. For engines, whose runner is the
+    /// thread that completes the future.
+    pub(crate) fn start_here(&self) -> Option<usize> {
+        self.start(thread_token())
+    }
+
+    /// [`Promise::complete_then`], with the word the caller expects (what `start` gave, or
+    /// [`Word::NEW`] for a future never started: a wrong guess costs one failed
+    /// compare-exchange).
+    #[inline]
+    pub(crate) fn complete_then(
+        mut self,
+        outcome: Result<T>,
+        guess: usize,
+        idle: &mut dyn FnMut(),
+    ) -> Result<()> {
+        let inner = self
+            .inner
+            .take()
+            .expect("a promise is live until it completes");
+        match inner.finish(outcome, guess, idle) {
+            Ok(completed) => {
+                let idle_later = completed.idle_later;
+                Inner::run_completed_owned(inner, completed);
+                if idle_later {
+                    idle();
+                }
+                Ok(())
+            }
+            Err((phase, _outcome)) => {
+                idle();
+                Err(Error::InvalidState(format!(
+                    "cannot complete a future in state {}",
+                    phase.name()
+                )))
+            }
+        }
+    }
+
+    /// Cancels the future if it is still pending (used by engines that drop queued work);
+    /// returns whether it is cancelled now. A future that was running is failed with
+    /// [`Error::Abandoned`] by the drop of `self`.
+    pub(crate) fn cancel(self) -> bool {
+        Inner::cancel(self.inner())
+    }
+}
+
+impl<T> Drop for Producer<T> {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.take() {
+            if !inner.is_done() {
+                // Abandoned: fail the future rather than leave it pending forever. A concurrent
+                // cancel may win the race; then the future is cancelled, which is as complete.
+                if let Ok(completed) = inner.finish(Err(Error::Abandoned), Word::NEW, &mut || {}) {
+                    Inner::run_completed(&inner, completed);
+                }
+            }
+        }
+    }
+}
+
+impl<T> Promise<T> {
+    pub(super) fn new(inner: Arc<Inner<T>>) -> Self {
+        Promise {
+            producer: Producer::new(inner),
+            guess: std::sync::atomic::AtomicUsize::new(Word::NEW),
+        }
     }
 
     /// Marks the future running, unless it was cancelled (Python's
@@ -73,26 +162,18 @@ impl<T> Promise<T> {
     }
 
     fn start(&self, runner: usize) -> bool {
-        let (transition, word) = self.inner().start(runner);
-        match transition {
-            ToRunning::Run => {
+        match self.producer.start(runner) {
+            Some(word) => {
                 self.guess.store(word, std::sync::atomic::Ordering::Relaxed);
                 true
             }
-            ToRunning::Cancelled => false,
-            ToRunning::Invalid(phase) => {
-                crate::unwind::print_report(&format_args!(
-                    "set_running_or_notify_cancel on a future in state {}",
-                    phase.name()
-                ));
-                false
-            }
+            None => false,
         }
     }
 
     /// True if the future was cancelled; the producer may skip the work.
     pub fn is_cancelled(&self) -> bool {
-        self.inner().is_done()
+        self.producer.inner().is_done()
     }
 
     /// Completes the future with `outcome`, waking its waiters and then running its callbacks
@@ -110,33 +191,10 @@ impl<T> Promise<T> {
     /// otherwise (a callback may block, and may submit work that needs another worker).
     /// `idle` may run while the future is claimed, with its listener lock held: it must not
     /// run user code.
-    pub(crate) fn complete_then(
-        mut self,
-        outcome: Result<T>,
-        idle: &mut dyn FnMut(),
-    ) -> Result<()> {
-        let inner = self
-            .inner
-            .take()
-            .expect("a promise is live until it completes");
+    #[inline]
+    pub(crate) fn complete_then(self, outcome: Result<T>, idle: &mut dyn FnMut()) -> Result<()> {
         let guess = self.guess.load(std::sync::atomic::Ordering::Relaxed);
-        match inner.finish(outcome, guess, idle) {
-            Ok(completed) => {
-                let idle_later = completed.idle_later;
-                Inner::run_completed_owned(inner, completed);
-                if idle_later {
-                    idle();
-                }
-                Ok(())
-            }
-            Err((phase, _outcome)) => {
-                idle();
-                Err(Error::InvalidState(format!(
-                    "cannot complete a future in state {}",
-                    phase.name()
-                )))
-            }
-        }
+        self.producer.complete_then(outcome, guess, idle)
     }
 
     /// Completes the future with a value (Python: `set_result`).
@@ -159,33 +217,23 @@ impl<T> Promise<T> {
     /// returns whether it is cancelled now. A future that was running is failed with
     /// [`Error::Abandoned`] by the drop of `self`.
     pub(crate) fn cancel(self) -> bool {
-        Inner::cancel(self.inner())
+        self.producer.cancel()
     }
 
     /// A handle on the future this promise completes.
     pub fn future(&self) -> Future<T> {
-        Future::from_inner(self.inner().clone())
+        Future::from_inner(self.producer.inner().clone())
     }
-}
 
-impl<T> Drop for Promise<T> {
-    fn drop(&mut self) {
-        if let Some(inner) = self.inner.take() {
-            if !inner.is_done() {
-                // Abandoned: fail the future rather than leave it pending forever. A concurrent
-                // cancel may win the race; then the future is cancelled, which is as complete.
-                let guess = self.guess.load(std::sync::atomic::Ordering::Relaxed);
-                if let Ok(completed) = inner.finish(Err(Error::Abandoned), guess, &mut || {}) {
-                    Inner::run_completed(&inner, completed);
-                }
-            }
-        }
+    /// The producer alone, for an engine that carries the guess itself.
+    pub(crate) fn into_producer(self) -> Producer<T> {
+        self.producer
     }
 }
 
 impl<T> fmt::Debug for Promise<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.inner {
+        match &self.producer.inner {
             Some(inner) => write!(f, "Promise({:?})", Future::from_inner(inner.clone())),
             None => f.write_str("Promise(completed)"),
         }
