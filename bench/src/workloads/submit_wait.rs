@@ -23,6 +23,11 @@ fn peers() -> Vec<Peer> {
         Peer::rust("concurra ThreadPoolExecutor", TASKS, concurra),
         Peer::rust("rayon spawn + crossbeam channel", TASKS, rayon),
         Peer::rust("threadpool + crossbeam channel", TASKS, threadpool),
+        Peer::rust(
+            "threadpool + a future::pair per task",
+            TASKS,
+            threadpool_futures,
+        ),
         Peer::rust("tokio spawn_blocking", TASKS, tokio),
         Peer::rust("futures ThreadPool spawn_with_handle", TASKS, futures_pool),
         Peer::python("Python ThreadPoolExecutor", PYTHON_TASKS, "submit_wait.py"),
@@ -69,6 +74,26 @@ fn threadpool(n: usize) -> f64 {
             pool.execute(move || tx.send(i + 1).unwrap());
         }
         let sum: u64 = rx.iter().take(n).sum();
+        assert_eq!(sum, expected(n));
+    })
+}
+
+/// The threadpool row carrying what concurra's row carries: a Future per task (made by
+/// `future::pair`, completed by the worker, waited on by the submitter), so the gap between
+/// the two rows is the engine's, and the gap to the shared-channel row is the Future's.
+fn threadpool_futures(n: usize) -> f64 {
+    let pool = threadpool::ThreadPool::new(WORKERS);
+    time_per_op(n, |n| {
+        let futures: Vec<_> = (0..n as u64)
+            .map(|i| {
+                let (promise, future) = concurra::future::pair();
+                pool.execute(move || {
+                    let _ = promise.set_result(i + 1);
+                });
+                future
+            })
+            .collect();
+        let sum: u64 = futures.iter().map(|f| f.result().unwrap()).sum();
         assert_eq!(sum, expected(n));
     })
 }
