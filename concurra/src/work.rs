@@ -1,18 +1,18 @@
-//! A [`Job`]: a closure and the [`Promise`] it completes; the one place where running work
-//! turns into an outcome.
+//! A [`Job`]: a closure and the producer of the future it completes (`future::Producer`, a
+//! one-word `Promise`); the one place where running work turns into an outcome.
 //!
-//! `run` asks the promise whether the work may start (it may have been cancelled while
+//! `run` asks the producer whether the work may start (it may have been cancelled while
 //! queued), runs the closure through [`unwind::catch`] so that a panic becomes that future's
-//! [`Error::Panicked`], and completes the promise. An engine that must drop queued work calls
+//! [`Error::Panicked`], and completes the future. An engine that must drop queued work calls
 //! `cancel` or `fail` instead; a job that is simply dropped fails its future with
-//! [`Error::Abandoned`] (the promise's drop), so no queued work is ever lost silently.
+//! [`Error::Abandoned`] (the producer's drop), so no queued work is ever lost silently.
 
 use crate::error::{Error, Result};
 use crate::future::{self, Future, Producer, Word};
 use crate::unwind;
 
-/// Queued work, type-erased. A small job (its closure and promise within four words) travels
-/// inline in the queue's slot, with no allocation of its own (measured: `submit-wait`
+/// Queued work, type-erased. A small job (its closure within three words, beside its one-word
+/// producer) travels inline in the queue's slot, with no allocation of its own (measured: `submit-wait`
 /// ~0.8× the time of a `Box` per job); a larger one is boxed.
 pub(crate) type Job = smallbox::SmallBox<dyn Run, smallbox::space::S4>;
 
